@@ -1,0 +1,224 @@
+//! The catalogue of findings: every rule Airlock can report, with its stable code.
+//!
+//! A rule's code never changes meaning once released; a retired rule keeps its code unused.
+//! Each rule has a documentation page at `docs/rules/<CODE>.md` (a test checks this) saying
+//! what it detects, why it matters, an example and references.
+//!
+//! Codes are grouped by prefix: `PKL` the pickle engine, `PT` PyTorch containers, `ARC`
+//! archives and compression, `NPY` NumPy, `JBL` joblib, `GEN` anything about reading the file.
+
+use serde::{Serialize, Serializer};
+
+/// How bad a finding is. Ordered: `Info < Suspicious < Dangerous`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// Worth knowing, never a reason to fail.
+    Info,
+    /// Outside what a legitimate artifact needs, but not known to be harmful.
+    Suspicious,
+    /// Known to run code, touch the host, or evade scanners.
+    Dangerous,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Suspicious => "suspicious",
+            Severity::Dangerous => "dangerous",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+macro_rules! rules {
+    ($(
+        $(#[$doc:meta])*
+        $variant:ident = ($code:literal, $slug:literal, $severity:ident, incomplete: $incomplete:literal, $summary:literal);
+    )*) => {
+        /// A kind of finding. See the module docs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Rule {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Rule {
+            /// Every rule, in code order.
+            pub const ALL: &'static [Rule] = &[$(Rule::$variant,)*];
+
+            /// The stable code, e.g. `PKL001`.
+            pub fn code(self) -> &'static str {
+                match self { $(Rule::$variant => $code,)* }
+            }
+
+            /// A short kebab-case name, e.g. `dangerous-import`.
+            pub fn name(self) -> &'static str {
+                match self { $(Rule::$variant => $slug,)* }
+            }
+
+            /// The severity a finding of this rule has unless the reporter says otherwise.
+            pub fn default_severity(self) -> Severity {
+                match self { $(Rule::$variant => Severity::$severity,)* }
+            }
+
+            /// True when a finding of this rule means part of the file was not read, so the
+            /// file can never be reported safe.
+            pub fn marks_incomplete(self) -> bool {
+                match self { $(Rule::$variant => $incomplete,)* }
+            }
+
+            /// One sentence saying what the rule detects.
+            pub fn summary(self) -> &'static str {
+                match self { $(Rule::$variant => $summary,)* }
+            }
+
+            /// Looks a rule up by its code or its name.
+            pub fn from_code(code: &str) -> Option<Rule> {
+                Rule::ALL.iter().copied().find(|r| r.code().eq_ignore_ascii_case(code) || r.name() == code)
+            }
+        }
+    };
+}
+
+rules! {
+    // ---- Pickle engine -------------------------------------------------------------------
+    DangerousImport = ("PKL001", "dangerous-import", Dangerous, incomplete: false,
+        "The pickle imports a global known to run code, touch the host, or resolve arbitrary names.");
+    UnknownImport = ("PKL002", "unknown-import", Suspicious, incomplete: false,
+        "The pickle imports a global that no enabled allowlist profile permits.");
+    DunderName = ("PKL003", "dunder-name", Dangerous, incomplete: false,
+        "An imported name has a dunder component (`__globals__`, `__builtins__`, ...), reaching interpreter internals.");
+    DynamicGlobal = ("PKL004", "dynamic-global", Dangerous, incomplete: false,
+        "A STACK_GLOBAL takes a module or name that is not a string literal, so the import is computed at load time.");
+    NestedPickle = ("PKL005", "nested-pickle", Dangerous, incomplete: false,
+        "Serialized bytes are passed to a loader (pickle.loads, torch.load, marshal.loads, ...) inside the pickle.");
+    BuildOnNonClass = ("PKL006", "build-on-non-class", Dangerous, incomplete: false,
+        "BUILD sets state on a module, function or other imported object that is not an instance, mutating what later imports return.");
+    MutationTarget = ("PKL007", "mutation-target", Suspicious, incomplete: false,
+        "SETITEM(S) or APPEND(S) is applied to an object that is not a dict or list.");
+    PersistentId = ("PKL008", "persistent-id", Suspicious, incomplete: false,
+        "A persistent id is not a ('storage', ...) tuple, so the loader's persistent_load is asked for something else.");
+    DataAfterStop = ("PKL009", "data-after-stop", Suspicious, incomplete: false,
+        "Bytes follow the final STOP opcode that are neither another pickle nor data the loader is known to read.");
+    RepeatedProto = ("PKL010", "repeated-proto", Suspicious, incomplete: false,
+        "A PROTO opcode appears after the start of a pickle.");
+    MemoExpansion = ("PKL011", "memo-expansion", Suspicious, incomplete: false,
+        "Memo references build a structure far larger than the pickle itself (\"billion laughs\").");
+    FrameViolation = ("PKL012", "frame-violation", Dangerous, incomplete: false,
+        "An opcode crosses a FRAME boundary or a frame is opened inside another, so readers disagree on what the bytes mean.");
+    MalformedPickle = ("PKL013", "malformed-pickle", Suspicious, incomplete: false,
+        "The pickle stops being valid at this offset; the loader would raise here, after running everything before it.");
+    LimitReached = ("PKL014", "limit-reached", Suspicious, incomplete: true,
+        "A scanning limit (opcodes, stack, memo, size, time) was reached before the end of the pickle.");
+    ExtensionCode = ("PKL015", "extension-code", Suspicious, incomplete: false,
+        "EXT1/EXT2/EXT4 resolve a global through the copyreg extension registry instead of by name.");
+    ScannerImport = ("PKL016", "scanner-import", Dangerous, incomplete: false,
+        "The pickle imports a model scanner (picklescan, modelscan, fickling, modelaudit, ...): an attack on the scanner itself.");
+
+    // ---- PyTorch containers --------------------------------------------------------------
+    TorchLegacyMagic = ("PT001", "legacy-magic", Dangerous, incomplete: false,
+        "A legacy PyTorch file whose magic number is not a plain literal: torch runs the first pickle before checking it.");
+    TorchStorageSize = ("PT002", "storage-size", Dangerous, incomplete: false,
+        "A storage declares more elements than its data record holds (out-of-bounds tensor, CVE-2026-24747).");
+    TorchMissingStorage = ("PT003", "missing-storage", Suspicious, incomplete: false,
+        "A storage referenced by the pickle has no data record in the archive.");
+    TorchScript = ("PT004", "torchscript", Suspicious, incomplete: false,
+        "The archive is a TorchScript program: torch.load hands it to torch.jit.load, which runs its code.");
+    TorchLayout = ("PT005", "torch-layout", Suspicious, incomplete: false,
+        "A PyTorch archive departs from the layout torch.save writes (several root folders, missing data.pkl, unexpected records).");
+
+    // ---- Archives and compression --------------------------------------------------------
+    ArchiveHeaderMismatch = ("ARC001", "header-mismatch", Dangerous, incomplete: false,
+        "A zip member's local header disagrees with its central-directory entry (name, sizes, method): readers see different files.");
+    ArchiveChecksum = ("ARC002", "checksum-mismatch", Suspicious, incomplete: false,
+        "A zip member's CRC-32 does not match its data; Python's zipfile refuses it, torch reads it anyway.");
+    ArchiveFlags = ("ARC003", "unusual-flags", Suspicious, incomplete: false,
+        "A zip member sets general-purpose flag bits (encrypted, patched, strong encryption) on data that is readable as plain.");
+    ArchiveEncrypted = ("ARC004", "encrypted-member", Suspicious, incomplete: true,
+        "An archive member is encrypted and cannot be inspected.");
+    ArchivePathTraversal = ("ARC005", "path-traversal", Dangerous, incomplete: false,
+        "An archive member's path is absolute or climbs out of the extraction folder.");
+    ArchiveLink = ("ARC006", "link-member", Suspicious, incomplete: false,
+        "An archive member is a symbolic or hard link.");
+    ArchiveLimit = ("ARC007", "archive-limit", Suspicious, incomplete: true,
+        "An archive exceeds a limit on nesting depth, member count, inflated size or compression ratio (a decompression bomb).");
+    ArchiveDuplicate = ("ARC008", "duplicate-member", Suspicious, incomplete: false,
+        "Two archive members have the same name; readers disagree on which one wins.");
+    ArchiveCorrupt = ("ARC009", "corrupt-archive", Suspicious, incomplete: true,
+        "An archive or compressed stream could not be read to its end.");
+    ArchiveUnsupported = ("ARC010", "unsupported-compression", Suspicious, incomplete: true,
+        "An archive member uses a compression method Airlock cannot decode.");
+
+    // ---- NumPy and joblib ----------------------------------------------------------------
+    NumpyHeader = ("NPY001", "npy-header", Suspicious, incomplete: false,
+        "A .npy header is malformed; numpy.load would refuse the file.");
+    NumpyObjectArray = ("NPY002", "object-array", Info, incomplete: false,
+        "A .npy array has an object dtype: its data is a pickle, loaded only with allow_pickle=True (scanned).");
+    JoblibArrayData = ("JBL001", "joblib-array-data", Suspicious, incomplete: true,
+        "The raw array bytes joblib writes after a NumpyArrayWrapper could not be delimited, so the rest of the file was not read.");
+
+    // ---- Reading the file ----------------------------------------------------------------
+    NotAModel = ("GEN001", "not-a-model", Info, incomplete: false,
+        "The file is not a model format Airlock knows (text, image, unknown bytes); it is not something a loader would deserialize.");
+    ReadError = ("GEN002", "read-error", Suspicious, incomplete: true,
+        "The file could not be read (permissions, I/O error, vanished).");
+    FileTooLarge = ("GEN003", "file-too-large", Suspicious, incomplete: true,
+        "The file is larger than --max-file-size and was not scanned.");
+    InternalError = ("GEN004", "internal-error", Suspicious, incomplete: true,
+        "Airlock hit an internal error on this file; it is reported rather than trusted.");
+    Timeout = ("GEN005", "timeout", Suspicious, incomplete: true,
+        "Scanning the file took longer than the time limit.");
+}
+
+impl Serialize for Rule {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_and_names_are_unique() {
+        let codes: HashSet<_> = Rule::ALL.iter().map(|r| r.code()).collect();
+        let names: HashSet<_> = Rule::ALL.iter().map(|r| r.name()).collect();
+        assert_eq!(codes.len(), Rule::ALL.len());
+        assert_eq!(names.len(), Rule::ALL.len());
+    }
+
+    #[test]
+    fn every_rule_has_a_documentation_page() {
+        let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
+        let missing: Vec<_> = Rule::ALL
+            .iter()
+            .filter(|r| !docs.join(format!("{}.md", r.code())).is_file())
+            .map(|r| r.code())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "rules without docs/rules/<CODE>.md: {missing:?}"
+        );
+    }
+
+    #[test]
+    fn lookup_by_code_or_name() {
+        assert_eq!(Rule::from_code("pkl001"), Some(Rule::DangerousImport));
+        assert_eq!(Rule::from_code("dunder-name"), Some(Rule::DunderName));
+        assert_eq!(Rule::from_code("nope"), None);
+    }
+}

@@ -1,0 +1,299 @@
+//! The scanner: takes a file or a byte slice, routes it by content, and collects a report.
+//!
+//! [`Scanner`] is cheap to share across threads. Each top-level file gets a [`Ctx`] that
+//! carries the member path through nested archives, the budgets (members, inflated bytes,
+//! depth, time) shared by everything inside that file, and the imports and findings found.
+//! Format modules receive `&mut Ctx` and report into it; they never print or touch the network.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::limits::Limits;
+use crate::policy::{Assessment, Policy};
+use crate::report::{FileReport, Finding, Import, MemberSummary, verdict_of};
+use crate::rules::Rule;
+
+/// Scans files and byte slices under one policy and one set of limits.
+#[derive(Debug, Clone, Default)]
+pub struct Scanner {
+    policy: Arc<Policy>,
+    limits: Limits,
+}
+
+impl Scanner {
+    pub fn new(policy: Policy, limits: Limits) -> Self {
+        Scanner {
+            policy: Arc::new(policy),
+            limits,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Scans one file from disk (memory-mapped). Never panics: I/O problems and internal
+    /// errors become findings that mark the file unscannable.
+    pub fn scan_path(&self, path: &Path) -> FileReport {
+        let started = Instant::now();
+        let display = path.display().to_string();
+        let fail = |rule: Rule, message: String, size: u64| {
+            let findings = vec![Finding::new(rule, message)];
+            FileReport {
+                path: display.clone(),
+                format: "unknown".into(),
+                size,
+                verdict: verdict_of(&findings),
+                imports: Vec::new(),
+                findings,
+                members: Vec::new(),
+                summary: "not read".into(),
+                elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+            }
+        };
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => return fail(Rule::ReadError, format!("cannot open: {e}"), 0),
+        };
+        let size = match file.metadata() {
+            Ok(m) => m.len(),
+            Err(e) => return fail(Rule::ReadError, format!("cannot stat: {e}"), 0),
+        };
+        if let Some(max) = self.limits.max_file_size
+            && size > max
+        {
+            return fail(
+                Rule::FileTooLarge,
+                format!("{size} bytes is over the {max}-byte limit (--max-file-size)"),
+                size,
+            );
+        }
+        if size == 0 {
+            return self.scan_bytes(&display, &[]);
+        }
+        // SAFETY: the map is read-only. If another process truncates the file while we read
+        // it, the OS raises SIGBUS; that is the accepted risk of every mmap-based reader
+        // (ripgrep makes the same trade) and the reason `--no-mmap` style reading exists in
+        // the CLI for network filesystems.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(&file) };
+        match map {
+            Ok(map) => {
+                let mut report = self.scan_bytes(&display, &map);
+                report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+                report
+            }
+            Err(e) => fail(Rule::ReadError, format!("cannot map: {e}"), size),
+        }
+    }
+
+    /// Scans bytes already in memory. `display_path` names them in the report.
+    pub fn scan_bytes(&self, display_path: &str, data: &[u8]) -> FileReport {
+        let started = Instant::now();
+        let mut ctx = Ctx::new(self, started);
+        let format = match catch_unwind(AssertUnwindSafe(|| crate::formats::route(&mut ctx, data)))
+        {
+            Ok(format) => format,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                ctx.member.clear();
+                ctx.report(Finding::new(
+                    Rule::InternalError,
+                    format!("internal error while scanning: {what}"),
+                ));
+                "unknown"
+            }
+        };
+        ctx.finish(display_path, format, data.len() as u64)
+    }
+}
+
+/// Per-file scanning state shared by every format module that looks at that file.
+pub struct Ctx<'s> {
+    scanner: &'s Scanner,
+    started: Instant,
+    member: Vec<String>,
+    depth: usize,
+    members_opened: u64,
+    inflated_bytes: u64,
+    timed_out: bool,
+    imports: Vec<Import>,
+    findings: Vec<Finding>,
+    members: Vec<MemberSummary>,
+    notes: Vec<String>,
+}
+
+impl<'s> Ctx<'s> {
+    fn new(scanner: &'s Scanner, started: Instant) -> Self {
+        Ctx {
+            scanner,
+            started,
+            member: Vec::new(),
+            depth: 0,
+            members_opened: 0,
+            inflated_bytes: 0,
+            timed_out: false,
+            imports: Vec::new(),
+            findings: Vec::new(),
+            members: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    pub fn policy(&self) -> &'s Policy {
+        &self.scanner.policy
+    }
+
+    pub fn limits(&self) -> &'s Limits {
+        &self.scanner.limits
+    }
+
+    /// The `/`-joined path of the archive member being scanned, if inside one.
+    pub fn member_path(&self) -> Option<String> {
+        (!self.member.is_empty()).then(|| self.member.join("/"))
+    }
+
+    /// Current nesting depth (0 for the top-level file).
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Records a finding, tagged with the current member path.
+    pub fn report(&mut self, mut finding: Finding) {
+        if finding.member.is_none() {
+            finding.member = self.member_path();
+        }
+        self.findings.push(finding);
+    }
+
+    /// Records an import with its assessment; a non-innocuous import also yields a finding.
+    pub fn import(&mut self, module: &str, name: &str, offset: u64, assessment: &Assessment) {
+        let member = self.member_path();
+        if let Some(rule) = assessment.rule {
+            let message = format!("imports `{module}.{name}`: {}", assessment.reason);
+            let severity = match assessment.rating {
+                crate::report::Rating::Dangerous => crate::rules::Severity::Dangerous,
+                crate::report::Rating::Suspicious => crate::rules::Severity::Suspicious,
+                crate::report::Rating::Innocuous => crate::rules::Severity::Info,
+            };
+            self.report(
+                Finding::new(rule, message)
+                    .at(offset)
+                    .with_severity(severity),
+            );
+        }
+        self.imports.push(Import {
+            module: module.to_string(),
+            name: name.to_string(),
+            rating: assessment.rating,
+            offset,
+            member,
+            reason: Some(assessment.reason.clone()),
+        });
+    }
+
+    /// Adds a phrase to the file's summary line ("pickle: 12 imports").
+    pub fn note(&mut self, note: impl Into<String>) {
+        self.notes.push(note.into());
+    }
+
+    /// True once the file's time budget is spent. Long loops call this every few thousand
+    /// steps; the first call past the deadline records a [`Rule::Timeout`] finding.
+    pub fn check_timeout(&mut self) -> bool {
+        if self.timed_out {
+            return true;
+        }
+        if self.started.elapsed() > self.scanner.limits.timeout {
+            self.timed_out = true;
+            let secs = self.scanner.limits.timeout.as_secs_f64();
+            self.report(Finding::new(
+                Rule::Timeout,
+                format!("stopped after {secs:.0} s"),
+            ));
+        }
+        self.timed_out
+    }
+
+    /// Counts `n` decompressed bytes against the file's budget. Returns false (and records a
+    /// finding) once the budget is exceeded.
+    pub fn charge_inflated(&mut self, n: u64) -> bool {
+        self.inflated_bytes = self.inflated_bytes.saturating_add(n);
+        if self.inflated_bytes > self.scanner.limits.max_inflated_bytes {
+            let max = self.scanner.limits.max_inflated_bytes;
+            self.report(Finding::new(
+                Rule::ArchiveLimit,
+                format!("more than {max} bytes decompressed in total; the rest was not read"),
+            ));
+            return false;
+        }
+        true
+    }
+
+    /// Scans `data` as an archive member named `name`: checks depth and member budgets,
+    /// records the member, routes it by content and restores the member path.
+    pub fn scan_member(&mut self, name: &str, data: &[u8]) {
+        let limits = self.scanner.limits.clone();
+        if self.depth + 1 > limits.max_nesting_depth {
+            self.report(Finding::new(
+                Rule::ArchiveLimit,
+                format!(
+                    "`{name}` is nested more than {} levels deep; not opened",
+                    limits.max_nesting_depth
+                ),
+            ));
+            return;
+        }
+        self.members_opened += 1;
+        if self.members_opened > limits.max_members {
+            if self.members_opened == limits.max_members + 1 {
+                self.report(Finding::new(
+                    Rule::ArchiveLimit,
+                    format!(
+                        "more than {} archive members; the rest were not opened",
+                        limits.max_members
+                    ),
+                ));
+            }
+            return;
+        }
+        self.member.push(name.to_string());
+        self.depth += 1;
+        let format = crate::formats::route(self, data);
+        self.members.push(MemberSummary {
+            path: self.member.join("/"),
+            format: format.to_string(),
+            size: data.len() as u64,
+        });
+        self.depth -= 1;
+        self.member.pop();
+    }
+
+    fn finish(self, path: &str, format: &str, size: u64) -> FileReport {
+        let summary = if self.notes.is_empty() {
+            format.to_string()
+        } else {
+            format!("{format}: {}", self.notes.join(", "))
+        };
+        FileReport {
+            path: path.to_string(),
+            format: format.to_string(),
+            size,
+            verdict: verdict_of(&self.findings),
+            imports: self.imports,
+            findings: self.findings,
+            members: self.members,
+            summary,
+            elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
+        }
+    }
+}
