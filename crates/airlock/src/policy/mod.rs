@@ -88,7 +88,62 @@ const DANGEROUS_MODULES: &[&str] = &[
     "asyncio",
 ];
 
+/// Why a policy file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid policy file {path}: {message}")]
+    Invalid {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
+
+/// The file name looked for upward from a scanned path.
+pub const POLICY_FILE_NAME: &str = "airlock.toml";
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    allow: Vec<String>,
+}
+
 impl Policy {
+    /// Loads a TOML policy file (`allow = ["module.name", ...]`).
+    pub fn from_file(path: &std::path::Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: PolicyFile = toml::from_str(&text).map_err(|e| PolicyError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut policy = Policy::default();
+        for name in &file.allow {
+            policy.allow(name);
+        }
+        Ok(policy)
+    }
+
+    /// Finds `airlock.toml` in `start` (or its folder, for a file) or the nearest ancestor.
+    pub fn discover(start: &std::path::Path) -> Option<std::path::PathBuf> {
+        let start = if start.is_dir() {
+            start
+        } else {
+            start.parent()?
+        };
+        start
+            .ancestors()
+            .map(|dir| dir.join(POLICY_FILE_NAME))
+            .find(|p| p.is_file())
+    }
+
     /// Adds `module.name` (or `module:name`) as an allowed global.
     pub fn allow(&mut self, qualified: &str) {
         let (module, name) = split_qualified(qualified);
