@@ -210,6 +210,15 @@ pub fn check_legacy_storages(ctx: &mut Ctx, data: &[u8], start: usize, pickles: 
             );
             return;
         };
+        if count != storage.numel {
+            ctx.report(
+                Finding::new(
+                    Rule::TorchLayout,
+                    format!("storage `{key}` holds {count} elements but the pickle declares {}; torch refuses it", storage.numel),
+                )
+                .at(pos),
+            );
+        }
         let bytes = count.checked_mul(storage.storage_type.element_size);
         match bytes
             .and_then(|b| b.checked_add(pos + 8))

@@ -184,6 +184,6 @@ mod tests {
             "bytes that fail at once are not listed as a pickle"
         );
         assert!(d.error.is_some());
-        assert_eq!(d.error.unwrap().0, 6);
+        assert_eq!(d.error.unwrap().0, 6, "errors point at the opcode");
     }
 }

@@ -11,3 +11,6 @@ pub mod value;
 
 pub use disasm::{Disassembly, Op, disassemble};
 pub use machine::{Outcome, run};
+
+#[cfg(test)]
+mod tests;

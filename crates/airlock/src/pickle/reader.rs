@@ -119,7 +119,10 @@ impl<'a> Reader<'a> {
             Ok(arg) => arg,
             Err(e) => {
                 self.pos = start;
-                return Err(e);
+                return Err(DecodeError {
+                    offset: start as u64,
+                    message: format!("{}: {}", op.name(), e.message),
+                });
             }
         };
         Ok(Instr {
