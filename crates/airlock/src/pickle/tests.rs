@@ -87,7 +87,8 @@ fn marks_fence_the_stack_and_pop_pops_a_mark() {
 
 #[test]
 fn stack_global_accepts_every_string_encoding() {
-    let encodings: Vec<Box<dyn Fn(&str) -> Vec<u8>>> = vec![
+    type Encoder = Box<dyn Fn(&str) -> Vec<u8>>;
+    let encodings: Vec<Encoder> = vec![
         Box::new(|s| format!("S'{s}'\n").into_bytes()),
         Box::new(|s| cat(&[b"T", &(s.len() as u32).to_le_bytes(), s.as_bytes()])),
         Box::new(|s| cat(&[b"U", &[s.len() as u8], s.as_bytes()])),
