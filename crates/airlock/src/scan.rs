@@ -145,7 +145,7 @@ pub struct Checkpoint {
 }
 
 impl<'s> Ctx<'s> {
-    fn new(scanner: &'s Scanner, started: Instant) -> Self {
+    pub(crate) fn new(scanner: &'s Scanner, started: Instant) -> Self {
         Ctx {
             scanner,
             started,
