@@ -393,6 +393,9 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     let archive = ZipArchive::parse(data);
     archive.report_anomalies(ctx);
     let flavour = zip_flavour(&archive);
+    if flavour == ZipFlavour::TorchZip {
+        return crate::formats::torch_zip::scan(ctx, &archive);
+    }
     let mut members = 0usize;
     for entry in archive.entries() {
         if ctx.check_timeout() {
@@ -406,15 +409,14 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     }
     ctx.note(format!("{members} members"));
     match flavour {
-        // The PyTorch-specific checks (storage sizes against records, layout) plug in here;
-        // until then the members are scanned like any other zip's.
-        ZipFlavour::TorchZip => "pytorch-zip",
         ZipFlavour::Npz => "npz",
-        ZipFlavour::Generic => "zip",
+        ZipFlavour::Generic | ZipFlavour::TorchZip => "zip",
     }
 }
 
-fn scan_entry<'a>(archive: &ZipArchive<'a>, entry: &ZipEntry<'a>, ctx: &mut Ctx) {
+/// Scans one member by content as torch reads it, and the local-header reading where it
+/// differs.
+pub fn scan_entry<'a>(archive: &ZipArchive<'a>, entry: &ZipEntry<'a>, ctx: &mut Ctx) {
     let Some(bytes) = archive.read(entry, ctx) else {
         return;
     };

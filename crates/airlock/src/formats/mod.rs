@@ -15,6 +15,7 @@ pub mod joblib;
 pub mod numpy;
 pub mod pickle_stream;
 pub mod torch;
+pub mod torch_zip;
 
 use crate::report::Finding;
 use crate::rules::Rule;
