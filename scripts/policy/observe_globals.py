@@ -3,7 +3,7 @@
 Run through `scripts/policy/gen-profiles.sh` (it makes or reuses a virtualenv). Everything
 pickled here is created by this script from the libraries' own objects; nothing is loaded.
 
-    python observe_globals.py observe          # print globals seen in pickles made here
+    python observe_globals.py observe OUT.txt  # globals ordinary artifacts import, for tests
     python observe_globals.py pytorch OUT.rs   # torch's weights_only allowlist as a profile
     python observe_globals.py sklearn OUT.rs   # sklearn estimators + helper classes seen
 """
@@ -157,7 +157,7 @@ def resolve(module, name):
 def write_profile(path, header, pairs):
     with open(path, "w") as out:
         out.write(header)
-        out.write("pub const ENTRIES: &[(&str, &str)] = &[\n")
+        out.write("#[rustfmt::skip]\npub const ENTRIES: &[(&str, &str)] = &[\n")
         for module, name in sorted(set(pairs)):
             out.write(f'    ("{module}", "{name}"),\n')
         out.write("];\n")
@@ -219,37 +219,67 @@ def gen_pytorch(path):
     print(f"{len(pairs)} pytorch entries", file=sys.stderr)
 
 
-def observe():
-    import joblib
+def observed_samples():
+    """(label, object) pairs of ordinary artifacts, pickled the way their libraries do."""
     import numpy as np
+
+    yield "numpy array", np.arange(6).reshape(2, 3)
+    yield "numpy scalar", np.float32(1.5)
+    yield "numpy object array", np.array([1, "a"], dtype=object)
+    yield "numpy structured", np.zeros(2, dtype=[("a", "<i4"), ("b", "<f8")])
+    yield "numpy masked", np.ma.masked_array([1, 2], mask=[0, 1])
+    yield "numpy RandomState", np.random.RandomState(0)
+    yield "numpy Generator", np.random.default_rng(0)
+    yield "numpy datetime", np.array(["2020-01-01"], dtype="datetime64[D]")
+    yield from composite_models()
+
+
+def torch_samples():
     import torch
 
-    samples = {
-        "numpy array": np.arange(6).reshape(2, 3),
-        "numpy scalar": np.float32(1.5),
-        "numpy object array": np.array([1, "a"], dtype=object),
-        "numpy structured": np.zeros(2, dtype=[("a", "<i4"), ("b", "<f8")]),
-        "numpy RandomState": np.random.RandomState(0),
-        "numpy Generator": np.random.default_rng(0),
-        "numpy SeedSequence": np.random.SeedSequence(0),
-        "numpy datetime": np.array(["2020-01-01"], dtype="datetime64[D]"),
-    }
-    for label, obj in samples.items():
-        print(label, sorted(pickled_globals(obj)))
-    for label, obj in {"torch state_dict": {"w": torch.zeros(2), "p": torch.nn.Parameter(torch.ones(1))},
-                       "torch bf16": torch.zeros(2, dtype=torch.bfloat16)}.items():
-        import zipfile
-        buf = io.BytesIO()
-        torch.save(obj, buf)
-        with zipfile.ZipFile(buf) as zf:
-            data = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
-        print(label, sorted(set(globals_in(data))))
+    yield "torch state_dict", {"w": torch.zeros(2), "p": torch.nn.Parameter(torch.ones(1))}
+    yield "torch dtypes", {str(t): torch.zeros(1, dtype=t) for t in (torch.bfloat16, torch.int8, torch.bool)}
+    yield "torch size+device", {"size": torch.Size([2, 3]), "device": torch.device("cpu")}
+
+
+def torch_globals(obj):
+    import zipfile
+
+    import torch
+
     buf = io.BytesIO()
-    joblib.dump({"a": np.arange(5)}, buf)
-    print("joblib", sorted(set(globals_in(buf.getvalue()))))
+    torch.save(obj, buf)
+    with zipfile.ZipFile(buf) as zf:
+        data = zf.read(next(n for n in zf.namelist() if n.endswith("data.pkl")))
+    return set(globals_in(data))
+
+
+def joblib_globals(obj):
+    import joblib
+
+    buf = io.BytesIO()
+    joblib.dump(obj, buf)
+    return set(globals_in(buf.getvalue()))
+
+
+def observe(path):
+    """Writes `label<TAB>module<TAB>name` for every global the sample artifacts import."""
+    import numpy as np
+
+    rows = set()
+    for label, obj in observed_samples():
+        rows.update((label, m, n) for m, n in pickled_globals(obj))
+    for label, obj in torch_samples():
+        rows.update((label, m, n) for m, n in torch_globals(obj))
+    rows.update(("joblib dump", m, n) for m, n in joblib_globals({"a": np.arange(5)}))
+    with open(path, "w") as out:
+        out.write("# Globals ordinary artifacts import (scripts/policy/observe_globals.py observe).\n")
+        for row in sorted(rows):
+            out.write("\t".join(row) + "\n")
+    print(f"{len(rows)} observed globals", file=sys.stderr)
 
 
 if __name__ == "__main__":
     command = sys.argv[1] if len(sys.argv) > 1 else "observe"
-    {"observe": lambda: observe(), "sklearn": lambda: gen_sklearn(sys.argv[2]),
+    {"observe": lambda: observe(sys.argv[2]), "sklearn": lambda: gen_sklearn(sys.argv[2]),
      "pytorch": lambda: gen_pytorch(sys.argv[2])}[command]()

@@ -572,3 +572,29 @@ fn from_file_reports_path_and_discover_walks_up() {
     ));
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+// ---- real artifacts --------------------------------------------------------------------
+
+#[test]
+fn globals_of_ordinary_artifacts_are_innocuous() {
+    // Written by scripts/policy/gen-profiles.sh from pickles of fitted sklearn pipelines,
+    // forests and boosting models, numpy arrays/scalars/generators, torch.save and joblib.dump.
+    let observed = include_str!("profiles/observed.tsv");
+    let mut count = 0;
+    for line in observed.lines().filter(|l| !l.starts_with('#')) {
+        let mut fields = line.split('\t');
+        let (Some(label), Some(module), Some(name)) = (fields.next(), fields.next(), fields.next())
+        else {
+            panic!("malformed line {line:?}");
+        };
+        let a = Policy::default().assess(module, name);
+        assert_eq!(
+            a.rating,
+            Rating::Innocuous,
+            "{label}: {module}.{name}: {}",
+            a.reason
+        );
+        count += 1;
+    }
+    assert!(count > 50, "only {count} observed globals");
+}

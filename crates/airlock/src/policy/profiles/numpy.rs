@@ -61,6 +61,7 @@ pub const ENTRIES: &[(&str, &str)] = &[
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy.core.multiarray", "scalar"),
     ("numpy.core.numeric", "_frombuffer"),
+    ("numpy.ma", "MaskedArray"),
     ("numpy.ma.core", "MaskedArray"),
     ("numpy.ma.core", "_mareconstruct"),
     ("numpy.matrixlib.defmatrix", "matrix"),

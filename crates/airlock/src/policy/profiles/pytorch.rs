@@ -6,6 +6,7 @@
 //! bytearray`, `collections.OrderedDict/Counter`), plus the `torch.<Name>` spelling of each
 //! storage class. Do not edit by hand; rerun the script.
 
+#[rustfmt::skip]
 pub const ENTRIES: &[(&str, &str)] = &[
     ("builtins", "bytearray"),
     ("builtins", "complex"),
