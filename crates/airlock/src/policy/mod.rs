@@ -260,6 +260,19 @@ impl Policy {
     }
 }
 
+/// Normalises `module.name` (split like [`split_qualified`]) to the `module.name` the
+/// unpickler resolves (`_codecs.encode` → `codecs.encode`, `__builtin__.xrange` →
+/// `builtins.range`).
+pub fn normalize_qualified(qualified: &str) -> String {
+    let (module, name) = split_qualified(qualified);
+    let (module, name) = normalize(module, name);
+    if module.is_empty() {
+        name.to_string()
+    } else {
+        format!("{module}.{name}")
+    }
+}
+
 /// Checks that an `allow` entry names a global: a module and a name, identifier components.
 fn validate_name(entry: &str, module: &str, name: &str) -> Result<(), PolicyError> {
     let bad = |message: &str| PolicyError::BadName {
