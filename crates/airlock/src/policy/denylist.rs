@@ -334,6 +334,7 @@ const GROUPS: &[(Category, &[&str])] = &[
         &[
             "functools",
             "itertools.starmap",
+            "builtins.apply",
             "builtins.map",
             "builtins.filter",
             "operator.call",

@@ -598,3 +598,23 @@ fn globals_of_ordinary_artifacts_are_innocuous() {
     }
     assert!(count > 50, "only {count} observed globals");
 }
+
+#[test]
+fn assess_is_cheap_enough_to_run_per_import() {
+    // Not a benchmark: a guard against accidental quadratic or allocation-heavy lookups.
+    let policy = Policy::default();
+    let names = [
+        ("torch._utils", "_rebuild_tensor_v2"),
+        ("sklearn.tree._tree", "Tree"),
+        ("posix", "system"),
+        ("pathlib", "os.system"),
+        ("mypackage", "Thing"),
+    ];
+    let started = std::time::Instant::now();
+    for _ in 0..20_000 {
+        for (m, n) in names {
+            std::hint::black_box(policy.assess(m, n));
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
