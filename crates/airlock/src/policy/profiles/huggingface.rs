@@ -4,7 +4,8 @@
 //! Sources: the classes `transformers.Trainer` saves with `torch.save(self.args, ...)` —
 //! `TrainingArguments` (a dataclass; `__setstate__` is the default) and the enums its fields
 //! hold (`IntervalStrategy`, `SaveStrategy`, `SchedulerType`, `HubStrategy`, `OptimizerNames`,
-//! `FSDPOption`, `EvaluationStrategy` from transformers < 4.46); `Seq2SeqTrainingArguments`;
+//! `FSDPOption`, `EvaluationStrategy` from transformers < 4.46, `debug_utils.DebugOption` for
+//! the `debug` field); `Seq2SeqTrainingArguments`;
 //! the accelerate dataclass/enum a `TrainingArguments` carries (`AcceleratorConfig`,
 //! `DistributedType`) and `accelerate.state.PartialState`, a process-state singleton: its
 //! `__init__` can start `torch.distributed` from *keyword* arguments, which no opcode can pass
@@ -26,6 +27,7 @@ pub const ENTRIES: &[(&str, &str)] = &[
     ("tokenizers.models", "Unigram"),
     ("tokenizers.models", "WordLevel"),
     ("tokenizers.models", "WordPiece"),
+    ("transformers.debug_utils", "DebugOption"),
     ("transformers.trainer_pt_utils", "AcceleratorConfig"),
     ("transformers.trainer_utils", "EvaluationStrategy"),
     ("transformers.trainer_utils", "FSDPOption"),
