@@ -247,6 +247,10 @@ impl Policy {
         {
             let mut assessment = Assessment::innocuous(USER_ALLOWANCE, m, n);
             assessment.reason = "allowed by the policy file".into();
+            // An allowed wrapper (`functools.partial`) is only as safe as what it wraps.
+            let wraps_callables =
+                builtin_label(m, n).is_some_and(|l| l.category == Some(Category::CallableWrapper));
+            assessment.args_must_be_allowed |= wraps_callables;
             return assessment;
         }
         match builtin_label(m, n) {

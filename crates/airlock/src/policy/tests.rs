@@ -428,6 +428,12 @@ fn user_allowances_extend_and_override_only_what_may_be_overridden() {
     assert_eq!(a.rating, Rating::Innocuous);
     assert_eq!(a.allowed_by, Some(USER_ALLOWANCE));
     assert_eq!(rating(&policy, "functools", "partial").0, Rating::Innocuous);
+    assert!(policy.assess("functools", "partial").args_must_be_allowed);
+    assert!(
+        !policy
+            .assess("mypackage.models", "MyNet")
+            .args_must_be_allowed
+    );
     assert_eq!(rating(&policy, "functools", "reduce").0, Rating::Innocuous);
     assert_eq!(
         rating(&policy, "functools", "partialmethod").0,
@@ -517,6 +523,12 @@ sklearn = false
     .expect("valid file");
     assert_eq!(rating(&policy, "mypackage", "MyNet").0, Rating::Innocuous);
     assert_eq!(rating(&policy, "functools", "partial").0, Rating::Innocuous);
+    assert!(policy.assess("functools", "partial").args_must_be_allowed);
+    assert!(
+        !policy
+            .assess("mypackage.models", "MyNet")
+            .args_must_be_allowed
+    );
     assert_eq!(
         rating(&policy, "sklearn.pipeline", "Pipeline").0,
         Rating::Suspicious
