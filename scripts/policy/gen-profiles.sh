@@ -9,7 +9,8 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 venv="${AIRLOCK_VENV:-$root/target/policy-venv}"
 if [ ! -x "$venv/bin/python" ]; then
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet torch numpy scikit-learn joblib scipy
+    # The versions the committed profiles were generated from.
+    "$venv/bin/pip" install --quiet torch==2.15.0 numpy==2.4.6 scikit-learn==1.9.1 joblib==1.6.0 scipy==1.17.1
 fi
 py="$venv/bin/python"
 out="$root/crates/airlock/src/policy/profiles"
