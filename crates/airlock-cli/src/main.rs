@@ -57,7 +57,13 @@ fn print_error(error: &anyhow::Error) {
         .fg_color(Some(anstyle::AnsiColor::Red.into()))
         .bold();
     anstream::eprintln!("{red}error{red:#}: {error}");
+    let mut shown = error.to_string();
     for cause in error.chain().skip(1) {
-        anstream::eprintln!("  caused by: {cause}");
+        let text = cause.to_string();
+        // Many errors repeat their source in their own message; print each text once.
+        if !shown.contains(&text) {
+            anstream::eprintln!("  caused by: {text}");
+        }
+        shown = text;
     }
 }

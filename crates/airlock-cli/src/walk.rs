@@ -109,13 +109,21 @@ fn push_entry(entry: ignore::DirEntry, walked: &mut Walked) {
     }
     match entry.metadata() {
         Ok(meta) => walked.entries.push(Entry::File {
-            path: entry.into_path(),
+            path: without_dot_prefix(entry.into_path()),
             size: meta.len(),
         }),
         Err(error) => walked.entries.push(Entry::Unreadable {
             path: entry.into_path(),
             error: error.to_string(),
         }),
+    }
+}
+
+/// `./a/b.pkl` → `a/b.pkl`: walking `.` should show paths the way a user types them.
+fn without_dot_prefix(path: PathBuf) -> PathBuf {
+    match path.strip_prefix(".") {
+        Ok(rest) if !rest.as_os_str().is_empty() => rest.to_path_buf(),
+        _ => path,
     }
 }
 

@@ -195,6 +195,79 @@ mod tests {
         assert_eq!(path_to_uri(r"dir\x.pkl"), "dir/x.pkl");
     }
 
+    fn archive_report() -> FileReport {
+        let mut inner = Finding::new(Rule::DangerousImport, "imports `os.system`").at(2);
+        inner.member = Some("archive/data.pkl".into());
+        let mut second = Finding::new(Rule::UnknownImport, "imports `x.Y`").at(40);
+        second.member = Some("archive/data.pkl".into());
+        let outer = Finding::new(Rule::TorchLayout, "two root folders");
+        let findings = vec![inner, second, outer];
+        FileReport {
+            path: "models/model.pt".into(),
+            format: "pytorch-zip".into(),
+            size: 1000,
+            verdict: airlock::report::verdict_of(&findings),
+            imports: Vec::new(),
+            findings,
+            members: vec![airlock::report::MemberSummary {
+                path: "archive/data.pkl".into(),
+                format: "pickle".into(),
+                size: 120,
+            }],
+            summary: "pytorch-zip".into(),
+            elapsed_ms: 1.0,
+        }
+    }
+
+    fn summary() -> Summary {
+        Summary {
+            files: 1,
+            verdicts: super::super::VerdictCounts::default(),
+            fail_on: "suspicious",
+            exit_code: 1,
+            policy_file: None,
+            elapsed_ms: 1.0,
+        }
+    }
+
+    #[test]
+    fn archive_members_are_nested_artifacts() {
+        let log = log(&[archive_report()], &summary());
+        let run = &log["runs"][0];
+        let artifacts = run["artifacts"].as_array().unwrap();
+        assert_eq!(
+            artifacts.len(),
+            2,
+            "the member is listed once: {artifacts:?}"
+        );
+        assert_eq!(artifacts[1]["location"]["uri"], "archive/data.pkl");
+        assert_eq!(artifacts[1]["parentIndex"], 0);
+        assert_eq!(artifacts[1]["length"], 120);
+        let first = &run["results"][0];
+        let location = &first["locations"][0]["physicalLocation"];
+        assert_eq!(location["artifactLocation"]["index"], 1);
+        assert_eq!(location["region"]["byteOffset"], 2);
+        assert_eq!(first["analysisTarget"]["uri"], "models/model.pt");
+        assert_eq!(first["properties"]["airlock/member"], "archive/data.pkl");
+        let outer = &run["results"][2]["locations"][0]["physicalLocation"];
+        assert_eq!(outer["artifactLocation"]["index"], 0);
+        assert!(outer.get("region").is_none());
+    }
+
+    #[test]
+    fn archive_log_is_valid_sarif() {
+        let schema: Value =
+            serde_json::from_str(include_str!("../../tests/fixtures/sarif-schema-2.1.0.json"))
+                .unwrap();
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&schema)
+            .unwrap();
+        let log = log(&[archive_report()], &summary());
+        let errors: Vec<String> = validator.iter_errors(&log).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
     #[test]
     fn levels_follow_severity() {
         assert_eq!(level(Severity::Dangerous), "error");
