@@ -97,6 +97,19 @@ mod tests {
     }
 
     #[test]
+    fn the_rules_index_lists_every_rule() {
+        let index = include_str!("../../../../docs/rules/README.md");
+        for rule in Rule::ALL {
+            let row = format!(
+                "| [{code}]({code}.md) | `{}` |",
+                rule.name(),
+                code = rule.code()
+            );
+            assert!(index.contains(&row), "docs/rules/README.md lacks `{row}`");
+        }
+    }
+
+    #[test]
     fn every_page_has_the_four_sections() {
         for (code, page) in RULE_PAGES {
             for section in [
