@@ -31,11 +31,11 @@ pub struct GlobalArgs {
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
     pub color: ColorWhen,
 
-    /// Print less: only files that are not safe, no summary, no progress bar.
+    /// Print less: only files that are not safe; no summary, warnings or progress bar.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
-    /// Print more: the policy file used, walk warnings, and the imports of safe files too.
+    /// Print more: the policy file used (on stderr), and the imports and notes of safe files too.
     #[arg(short, long, global = true)]
     pub verbose: bool,
 }

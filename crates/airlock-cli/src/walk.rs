@@ -83,11 +83,9 @@ fn walk_root(root: &Path, excludes: &GlobSet, walked: &mut Walked) {
         .build();
     for result in walker {
         match result {
-            Ok(entry) => {
-                if entry.depth() > 0 || !is_excluded(excludes, entry.path()) {
-                    push_entry(entry, walked);
-                }
-            }
+            // Paths named on the command line (depth 0) are scanned even when they match an
+            // exclude glob; everything below them is pruned by `filter_entry`.
+            Ok(entry) => push_entry(entry, walked),
             Err(error) => record_walk_error(error, walked),
         }
     }
@@ -199,6 +197,12 @@ mod tests {
         let walked = collect(&[root.to_path_buf()], &excludes);
         assert_eq!(walked.entries.len(), 1);
         assert!(walked.entries[0].path().ends_with("keep.bin"));
+        let named = collect(&[root.join("notes.txt")], &excludes);
+        assert_eq!(
+            named.entries.len(),
+            1,
+            "a file named on the command line is scanned"
+        );
     }
 
     #[test]

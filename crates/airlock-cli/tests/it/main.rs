@@ -23,6 +23,12 @@ pub struct Fixture {
     dir: tempfile::TempDir,
 }
 
+impl Default for Fixture {
+    fn default() -> Fixture {
+        Fixture::new()
+    }
+}
+
 impl Fixture {
     pub fn new() -> Fixture {
         Fixture {
