@@ -5,6 +5,7 @@
 //! depth, time) shared by everything inside that file, and the imports and findings found.
 //! Format modules receive `&mut Ctx` and report into it; they never print or touch the network.
 
+use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
@@ -131,10 +132,20 @@ pub struct Ctx<'s> {
     findings: Vec<Finding>,
     members: Vec<MemberSummary>,
     notes: Vec<String>,
+    seen_imports: HashSet<(String, String, Option<String>)>,
+}
+
+/// A point to return to when a probe (trying bytes as a format) turns out wrong.
+#[derive(Debug, Clone, Copy)]
+pub struct Checkpoint {
+    findings: usize,
+    imports: usize,
+    members: usize,
+    notes: usize,
 }
 
 impl<'s> Ctx<'s> {
-    fn new(scanner: &'s Scanner, started: Instant) -> Self {
+    pub(crate) fn new(scanner: &'s Scanner, started: Instant) -> Self {
         Ctx {
             scanner,
             started,
@@ -147,7 +158,29 @@ impl<'s> Ctx<'s> {
             findings: Vec::new(),
             members: Vec::new(),
             notes: Vec::new(),
+            seen_imports: HashSet::new(),
         }
+    }
+
+    /// Remembers how much has been reported so far.
+    pub fn checkpoint(&self) -> Checkpoint {
+        Checkpoint {
+            findings: self.findings.len(),
+            imports: self.imports.len(),
+            members: self.members.len(),
+            notes: self.notes.len(),
+        }
+    }
+
+    /// Forgets everything reported since `cp`.
+    pub fn rollback(&mut self, cp: Checkpoint) {
+        self.findings.truncate(cp.findings);
+        for import in self.imports.drain(cp.imports..) {
+            self.seen_imports
+                .remove(&(import.module, import.name, import.member));
+        }
+        self.members.truncate(cp.members);
+        self.notes.truncate(cp.notes);
     }
 
     pub fn policy(&self) -> &'s Policy {
@@ -177,8 +210,14 @@ impl<'s> Ctx<'s> {
     }
 
     /// Records an import with its assessment; a non-innocuous import also yields a finding.
+    ///
+    /// Each global is recorded once per member, at its first offset.
     pub fn import(&mut self, module: &str, name: &str, offset: u64, assessment: &Assessment) {
         let member = self.member_path();
+        let key = (module.to_string(), name.to_string(), member.clone());
+        if !self.seen_imports.insert(key) {
+            return;
+        }
         if let Some(rule) = assessment.rule {
             let message = format!("imports `{module}.{name}`: {}", assessment.reason);
             let severity = match assessment.rating {

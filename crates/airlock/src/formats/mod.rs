@@ -11,7 +11,9 @@
 //!
 //! Extensions are never consulted.
 
+pub mod joblib;
 pub mod pickle_stream;
+pub mod torch;
 
 use crate::report::Finding;
 use crate::rules::Rule;

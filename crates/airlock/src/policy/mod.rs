@@ -198,6 +198,12 @@ impl Policy {
     }
 }
 
+/// Normalises `module.name` (split at the last dot) to the module the unpickler imports.
+pub fn normalize_qualified(qualified: &str) -> String {
+    let (module, name) = split_qualified(qualified);
+    format!("{}.{name}", normalize_module(module))
+}
+
 /// Splits `a.b.c` at the last dot, or `a.b:c` at the colon.
 pub fn split_qualified(qualified: &str) -> (&str, &str) {
     if let Some((m, n)) = qualified.split_once(':') {

@@ -1,0 +1,253 @@
+//! PyTorch checkpoints: the storage vocabulary shared by the scanner and the converter, and
+//! the checks specific to torch's legacy (non-zip) format.
+//!
+//! Legacy layout (torch `_legacy_load`): five pickles — magic number, protocol version,
+//! sys_info, the main object (persistent ids are `('storage', type, key, location, numel,
+//! view_metadata)`), the list of storage keys — then, for each key in that list, an int64
+//! element count and the raw bytes.
+
+use crate::pickle::machine::Outcome;
+use crate::pickle::reader::Long;
+use crate::pickle::value::{Arena, Node, Value};
+use crate::report::Finding;
+use crate::rules::Rule;
+use crate::scan::Ctx;
+
+/// `torch.serialization.MAGIC_NUMBER`.
+pub const LEGACY_MAGIC: i128 = 0x1950a86a20f9469cfc6c;
+/// Pickles before the raw storage bytes in a legacy file.
+pub const LEGACY_PICKLES: usize = 5;
+
+/// A storage class and what its elements are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageType {
+    /// Class name under `torch` (e.g. `FloatStorage`).
+    pub class: &'static str,
+    /// Bytes per element.
+    pub element_size: u64,
+    /// The safetensors dtype, if safetensors can hold it.
+    pub safetensors: Option<&'static str>,
+}
+
+/// Typed storage classes torch pickles (`torch.<Class>`); `UntypedStorage` counts bytes.
+pub const STORAGE_TYPES: &[StorageType] = &[
+    StorageType {
+        class: "DoubleStorage",
+        element_size: 8,
+        safetensors: Some("F64"),
+    },
+    StorageType {
+        class: "FloatStorage",
+        element_size: 4,
+        safetensors: Some("F32"),
+    },
+    StorageType {
+        class: "HalfStorage",
+        element_size: 2,
+        safetensors: Some("F16"),
+    },
+    StorageType {
+        class: "BFloat16Storage",
+        element_size: 2,
+        safetensors: Some("BF16"),
+    },
+    StorageType {
+        class: "LongStorage",
+        element_size: 8,
+        safetensors: Some("I64"),
+    },
+    StorageType {
+        class: "IntStorage",
+        element_size: 4,
+        safetensors: Some("I32"),
+    },
+    StorageType {
+        class: "ShortStorage",
+        element_size: 2,
+        safetensors: Some("I16"),
+    },
+    StorageType {
+        class: "CharStorage",
+        element_size: 1,
+        safetensors: Some("I8"),
+    },
+    StorageType {
+        class: "ByteStorage",
+        element_size: 1,
+        safetensors: Some("U8"),
+    },
+    StorageType {
+        class: "BoolStorage",
+        element_size: 1,
+        safetensors: Some("BOOL"),
+    },
+    StorageType {
+        class: "ComplexFloatStorage",
+        element_size: 8,
+        safetensors: Some("C64"),
+    },
+    StorageType {
+        class: "ComplexDoubleStorage",
+        element_size: 16,
+        safetensors: None,
+    },
+    StorageType {
+        class: "QInt8Storage",
+        element_size: 1,
+        safetensors: None,
+    },
+    StorageType {
+        class: "QUInt8Storage",
+        element_size: 1,
+        safetensors: None,
+    },
+    StorageType {
+        class: "QInt32Storage",
+        element_size: 4,
+        safetensors: None,
+    },
+    StorageType {
+        class: "QUInt4x2Storage",
+        element_size: 1,
+        safetensors: None,
+    },
+    StorageType {
+        class: "QUInt2x4Storage",
+        element_size: 1,
+        safetensors: None,
+    },
+    StorageType {
+        class: "UntypedStorage",
+        element_size: 1,
+        safetensors: Some("U8"),
+    },
+];
+
+/// Looks a storage class up by its global (`torch.FloatStorage`, also under `torch.cuda`).
+pub fn storage_type(module: &str, name: &str) -> Option<&'static StorageType> {
+    if module != "torch" && module != "torch.cuda" {
+        return None;
+    }
+    STORAGE_TYPES.iter().find(|t| t.class == name)
+}
+
+/// A `('storage', type, key, location, numel, ...)` persistent id, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageRef {
+    pub storage_type: &'static StorageType,
+    pub key: String,
+    pub location: String,
+    pub numel: u64,
+}
+
+/// Decodes a persistent id; `None` when it is not a well-formed storage reference.
+pub fn storage_ref(arena: &Arena<'_>, pid: Value) -> Option<StorageRef> {
+    let items = arena.seq_of(pid)?;
+    if arena.str_of(*items.first()?)? != "storage" {
+        return None;
+    }
+    let global = arena.global_of(*items.get(1)?)?;
+    let storage_type = storage_type(&global.module, &global.name)?;
+    let key = arena.str_of(*items.get(2)?)?.to_string();
+    let location = arena.str_of(*items.get(3)?).unwrap_or("cpu").to_string();
+    let numel = u64::try_from(arena.int_of(*items.get(4)?)?).ok()?;
+    Some(StorageRef {
+        storage_type,
+        key,
+        location,
+        numel,
+    })
+}
+
+/// True when the first pickle of a stream evaluates to torch's magic number.
+pub fn is_legacy_magic(first: &Outcome<'_>) -> bool {
+    first.stopped
+        && first.root.is_some_and(|root| match root {
+            Value::Node(_) => matches!(
+                first.arena.node(root),
+                Some(Node::Long(Long::Small(LEGACY_MAGIC)))
+            ),
+            _ => false,
+        })
+}
+
+/// Checks the raw storage section of a legacy file: for each key of the fifth pickle, an
+/// int64 count and that many elements of the storage's type, ending exactly at the end.
+pub fn check_legacy_storages(ctx: &mut Ctx, data: &[u8], start: usize, pickles: &[Outcome<'_>]) {
+    let [_, _, _, main, keys] = pickles else {
+        return;
+    };
+    let refs: Vec<StorageRef> = main
+        .persistent_ids
+        .iter()
+        .filter_map(|(pid, _)| storage_ref(&main.arena, *pid))
+        .collect();
+    let Some(key_list) = keys.root.and_then(|root| keys.arena.seq_of(root)) else {
+        ctx.report(Finding::new(
+            Rule::TorchLayout,
+            "the fifth pickle of a legacy file is not a list of storage keys",
+        ));
+        return;
+    };
+    let mut pos = start as u64;
+    for key in key_list {
+        let Some(key) = keys.arena.str_of(*key) else {
+            continue;
+        };
+        let Some(storage) = refs.iter().find(|r| r.key == key) else {
+            ctx.report(Finding::new(
+                Rule::TorchMissingStorage,
+                format!("storage key `{key}` is listed but never referenced"),
+            ));
+            return;
+        };
+        let count = data
+            .get(pos as usize..pos as usize + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+        let Some(count) = count else {
+            ctx.report(
+                Finding::new(Rule::TorchLayout, format!("storage `{key}` is cut off")).at(pos),
+            );
+            return;
+        };
+        if count != storage.numel {
+            ctx.report(
+                Finding::new(
+                    Rule::TorchLayout,
+                    format!("storage `{key}` holds {count} elements but the pickle declares {}; torch refuses it", storage.numel),
+                )
+                .at(pos),
+            );
+        }
+        let bytes = count.checked_mul(storage.storage_type.element_size);
+        match bytes
+            .and_then(|b| b.checked_add(pos + 8))
+            .filter(|end| *end <= data.len() as u64)
+        {
+            Some(end) => pos = end,
+            None => {
+                ctx.report(
+                    Finding::new(
+                        Rule::TorchLayout,
+                        format!(
+                            "storage `{key}` declares {count} elements, more than the file holds"
+                        ),
+                    )
+                    .at(pos),
+                );
+                return;
+            }
+        }
+    }
+    if pos != data.len() as u64 {
+        let extra = data.len() as u64 - pos;
+        ctx.report(
+            Finding::new(
+                Rule::TorchLayout,
+                format!("{extra} bytes follow the last storage of a legacy PyTorch file"),
+            )
+            .at(pos),
+        );
+    }
+    ctx.note(format!("{} storages", key_list.len()));
+}

@@ -1,0 +1,1139 @@
+//! The symbolic unpickler: runs one pickle over [`Value`]s instead of Python objects.
+//!
+//! It follows CPython's C unpickler step by step — a value stack with a separate mark stack
+//! (values below the last mark are out of reach, `POP` on a mark pops the mark), a memo that
+//! stores stack values (reset for every pickle, as every `pickle.load` call starts afresh),
+//! `MEMOIZE` indexing by the memo's *size* — and records everything a real load would do
+//! that matters: every import (`GLOBAL`, `STACK_GLOBAL`, `INST`, `EXT*`), every call
+//! (`REDUCE`, `NEWOBJ`, `NEWOBJ_EX`, `OBJ`, `INST`), every `BUILD` and what it is applied to,
+//! every persistent load and every mutation of a non-container. Nothing is executed.
+//!
+//! Where the loader would raise, the machine stops at the same instruction and reports it;
+//! everything seen before that point has already been reported.
+
+use std::collections::HashMap;
+
+use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
+use super::reader::{Arg, DecodeError, Instr, Long, Reader};
+use super::value::{Arena, Call, CallKind, Global, Node, Span, Value};
+use crate::report::{Finding, Rating};
+use crate::rules::{Rule, Severity};
+use crate::scan::Ctx;
+
+/// Children kept per container; beyond this a container only counts its items.
+const MAX_KEPT_CHILDREN: usize = 1 << 20;
+/// Memo indices below this live in a dense vector; larger ones in a map.
+const DENSE_MEMO: usize = 1 << 20;
+/// How often (in opcodes) the time budget is checked.
+const TIMEOUT_CHECK_INTERVAL: u64 = 1 << 16;
+
+/// What running one pickle produced.
+#[derive(Debug)]
+pub struct Outcome<'a> {
+    pub arena: Arena<'a>,
+    /// The value `STOP` returned, when the pickle completed.
+    pub root: Option<Value>,
+    /// Offset of the first opcode.
+    pub start: usize,
+    /// Offset just past `STOP`, or of the instruction where the machine stopped.
+    pub end: usize,
+    /// True when `STOP` was reached.
+    pub stopped: bool,
+    /// Why the loader would raise, if it would (offset, message).
+    pub error: Option<(u64, String)>,
+    /// True when a limit ended the run before the loader would have stopped.
+    pub limited: bool,
+    pub opcodes: u64,
+    /// Number of imports (`GLOBAL`-like opcodes) executed.
+    pub imports: u32,
+    /// Number of calls made.
+    pub calls: u32,
+    /// Every persistent id passed to `persistent_load`, with the opcode offset.
+    pub persistent_ids: Vec<(Value, u64)>,
+    /// The protocol declared by `PROTO` (0 when absent).
+    pub protocol: u8,
+}
+
+impl Outcome<'_> {
+    /// True when the bytes at `start` did not look like a pickle at all: the loader failed
+    /// at the first instruction or so, before importing or building anything.
+    pub fn is_not_a_pickle(&self) -> bool {
+        !self.stopped && self.imports == 0 && self.calls == 0 && self.opcodes <= 2
+    }
+}
+
+#[derive(Debug)]
+enum Halt {
+    /// The loader would raise here.
+    Error(u64, String),
+    /// A scanning limit was reached.
+    Limit,
+    Stop,
+}
+
+impl From<DecodeError> for Halt {
+    fn from(e: DecodeError) -> Self {
+        Halt::Error(e.offset, e.message)
+    }
+}
+
+#[derive(Default)]
+struct Memo {
+    dense: Vec<Option<Value>>,
+    sparse: HashMap<u64, Value>,
+    len: usize,
+}
+
+impl Memo {
+    fn get(&self, index: u64) -> Option<Value> {
+        match usize::try_from(index) {
+            Ok(i) if i < DENSE_MEMO => self.dense.get(i).copied().flatten(),
+            _ => self.sparse.get(&index).copied(),
+        }
+    }
+
+    fn put(&mut self, index: u64, value: Value) {
+        let fresh = match usize::try_from(index) {
+            Ok(i) if i < DENSE_MEMO => {
+                if i >= self.dense.len() {
+                    self.dense.resize(i + 1, None);
+                }
+                self.dense[i].replace(value).is_none()
+            }
+            _ => self.sparse.insert(index, value).is_none(),
+        };
+        if fresh {
+            self.len += 1;
+        }
+    }
+}
+
+/// Findings reported at most once per pickle.
+#[derive(Default)]
+struct Once {
+    repeated_proto: bool,
+    frame: bool,
+    expansion: bool,
+    truncated: bool,
+}
+
+struct Machine<'a, 'c, 's> {
+    ctx: &'c mut Ctx<'s>,
+    arena: Arena<'a>,
+    reader: Reader<'a>,
+    stack: Vec<Value>,
+    marks: Vec<usize>,
+    memo: Memo,
+    /// Logical size of each node with shared references expanded (memo-expansion check).
+    sizes: Vec<u64>,
+    expansion_threshold: u64,
+    protocol: u8,
+    seen_proto: bool,
+    frame_end: Option<usize>,
+    once: Once,
+    opcodes: u64,
+    imports: u32,
+    calls: u32,
+    persistent_ids: Vec<(Value, u64)>,
+    root: Option<Value>,
+    nesting: usize,
+}
+
+/// Pickles at least this long that only build data take the fast pass ([`super::lite`]).
+const LITE_MIN_BYTES: usize = 64 * 1024;
+
+/// Runs the pickle that starts at `start` in `data`, reporting into `ctx`.
+pub fn run<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Outcome<'a> {
+    if data.len().saturating_sub(start) >= LITE_MIN_BYTES
+        && let Some(outcome) = run_lite(ctx, data, start)
+    {
+        return outcome;
+    }
+    run_nested(ctx, data, start, 0)
+}
+
+/// The fast pass for large data-only pickles; `None` when the full machine is needed (the
+/// pickle imports or calls something, or is small enough that the full machine is cheap and
+/// gives callers its values).
+fn run_lite<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Option<Outcome<'a>> {
+    let limits = ctx.limits();
+    let lite_limits = super::lite::LiteLimits {
+        max_opcodes: limits.max_opcodes,
+        max_stack_depth: limits.max_stack_depth,
+        max_memo_entries: limits.max_memo_entries,
+    };
+    let super::lite::LiteResult::Done(lite) = super::lite::run(data, start, lite_limits) else {
+        return None;
+    };
+    if lite.end.saturating_sub(start) < LITE_MIN_BYTES {
+        return None;
+    }
+    for finding in lite.findings {
+        ctx.report(finding);
+    }
+    if lite.limited {
+        ctx.report(
+            Finding::new(
+                Rule::LimitReached,
+                "scanning stopped at a limit; the rest of the pickle was not read",
+            )
+            .at(lite.end as u64),
+        );
+    }
+    Some(Outcome {
+        arena: Arena::new(data),
+        root: None,
+        start,
+        end: lite.end,
+        stopped: lite.stopped,
+        error: lite.error,
+        limited: lite.limited,
+        opcodes: lite.opcodes,
+        imports: 0,
+        calls: 0,
+        persistent_ids: Vec::new(),
+        protocol: lite.protocol,
+    })
+}
+
+/// Runs the full machine, never the fast pass (the converter and tests need its values).
+pub fn run_full<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Outcome<'a> {
+    run_nested(ctx, data, start, 0)
+}
+
+fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -> Outcome<'a> {
+    let mut m = Machine {
+        ctx,
+        arena: Arena::new(data),
+        reader: Reader::new(data, start),
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: Memo::default(),
+        sizes: Vec::new(),
+        expansion_threshold: (data.len() as u64).saturating_mul(64).max(10_000_000),
+        protocol: 0,
+        seen_proto: false,
+        frame_end: None,
+        once: Once::default(),
+        opcodes: 0,
+        imports: 0,
+        calls: 0,
+        persistent_ids: Vec::new(),
+        root: None,
+        nesting,
+    };
+    let halt = m.run_loop();
+    let (stopped, error, limited) = match halt {
+        Halt::Stop => (true, None, false),
+        Halt::Error(offset, message) => (false, Some((offset, message)), false),
+        Halt::Limit => (false, None, true),
+    };
+    Outcome {
+        root: m.root,
+        start,
+        end: m.reader.position(),
+        stopped,
+        error,
+        limited,
+        opcodes: m.opcodes,
+        imports: m.imports,
+        calls: m.calls,
+        persistent_ids: m.persistent_ids,
+        protocol: m.protocol,
+        arena: m.arena,
+    }
+}
+
+impl<'a> Machine<'a, '_, '_> {
+    fn run_loop(&mut self) -> Halt {
+        let limits = self.ctx.limits();
+        loop {
+            self.opcodes += 1;
+            if self.opcodes > limits.max_opcodes {
+                return self.limit(format!("more than {} opcodes", limits.max_opcodes));
+            }
+            if self.opcodes % TIMEOUT_CHECK_INTERVAL == 0 && self.ctx.check_timeout() {
+                return Halt::Limit;
+            }
+            let instr = match self.reader.next_instr() {
+                Ok(instr) => instr,
+                Err(e) => return e.into(),
+            };
+            self.check_frame(&instr);
+            match self.step(instr) {
+                Ok(()) => {}
+                Err(halt) => return halt,
+            }
+            if self.stack.len() + self.marks.len() > limits.max_stack_depth {
+                return self.limit(format!("stack deeper than {}", limits.max_stack_depth));
+            }
+            if self.arena.len() > limits.max_values {
+                return self.limit(format!("more than {} values", limits.max_values));
+            }
+        }
+    }
+
+    fn limit(&mut self, what: String) -> Halt {
+        let offset = self.reader.position() as u64;
+        self.ctx.report(
+            Finding::new(
+                Rule::LimitReached,
+                format!("scanning stopped: {what}; the rest of the pickle was not read"),
+            )
+            .at(offset),
+        );
+        Halt::Limit
+    }
+
+    // ---- frames ------------------------------------------------------------------------
+
+    fn check_frame(&mut self, instr: &Instr<'a>) {
+        let Some(end) = self.frame_end else { return };
+        let (offset, instr_end) = (instr.offset as usize, instr.end as usize);
+        if offset >= end {
+            self.frame_end = None;
+        } else if instr_end > end && instr.op != Opcode::FRAME {
+            self.frame_violation(
+                instr.offset,
+                format!(
+                    "{} at offset {offset} runs past the end of its FRAME (offset {end})",
+                    instr.op.name()
+                ),
+            );
+        }
+    }
+
+    fn frame_violation(&mut self, offset: u64, message: String) {
+        if !self.once.frame {
+            self.once.frame = true;
+            self.ctx
+                .report(Finding::new(Rule::FrameViolation, message).at(offset));
+        }
+    }
+
+    // ---- stack -------------------------------------------------------------------------
+
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    fn pop(&mut self, at: u64) -> Result<Value, Halt> {
+        if self.stack.len() <= self.fence() {
+            return Err(underflow(at));
+        }
+        self.stack.pop().ok_or_else(|| underflow(at))
+    }
+
+    fn top(&self, at: u64) -> Result<Value, Halt> {
+        if self.stack.len() <= self.fence() {
+            return Err(underflow(at));
+        }
+        self.stack.last().copied().ok_or_else(|| underflow(at))
+    }
+
+    /// Pops to the last mark (CPython's `marker()` plus the items above it).
+    fn pop_mark(&mut self, at: u64) -> Result<Vec<Value>, Halt> {
+        let mark = self
+            .marks
+            .pop()
+            .ok_or_else(|| Halt::Error(at, "could not find MARK".into()))?;
+        Ok(self.stack.split_off(mark.min(self.stack.len())))
+    }
+
+    fn push(&mut self, value: Value) {
+        self.stack.push(value);
+    }
+
+    fn size_of(&self, value: Value) -> u64 {
+        match value {
+            Value::Node(id) => self.sizes.get(id as usize).copied().unwrap_or(1),
+            _ => 1,
+        }
+    }
+
+    fn new_node(&mut self, node: Node<'a>, size: u64) -> Value {
+        let value = self.arena.push(node);
+        self.sizes.push(size);
+        if size > self.expansion_threshold && !self.once.expansion {
+            self.report_expansion(size);
+        }
+        value
+    }
+
+    fn grow(&mut self, target: Value, by: u64) {
+        if let Value::Node(id) = target
+            && let Some(size) = self.sizes.get_mut(id as usize)
+        {
+            *size = size.saturating_add(by);
+            let size = *size;
+            if size > self.expansion_threshold && !self.once.expansion {
+                self.report_expansion(size);
+            }
+        }
+    }
+
+    fn report_expansion(&mut self, size: u64) {
+        self.once.expansion = true;
+        let at = self.reader.position() as u64;
+        self.ctx.report(
+            Finding::new(
+                Rule::MemoExpansion,
+                format!(
+                    "memo references expand to more than {size} values from {} bytes",
+                    self.reader.data().len()
+                ),
+            )
+            .at(at),
+        );
+    }
+
+    fn keep<T>(&mut self, items: &mut Vec<T>, mut more: Vec<T>) {
+        let room = MAX_KEPT_CHILDREN.saturating_sub(items.len());
+        if more.len() > room {
+            more.truncate(room);
+            if !self.once.truncated {
+                self.once.truncated = true;
+                self.ctx.note(format!(
+                    "containers over {MAX_KEPT_CHILDREN} items summarised"
+                ));
+            }
+        }
+        items.append(&mut more);
+    }
+
+    fn container(&mut self, items: Vec<Value>, make: fn(Vec<Value>) -> Node<'a>) -> Value {
+        let size = items
+            .iter()
+            .fold(1u64, |acc, v| acc.saturating_add(self.size_of(*v)));
+        let mut kept = Vec::new();
+        self.keep(&mut kept, items);
+        self.new_node(make(kept), size)
+    }
+
+    fn text(&mut self, text: std::borrow::Cow<'a, str>) -> Value {
+        match text {
+            std::borrow::Cow::Borrowed(s) => Value::Str(self.span_of(s.as_bytes())),
+            std::borrow::Cow::Owned(s) => self.new_node(Node::Str(s.into_boxed_str()), 1),
+        }
+    }
+
+    fn span_of(&self, bytes: &'a [u8]) -> Span {
+        let base = self.reader.data().as_ptr() as usize;
+        let start = (bytes.as_ptr() as usize).saturating_sub(base) as u64;
+        Span {
+            start,
+            len: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
+        }
+    }
+
+    fn long(&mut self, long: Long) -> Value {
+        match long {
+            Long::Small(i) => match i64::try_from(i) {
+                Ok(i) => Value::Int(i),
+                Err(_) => self.new_node(Node::Long(long), 1),
+            },
+            Long::Big(_) => self.new_node(Node::Long(long), 1),
+        }
+    }
+
+    // ---- the instruction set -----------------------------------------------------------
+
+    fn step(&mut self, instr: Instr<'a>) -> Result<(), Halt> {
+        let at = instr.offset;
+        use Opcode as O;
+        match instr.op {
+            O::MARK => self.marks.push(self.stack.len()),
+            O::STOP => {
+                self.root = Some(self.pop(at)?);
+                return Err(Halt::Stop);
+            }
+            O::POP => {
+                if self.marks.last() == Some(&self.stack.len()) && !self.marks.is_empty() {
+                    self.marks.pop();
+                } else {
+                    self.pop(at)?;
+                }
+            }
+            O::POP_MARK => {
+                self.pop_mark(at)?;
+            }
+            O::DUP => {
+                let v = self.top(at)?;
+                self.push(v);
+            }
+            O::NONE => self.push(Value::None),
+            O::NEWTRUE => self.push(Value::Bool(true)),
+            O::NEWFALSE => self.push(Value::Bool(false)),
+            O::INT | O::BININT | O::BININT1 | O::BININT2 | O::LONG | O::LONG1 | O::LONG4 => {
+                let v = match instr.arg {
+                    Arg::Bool(b) => Value::Bool(b),
+                    Arg::Int(i) => Value::Int(i),
+                    Arg::Long(l) => self.long(l),
+                    _ => Value::None,
+                };
+                self.push(v);
+            }
+            O::FLOAT | O::BINFLOAT => {
+                if let Arg::Float(f) = instr.arg {
+                    self.push(Value::Float(f));
+                }
+            }
+            O::STRING
+            | O::BINSTRING
+            | O::SHORT_BINSTRING
+            | O::UNICODE
+            | O::BINUNICODE
+            | O::SHORT_BINUNICODE
+            | O::BINUNICODE8 => {
+                if let Arg::Str(s) = instr.arg {
+                    let v = self.text(s);
+                    self.push(v);
+                }
+            }
+            O::BINBYTES | O::SHORT_BINBYTES | O::BINBYTES8 => {
+                if let Arg::Bytes(b) = instr.arg {
+                    let span = self.span_of(b);
+                    self.push(Value::Bytes(span));
+                }
+            }
+            O::BYTEARRAY8 => {
+                if let Arg::ByteArray(b) = instr.arg {
+                    let span = self.span_of(b);
+                    let v = self.new_node(Node::ByteArray(span), 1);
+                    self.push(v);
+                }
+            }
+            O::EMPTY_TUPLE => {
+                let v = self.container(Vec::new(), Node::Tuple);
+                self.push(v);
+            }
+            O::TUPLE1 | O::TUPLE2 | O::TUPLE3 => {
+                let n = match instr.op {
+                    O::TUPLE1 => 1,
+                    O::TUPLE2 => 2,
+                    _ => 3,
+                };
+                if self.stack.len() < self.fence() + n {
+                    return Err(underflow(at));
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                let v = self.container(items, Node::Tuple);
+                self.push(v);
+            }
+            O::TUPLE => {
+                let items = self.pop_mark(at)?;
+                let v = self.container(items, Node::Tuple);
+                self.push(v);
+            }
+            O::EMPTY_LIST => {
+                let v = self.container(Vec::new(), Node::List);
+                self.push(v);
+            }
+            O::LIST => {
+                let items = self.pop_mark(at)?;
+                let v = self.container(items, Node::List);
+                self.push(v);
+            }
+            O::EMPTY_DICT => {
+                let v = self.new_node(Node::Dict(Vec::new()), 1);
+                self.push(v);
+            }
+            O::DICT => {
+                let items = self.pop_mark(at)?;
+                if items.len() % 2 == 1 {
+                    return Err(Halt::Error(at, "odd number of items for DICT".into()));
+                }
+                let size = items
+                    .iter()
+                    .fold(1u64, |acc, v| acc.saturating_add(self.size_of(*v)));
+                let mut pairs = Vec::new();
+                self.keep(
+                    &mut pairs,
+                    items.chunks_exact(2).map(|p| (p[0], p[1])).collect(),
+                );
+                let v = self.new_node(Node::Dict(pairs), size);
+                self.push(v);
+            }
+            O::EMPTY_SET => {
+                let v = self.container(Vec::new(), Node::Set);
+                self.push(v);
+            }
+            O::FROZENSET => {
+                let items = self.pop_mark(at)?;
+                let v = self.container(items, Node::FrozenSet);
+                self.push(v);
+            }
+            O::APPEND => {
+                let value = self.pop(at)?;
+                let target = self.top(at)?;
+                self.append(target, vec![value], at, "APPEND");
+            }
+            O::APPENDS => {
+                let items = self.pop_mark(at)?;
+                let target = self.top(at)?;
+                self.append(target, items, at, "APPENDS");
+            }
+            O::ADDITEMS => {
+                let items = self.pop_mark(at)?;
+                let target = self.top(at)?;
+                self.append(target, items, at, "ADDITEMS");
+            }
+            O::SETITEM => {
+                let value = self.pop(at)?;
+                let key = self.pop(at)?;
+                let target = self.top(at)?;
+                self.set_items(target, vec![(key, value)], at, "SETITEM");
+            }
+            O::SETITEMS => {
+                let items = self.pop_mark(at)?;
+                if items.len() % 2 == 1 {
+                    return Err(Halt::Error(at, "odd number of items for SETITEMS".into()));
+                }
+                let target = self.top(at)?;
+                let pairs = items.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+                self.set_items(target, pairs, at, "SETITEMS");
+            }
+            O::GET | O::BINGET | O::LONG_BINGET => {
+                let index = memo_index(&instr)?;
+                let v = self.memo.get(index).ok_or_else(|| {
+                    Halt::Error(at, format!("memo value not found at index {index}"))
+                })?;
+                self.push(v);
+            }
+            O::PUT | O::BINPUT | O::LONG_BINPUT => {
+                let index = memo_index(&instr)?;
+                let v = self.top(at)?;
+                self.memo_put(index, v)?;
+            }
+            O::MEMOIZE => {
+                let v = self.top(at)?;
+                self.memo_put(self.memo.len as u64, v)?;
+            }
+            O::PROTO => {
+                let version = match instr.arg {
+                    Arg::Int(v) => v,
+                    _ => 0,
+                };
+                if version > i64::from(HIGHEST_PROTOCOL) {
+                    return Err(Halt::Error(
+                        at,
+                        format!("unsupported pickle protocol: {version}"),
+                    ));
+                }
+                if self.seen_proto && !self.once.repeated_proto {
+                    self.once.repeated_proto = true;
+                    self.ctx.report(
+                        Finding::new(Rule::RepeatedProto, "PROTO appears again inside the pickle")
+                            .at(at),
+                    );
+                }
+                self.seen_proto = true;
+                self.protocol = version as u8;
+            }
+            O::FRAME => {
+                if let Some(end) = self.frame_end
+                    && (at as usize) < end
+                {
+                    self.frame_violation(
+                        at,
+                        format!(
+                            "a FRAME opens at offset {at} before the previous frame ends at {end}"
+                        ),
+                    );
+                }
+                if let Arg::Size(size) = instr.arg {
+                    self.frame_end = Some((instr.end as usize).saturating_add(size as usize));
+                }
+            }
+            O::GLOBAL => {
+                if let Arg::Pair(module, name) = instr.arg {
+                    let v = self.import(module, name, at);
+                    self.push(v);
+                }
+            }
+            O::STACK_GLOBAL => {
+                let name = self.pop(at)?;
+                let module = self.pop(at)?;
+                let v = self.stack_global(module, name, at)?;
+                self.push(v);
+            }
+            O::INST => {
+                if let Arg::Pair(module, name) = instr.arg {
+                    // The C unpickler finds the mark before it imports (pickle.py does the
+                    // reverse); pickle.load and torch.load use the C one.
+                    let items = self.pop_mark(at)?;
+                    let class = self.import(module, name, at);
+                    let args = self.container(items, Node::Tuple);
+                    let v = self.call(CallKind::Inst, class, args, None, at);
+                    self.push(v);
+                }
+            }
+            O::OBJ => {
+                let mut items = self.pop_mark(at)?;
+                if items.is_empty() {
+                    return Err(underflow(at));
+                }
+                let class = items.remove(0);
+                let args = self.container(items, Node::Tuple);
+                let v = self.call(CallKind::Obj, class, args, None, at);
+                self.push(v);
+            }
+            O::REDUCE => {
+                let args = self.pop(at)?;
+                let callable = self.pop(at)?;
+                if !matches!(self.arena.node(args), Some(Node::Tuple(_))) && !self.is_opaque(args) {
+                    return Err(Halt::Error(
+                        at,
+                        "REDUCE argument list must be a tuple".into(),
+                    ));
+                }
+                let v = self.call(CallKind::Reduce, callable, args, None, at);
+                self.push(v);
+            }
+            O::NEWOBJ => {
+                let args = self.pop(at)?;
+                let class = self.pop(at)?;
+                let v = self.call(CallKind::NewObj, class, args, None, at);
+                self.push(v);
+            }
+            O::NEWOBJ_EX => {
+                let kwargs = self.pop(at)?;
+                let args = self.pop(at)?;
+                let class = self.pop(at)?;
+                let v = self.call(CallKind::NewObjEx, class, args, Some(kwargs), at);
+                self.push(v);
+            }
+            O::BUILD => {
+                let state = self.pop(at)?;
+                let target = self.top(at)?;
+                self.build(target, state, at)?;
+            }
+            O::PERSID => {
+                if let Arg::Line(line) = instr.arg {
+                    if !line.is_ascii() {
+                        return Err(Halt::Error(
+                            at,
+                            "persistent IDs in protocol 0 must be ASCII strings".into(),
+                        ));
+                    }
+                    let pid = Value::Str(self.span_of(line));
+                    let v = self.persistent_load(pid, at);
+                    self.push(v);
+                }
+            }
+            O::BINPERSID => {
+                let pid = self.pop(at)?;
+                let v = self.persistent_load(pid, at);
+                self.push(v);
+            }
+            O::EXT1 | O::EXT2 | O::EXT4 => {
+                let code = match instr.arg {
+                    Arg::Int(c) => c,
+                    _ => 0,
+                };
+                if code <= 0 {
+                    return Err(Halt::Error(at, "EXT specifies code <= 0".into()));
+                }
+                self.ctx.report(
+                    Finding::new(
+                        Rule::ExtensionCode,
+                        format!("{} {code} imports whatever the copyreg extension registry maps the code to", instr.op.name()),
+                    )
+                    .at(at),
+                );
+                self.imports += 1;
+                let v = self.new_node(Node::Ext(code), 1);
+                self.push(v);
+            }
+            O::NEXT_BUFFER => {
+                return Err(Halt::Error(
+                    at,
+                    "NEXT_BUFFER: the pickle refers to out-of-band data, which model loaders never pass".into(),
+                ));
+            }
+            O::READONLY_BUFFER => {
+                self.top(at)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn memo_put(&mut self, index: u64, value: Value) -> Result<(), Halt> {
+        let limit = self.ctx.limits().max_memo_entries;
+        if self.memo.len >= limit && self.memo.get(index).is_none() {
+            return Err(self.limit(format!("more than {limit} memo entries")));
+        }
+        self.memo.put(index, value);
+        Ok(())
+    }
+
+    /// True for values whose type is only known at load time (call results, globals, ...).
+    fn is_opaque(&self, value: Value) -> bool {
+        matches!(
+            self.arena.node(value),
+            Some(
+                Node::Call(_)
+                    | Node::Global(_)
+                    | Node::Ext(_)
+                    | Node::PersistentLoad { .. }
+                    | Node::Buffer
+            )
+        )
+    }
+
+    // ---- imports -----------------------------------------------------------------------
+
+    fn import(
+        &mut self,
+        module: std::borrow::Cow<'a, str>,
+        name: std::borrow::Cow<'a, str>,
+        at: u64,
+    ) -> Value {
+        self.imports += 1;
+        let assessment = self.ctx.policy().assess(&module, &name);
+        self.ctx.import(&module, &name, at, &assessment);
+        let global = Global {
+            module,
+            name,
+            offset: at,
+            rating: assessment.rating,
+            loads_nested: assessment.loads_nested,
+        };
+        self.new_node(Node::Global(Box::new(global)), 1)
+    }
+
+    fn stack_global(&mut self, module: Value, name: Value, at: u64) -> Result<Value, Halt> {
+        let module_text = self.literal_text(module);
+        let name_text = self.literal_text(name);
+        match (module_text, name_text) {
+            (Some(m), Some(n)) => Ok(self.import(m.into(), n.into(), at)),
+            _ => {
+                let either_computed = self.is_opaque(module) || self.is_opaque(name);
+                if !either_computed {
+                    // The C unpickler raises "STACK_GLOBAL requires str": nothing is imported.
+                    return Err(Halt::Error(at, "STACK_GLOBAL requires str operands".into()));
+                }
+                self.imports += 1;
+                let message = format!(
+                    "STACK_GLOBAL imports a name computed at load time: module {}, name {}",
+                    self.arena.describe(module),
+                    self.arena.describe(name)
+                );
+                self.ctx
+                    .report(Finding::new(Rule::DynamicGlobal, message).at(at));
+                let global = Global {
+                    module: "<computed>".into(),
+                    name: "<computed>".into(),
+                    offset: at,
+                    rating: Rating::Dangerous,
+                    loads_nested: true,
+                };
+                Ok(self.new_node(Node::Global(Box::new(global)), 1))
+            }
+        }
+    }
+
+    /// A string operand as an owned string (STACK_GLOBAL operands are short).
+    fn literal_text(&self, value: Value) -> Option<String> {
+        self.arena.str_of(value).map(str::to_owned)
+    }
+
+    // ---- calls, BUILD, mutation, persistent ids ----------------------------------------
+
+    fn call(
+        &mut self,
+        kind: CallKind,
+        callable: Value,
+        args: Value,
+        kwargs: Option<Value>,
+        at: u64,
+    ) -> Value {
+        self.calls += 1;
+        if let Some(global) = self.arena.global_of(callable)
+            && global.loads_nested
+        {
+            let callee = format!("{}.{}", global.module, global.name);
+            self.scan_nested_payloads(&callee, args, at);
+            if let Some(kwargs) = kwargs {
+                self.scan_nested_payloads(&callee, kwargs, at);
+            }
+        }
+        let size = 1u64.saturating_add(self.size_of(args));
+        let call = Call {
+            kind,
+            callable,
+            args,
+            kwargs,
+            offset: at,
+            built: Vec::new(),
+            items: Vec::new(),
+            appended: Vec::new(),
+        };
+        self.new_node(Node::Call(Box::new(call)), size)
+    }
+
+    /// Literal bytes or text handed to a loader are a nested pickle (or code): report it and
+    /// scan it as its own file.
+    fn scan_nested_payloads(&mut self, callee: &str, args: Value, at: u64) {
+        let items: Vec<Value> = match self.arena.node(args) {
+            Some(Node::Tuple(items) | Node::List(items)) => items.clone(),
+            Some(Node::Dict(pairs)) => pairs.iter().map(|(_, v)| *v).collect(),
+            _ => vec![args],
+        };
+        for item in items {
+            let payload: Option<Vec<u8>> = match item {
+                Value::Bytes(_) => self.arena.bytes_of(item).map(<[u8]>::to_vec),
+                _ => self
+                    .arena
+                    .bytes_of(item)
+                    .map(<[u8]>::to_vec)
+                    .or_else(|| self.arena.str_of(item).map(|s| s.as_bytes().to_vec())),
+            };
+            let Some(payload) = payload else { continue };
+            self.ctx.report(
+                Finding::new(
+                    Rule::NestedPickle,
+                    format!("{} bytes are passed to `{callee}`, which deserializes them; scanned as a nested file", payload.len()),
+                )
+                .at(at),
+            );
+            if self.nesting < self.ctx.limits().max_nesting_depth {
+                self.ctx
+                    .scan_member(&format!("<nested at offset {at}>"), &payload);
+            }
+        }
+    }
+
+    fn build(&mut self, target: Value, state: Value, at: u64) -> Result<(), Halt> {
+        match self.arena.node(target) {
+            Some(Node::Global(g)) => {
+                let message = format!(
+                    "BUILD sets state on the imported object `{}.{}` itself, changing what later imports of it return",
+                    g.module, g.name
+                );
+                self.ctx
+                    .report(Finding::new(Rule::BuildOnNonClass, message).at(at));
+            }
+            Some(Node::Ext(code)) => {
+                let message =
+                    format!("BUILD sets state on the object extension code {code} resolves to");
+                self.ctx
+                    .report(Finding::new(Rule::BuildOnNonClass, message).at(at));
+            }
+            Some(Node::Call(_)) => {
+                let by = self.size_of(state);
+                if let Some(Node::Call(call)) = self.arena.node_mut(target)
+                    && call.built.len() < MAX_KEPT_CHILDREN
+                {
+                    call.built.push(state);
+                }
+                self.grow(target, by);
+                if self.arena.callee_name(target).as_deref()
+                    == Some(crate::formats::joblib::NUMPY_ARRAY_WRAPPER)
+                {
+                    self.read_joblib_array(target, state, at)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// joblib writes an array's bytes right after the BUILD of its `NumpyArrayWrapper`; its
+    /// unpickler reads them and replaces the wrapper with the array (joblib's `load_build`).
+    fn read_joblib_array(&mut self, wrapper: Value, state: Value, at: u64) -> Result<(), Halt> {
+        use crate::formats::joblib::{ArrayData, array_data};
+        let pos = self.reader.position();
+        let data = self.reader.data();
+        let layout = match array_data(&self.arena, state, data.get(pos..).unwrap_or(&[])) {
+            Ok(layout) => layout,
+            Err(why) => {
+                self.ctx.report(
+                    Finding::new(
+                        Rule::JoblibArrayData,
+                        format!("array data after NumpyArrayWrapper: {why}"),
+                    )
+                    .at(pos as u64),
+                );
+                return Err(Halt::Limit);
+            }
+        };
+        let (end, bytes) = match layout {
+            ArrayData::Raw { skip } => (pos.saturating_add(skip), skip as u64),
+            ArrayData::Pickle => {
+                if self.nesting + 1 >= self.ctx.limits().max_nesting_depth {
+                    return Err(self.limit("joblib object arrays nested too deeply".into()));
+                }
+                let inner = run_nested(self.ctx, data, pos, self.nesting + 1);
+                if !inner.stopped {
+                    if let Some((offset, message)) = inner.error {
+                        self.ctx
+                            .report(Finding::new(Rule::MalformedPickle, message).at(offset));
+                    }
+                    return Err(Halt::Limit);
+                }
+                self.imports += inner.imports;
+                self.calls += inner.calls;
+                (inner.end, (inner.end - pos) as u64)
+            }
+        };
+        if end > data.len() {
+            return Err(Halt::Error(
+                pos as u64,
+                "joblib array data runs past the end of the file".into(),
+            ));
+        }
+        self.reader.set_position(end);
+        // joblib commits the frame before writing the array: the next opcodes start afresh.
+        self.frame_end = None;
+        let array = self.new_node(Node::JoblibArray { offset: at, bytes }, 1);
+        self.stack.pop();
+        self.push(array);
+        let _ = wrapper;
+        Ok(())
+    }
+
+    fn append(&mut self, target: Value, items: Vec<Value>, at: u64, op: &str) {
+        let by = items
+            .iter()
+            .fold(0u64, |acc, v| acc.saturating_add(self.size_of(*v)));
+        let expected_set = op == "ADDITEMS";
+        let accepted = match self.arena.node(target) {
+            Some(Node::List(_)) => !expected_set,
+            Some(Node::Set(_)) => expected_set,
+            Some(Node::Call(_)) => {
+                self.call_result_is(target, if expected_set { SET_LIKE } else { LIST_LIKE })
+            }
+            _ => false,
+        };
+        if !accepted {
+            self.mutation_finding(target, at, op);
+            return;
+        }
+        let mut taken = Vec::new();
+        match self.arena.node_mut(target) {
+            Some(Node::List(list) | Node::Set(list)) => std::mem::swap(list, &mut taken),
+            Some(Node::Call(call)) => std::mem::swap(&mut call.appended, &mut taken),
+            _ => {}
+        }
+        self.keep(&mut taken, items);
+        match self.arena.node_mut(target) {
+            Some(Node::List(list) | Node::Set(list)) => *list = taken,
+            Some(Node::Call(call)) => call.appended = taken,
+            _ => {}
+        }
+        self.grow(target, by);
+    }
+
+    fn set_items(&mut self, target: Value, pairs: Vec<(Value, Value)>, at: u64, op: &str) {
+        let by = pairs.iter().fold(0u64, |acc, (k, v)| {
+            acc.saturating_add(self.size_of(*k))
+                .saturating_add(self.size_of(*v))
+        });
+        let accepted = match self.arena.node(target) {
+            Some(Node::Dict(_)) => true,
+            Some(Node::Call(_)) => self.call_result_is(target, DICT_LIKE),
+            _ => false,
+        };
+        if !accepted {
+            self.mutation_finding(target, at, op);
+            return;
+        }
+        let mut taken = Vec::new();
+        match self.arena.node_mut(target) {
+            Some(Node::Dict(d)) => std::mem::swap(d, &mut taken),
+            Some(Node::Call(call)) => std::mem::swap(&mut call.items, &mut taken),
+            _ => {}
+        }
+        self.keep(&mut taken, pairs);
+        match self.arena.node_mut(target) {
+            Some(Node::Dict(d)) => *d = taken,
+            Some(Node::Call(call)) => call.items = taken,
+            _ => {}
+        }
+        self.grow(target, by);
+    }
+
+    fn call_result_is(&self, target: Value, classes: &[&str]) -> bool {
+        self.arena.callee_name(target).is_some_and(|name| {
+            classes
+                .iter()
+                .any(|c| *c == crate::policy::normalize_qualified(&name))
+        })
+    }
+
+    fn mutation_finding(&mut self, target: Value, at: u64, op: &str) {
+        let node = self.arena.node(target);
+        let is_tensor = self
+            .arena
+            .callee_name(target)
+            .is_some_and(|n| n.starts_with("torch._utils._rebuild"));
+        let severity = match node {
+            Some(Node::Global(_) | Node::Ext(_) | Node::PersistentLoad { .. }) => {
+                Severity::Dangerous
+            }
+            _ if is_tensor => Severity::Dangerous,
+            _ => Severity::Suspicious,
+        };
+        let what = self.arena.describe(target);
+        let why = if is_tensor {
+            " (writes into tensor memory: CVE-2026-24747)"
+        } else if severity == Severity::Dangerous {
+            " (mutates an imported object)"
+        } else {
+            ""
+        };
+        self.ctx.report(
+            Finding::new(Rule::MutationTarget, format!("{op} applied to {what}{why}"))
+                .at(at)
+                .with_severity(severity),
+        );
+    }
+
+    fn persistent_load(&mut self, pid: Value, at: u64) -> Value {
+        let is_storage = self
+            .arena
+            .seq_of(pid)
+            .and_then(|items| items.first())
+            .and_then(|first| self.arena.str_of(*first))
+            == Some("storage");
+        if !is_storage && !matches!(pid, Value::Int(_)) {
+            let message = format!(
+                "persistent id {} is not a ('storage', ...) tuple",
+                self.arena.describe(pid)
+            );
+            self.ctx
+                .report(Finding::new(Rule::PersistentId, message).at(at));
+        }
+        if self.persistent_ids.len() < MAX_KEPT_CHILDREN {
+            self.persistent_ids.push((pid, at));
+        }
+        self.new_node(Node::PersistentLoad { pid, offset: at }, 1)
+    }
+}
+
+/// Classes whose instances accept SETITEM(S) like a dict.
+const DICT_LIKE: &[&str] = &[
+    "collections.OrderedDict",
+    "collections.Counter",
+    "collections.defaultdict",
+    "builtins.dict",
+];
+/// Classes whose instances accept APPEND(S) like a list.
+const LIST_LIKE: &[&str] = &["builtins.list", "collections.deque"];
+/// Classes whose instances accept ADDITEMS like a set.
+const SET_LIKE: &[&str] = &["builtins.set"];
+
+fn underflow(at: u64) -> Halt {
+    Halt::Error(at, "unpickling stack underflow".into())
+}
+
+fn memo_index(instr: &Instr<'_>) -> Result<u64, Halt> {
+    match instr.arg {
+        Arg::Int(i) if i >= 0 => Ok(i as u64),
+        _ => Err(Halt::Error(
+            instr.offset,
+            format!("negative {} argument", instr.op.name()),
+        )),
+    }
+}

@@ -1,0 +1,550 @@
+//! Engine tests: one group per opcode family and per rule, on pickles built byte by byte.
+
+use crate::report::{FileReport, Verdict};
+use crate::rules::{Rule, Severity};
+use crate::{Limits, Policy, Scanner};
+
+fn scan(data: &[u8]) -> FileReport {
+    Scanner::default().scan_bytes("test.pkl", data)
+}
+
+fn rules(report: &FileReport) -> Vec<Rule> {
+    report.findings.iter().map(|f| f.rule).collect()
+}
+
+fn imports(report: &FileReport) -> Vec<String> {
+    report.imports.iter().map(|i| i.qualified()).collect()
+}
+
+/// `SHORT_BINUNICODE` of `s`.
+fn u(s: &str) -> Vec<u8> {
+    let mut out = vec![0x8c, s.len() as u8];
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+#[test]
+fn memoize_indexes_by_memo_size_not_by_last_index() {
+    // PUT 5, then MEMOIZE stores at index 1 (the memo has one entry), so GET 1 finds "os".
+    let data = cat(&[
+        b"\x80\x04",
+        &u("x"),
+        b"q\x05",
+        b"0",
+        &u("os"),
+        b"\x94",
+        b"0",
+        &u("system"),
+        b"\x94", // index 2
+        b"0",
+        b"h\x01h\x02\x93",
+        &u("ls"),
+        b"\x85R.",
+    ]);
+    let r = scan(&data);
+    assert_eq!(imports(&r), ["os.system"]);
+    assert_eq!(r.verdict, Verdict::Dangerous);
+}
+
+#[test]
+fn memo_get_variants_and_missing_keys() {
+    let ok = cat(&[
+        b"\x80\x02",
+        &u("a"),
+        b"r\x00\x01\x00\x00j\x00\x01\x00\x00\x86.",
+    ]);
+    assert_eq!(scan(&ok).verdict, Verdict::Safe);
+    // keyerror-exploit: os.system runs, then a GET of a missing key makes the load fail.
+    let data = cat(&[
+        b"\x80\x04cos\nsystem\n",
+        &u("echo"),
+        b"\x85R0",
+        &u("os"),
+        b"\x94h\x03",
+    ]);
+    let r = scan(&data);
+    assert_eq!(r.verdict, Verdict::Dangerous);
+    assert!(rules(&r).contains(&Rule::MalformedPickle));
+    assert_eq!(imports(&r), ["os.system"]);
+}
+
+#[test]
+fn marks_fence_the_stack_and_pop_pops_a_mark() {
+    // MARK POP is stack-neutral.
+    let r = scan(b"\x80\x02K\x01(0\x85.");
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    // Values below a mark are out of reach: TUPLE1 right after MARK underflows.
+    let r = scan(b"\x80\x02K\x01(\x85.");
+    assert!(rules(&r).contains(&Rule::MalformedPickle));
+    // POP_MARK discards to the mark.
+    let r = scan(b"\x80\x02K\x01(K\x02K\x031.");
+    assert_eq!(r.verdict, Verdict::Safe);
+}
+
+#[test]
+fn stack_global_accepts_every_string_encoding() {
+    type Encoder = Box<dyn Fn(&str) -> Vec<u8>>;
+    let encodings: Vec<Encoder> = vec![
+        Box::new(|s| format!("S'{s}'\n").into_bytes()),
+        Box::new(|s| cat(&[b"T", &(s.len() as u32).to_le_bytes(), s.as_bytes()])),
+        Box::new(|s| cat(&[b"U", &[s.len() as u8], s.as_bytes()])),
+        Box::new(|s| format!("V{s}\n").into_bytes()),
+        Box::new(|s| cat(&[b"X", &(s.len() as u32).to_le_bytes(), s.as_bytes()])),
+        Box::new(u),
+        Box::new(|s| cat(&[b"\x8d", &(s.len() as u64).to_le_bytes(), s.as_bytes()])),
+    ];
+    for (i, enc) in encodings.iter().enumerate() {
+        let data = cat(&[&enc("os"), &enc("system"), b"\x93", &enc("ls"), b"\x85R."]);
+        let r = scan(&data);
+        assert_eq!(imports(&r), ["os.system"], "encoding {i}");
+        assert_eq!(r.verdict, Verdict::Dangerous, "encoding {i}");
+    }
+}
+
+#[test]
+fn stack_global_with_computed_operands_is_dangerous() {
+    // module name produced by a call (builtins.str is not allowlisted, but the point is the
+    // STACK_GLOBAL: its operand is not a literal).
+    let data = cat(&[
+        b"\x80\x04cbuiltins\nstr\n",
+        &u("os"),
+        b"\x85R",
+        &u("system"),
+        b"\x93.",
+    ]);
+    let r = scan(&data);
+    assert!(rules(&r).contains(&Rule::DynamicGlobal));
+    assert_eq!(r.verdict, Verdict::Dangerous);
+}
+
+#[test]
+fn stack_global_with_bytes_operands_fails_like_the_loader() {
+    let data = b"\x80\x04C\x02osC\x06system\x93.";
+    let r = scan(data);
+    assert!(imports(&r).is_empty());
+    assert!(rules(&r).contains(&Rule::MalformedPickle));
+}
+
+#[test]
+fn inst_finds_its_mark_before_importing() {
+    // With a mark: os.system is imported and called.
+    let r = scan(b"(S'ls'\nios\nsystem\n.");
+    assert_eq!(imports(&r), ["os.system"]);
+    // Without a mark the C unpickler raises before find_class.
+    let r = scan(b"ios\nsystem\n.");
+    assert!(imports(&r).is_empty());
+}
+
+#[test]
+fn obj_newobj_and_newobj_ex_are_calls() {
+    let obj = scan(b"\x80\x02(cos\nsystem\nS'ls'\no.");
+    assert_eq!(obj.verdict, Verdict::Dangerous);
+    let newobj = scan(b"\x80\x02csubprocess\nPopen\nS'ls'\n\x85\x81.");
+    assert_eq!(newobj.verdict, Verdict::Dangerous);
+    let newobj_ex = scan(b"\x80\x04csubprocess\nPopen\n)}\x92.");
+    assert_eq!(newobj_ex.verdict, Verdict::Dangerous);
+}
+
+#[test]
+fn reduce_needs_a_tuple() {
+    let r = scan(b"\x80\x02ccollections\nOrderedDict\nK\x01R.");
+    assert!(rules(&r).contains(&Rule::MalformedPickle));
+}
+
+#[test]
+fn build_on_an_imported_object_is_dangerous() {
+    // sys_module_override shape: BUILD on `torch._utils` (a module) with a state dict.
+    let data = cat(&[
+        b"\x80\x04",
+        &u("torch"),
+        &u("_utils"),
+        b"\x93}",
+        &u("_rebuild_tensor"),
+        &u("builtins"),
+        b"sb.",
+    ]);
+    let r = scan(&data);
+    assert!(rules(&r).contains(&Rule::BuildOnNonClass));
+    assert_eq!(r.verdict, Verdict::Dangerous);
+}
+
+#[test]
+fn setitems_on_a_tensor_is_dangerous_and_on_an_ordered_dict_is_fine() {
+    let ordered = cat(&[
+        b"\x80\x02ccollections\nOrderedDict\n)R(",
+        &u("a"),
+        b"K\x01u.",
+    ]);
+    assert_eq!(scan(&ordered).verdict, Verdict::Safe);
+    let tensor = cat(&[
+        b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n",
+        b"((",
+        &u("storage"),
+        b"ctorch\nFloatStorage\n",
+        &u("0"),
+        &u("cpu"),
+        b"K\x04tQK\x00K\x04\x85K\x01\x85\x89ccollections\nOrderedDict\n)Rt",
+        b"R",
+        b"K\x00K\x07s.",
+    ]);
+    let r = scan(&tensor);
+    let finding = r
+        .findings
+        .iter()
+        .find(|f| f.rule == Rule::MutationTarget)
+        .expect("PKL007");
+    assert_eq!(finding.severity, Severity::Dangerous);
+}
+
+#[test]
+fn append_on_a_non_list_is_reported() {
+    let r = scan(b"\x80\x02K\x01K\x02a.");
+    assert!(rules(&r).contains(&Rule::MutationTarget));
+    let ok = scan(b"\x80\x02]K\x01a(K\x02K\x03e.");
+    assert_eq!(ok.verdict, Verdict::Safe);
+}
+
+#[test]
+fn persistent_ids_must_be_storage_tuples() {
+    let r = scan(b"\x80\x02S'whatever'\nQ.");
+    assert!(rules(&r).contains(&Rule::PersistentId));
+    let r = scan(b"\x80\x02(S'storage'\nctorch\nFloatStorage\nS'0'\nS'cpu'\nK\x01tQ.");
+    assert!(!rules(&r).contains(&Rule::PersistentId));
+    assert_eq!(r.verdict, Verdict::Safe);
+}
+
+#[test]
+fn repeated_proto_is_reported() {
+    let r = scan(b"\x80\x02\x80\x02K\x01.");
+    assert!(rules(&r).contains(&Rule::RepeatedProto));
+}
+
+#[test]
+fn unsupported_protocol_fails() {
+    let r = scan(b"\x80\x06K\x01.");
+    assert!(rules(&r).contains(&Rule::MalformedPickle));
+}
+
+#[test]
+fn memo_expansion_is_reported_without_blowing_up() {
+    // [x, x] doubled 40 times through the memo: 2^40 logical items from ~200 bytes.
+    let mut data = b"\x80\x02]q\x00".to_vec();
+    for i in 0..40u8 {
+        data.extend_from_slice(&[b'h', i, b'h', i, 0x86, b'q', i + 1]);
+    }
+    data.push(b'.');
+    let r = scan(&data);
+    assert!(rules(&r).contains(&Rule::MemoExpansion), "{:?}", r.findings);
+}
+
+#[test]
+fn an_opcode_crossing_its_frame_is_a_violation() {
+    // FRAME of 2 bytes, then a 4-byte SHORT_BINUNICODE that crosses the boundary.
+    let data = cat(&[
+        b"\x80\x04\x95\x02\x00\x00\x00\x00\x00\x00\x00",
+        &u("ab"),
+        b".",
+    ]);
+    let r = scan(&data);
+    assert!(rules(&r).contains(&Rule::FrameViolation));
+    // A well-formed frame is fine.
+    let ok = cat(&[
+        b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00",
+        &u("ab"),
+        b".",
+    ]);
+    assert!(!rules(&scan(&ok)).contains(&Rule::FrameViolation));
+    // A frame opened before the previous one ends.
+    let nested = cat(&[
+        b"\x80\x04\x95\x0c\x00\x00\x00\x00\x00\x00\x00",
+        b"\x95\x01\x00\x00\x00\x00\x00\x00\x00",
+        b"K\x01",
+        b".",
+    ]);
+    assert!(rules(&scan(&nested)).contains(&Rule::FrameViolation));
+}
+
+#[test]
+fn limits_make_the_file_unscannable_never_safe() {
+    let limits = Limits {
+        max_opcodes: 10,
+        ..Limits::default()
+    };
+    let scanner = Scanner::new(Policy::default(), limits);
+    let data = cat(&[b"\x80\x02", &b"K\x010".repeat(20), b"N."]);
+    let r = scanner.scan_bytes("t", &data);
+    assert!(rules(&r).contains(&Rule::LimitReached));
+    assert_eq!(r.verdict, Verdict::Unscannable);
+}
+
+#[test]
+fn stack_depth_limit() {
+    let limits = Limits {
+        max_stack_depth: 100,
+        ..Limits::default()
+    };
+    let scanner = Scanner::new(Policy::default(), limits);
+    let data = cat(&[b"\x80\x02", &b"(".repeat(500), b"."]);
+    assert_eq!(scanner.scan_bytes("t", &data).verdict, Verdict::Unscannable);
+}
+
+#[test]
+fn extension_codes_are_reported() {
+    let r = scan(b"\x80\x02\x82\x01)R.");
+    assert!(rules(&r).contains(&Rule::ExtensionCode));
+    let r = scan(b"\x80\x02\x84\x00\x00\x00\x00.");
+    assert!(
+        rules(&r).contains(&Rule::MalformedPickle),
+        "EXT code 0 is refused"
+    );
+}
+
+#[test]
+fn nested_pickle_literals_are_scanned() {
+    let inner = b"cos\nsystem\n(S'id'\ntR.";
+    let data = cat(&[
+        b"\x80\x04c_pickle\nloads\nC",
+        &[inner.len() as u8],
+        inner,
+        b"\x85R.",
+    ]);
+    let r = scan(&data);
+    assert!(rules(&r).contains(&Rule::NestedPickle));
+    let nested = r
+        .imports
+        .iter()
+        .find(|i| i.qualified() == "os.system")
+        .expect("inner import");
+    assert!(
+        nested
+            .member
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("<nested")
+    );
+    assert_eq!(r.verdict, Verdict::Dangerous);
+}
+
+#[test]
+fn next_buffer_fails_like_the_loader() {
+    let r = scan(b"\x80\x05\x97.");
+    assert!(rules(&r).contains(&Rule::MalformedPickle));
+}
+
+#[test]
+fn dunder_names_are_dangerous() {
+    let r = scan(b"\x80\x04cbuiltins\neval.__call__\n.");
+    assert_eq!(r.verdict, Verdict::Dangerous);
+}
+
+#[test]
+fn large_and_text_integers() {
+    // LONG line, INT line, LONG4 and a float line all decode; nothing is imported.
+    let r = scan(b"L12345678901234567890123L\nI0x10\n\x8b\x02\x00\x00\x00\x01\x02F1.5\n\x87.");
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+}
+
+// ---- PyTorch legacy ----------------------------------------------------------------------
+
+/// A legacy file: magic, protocol 1001, sys_info, a main pickle with one FloatStorage of
+/// `numel` elements, the key list, then the raw storage.
+fn legacy(numel: u64, data_elements: u64, magic: &[u8]) -> Vec<u8> {
+    let main = cat(&[
+        b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n(",
+        b"(",
+        &u("storage"),
+        b"ctorch\nFloatStorage\n",
+        &u("k0"),
+        &u("cpu"),
+        b"K",
+        &[numel as u8],
+        b"NtQK\x00K",
+        &[numel as u8],
+        b"\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtR.",
+    ]);
+    cat(&[
+        magic,
+        b"\x80\x02M\xe9\x03.",
+        b"\x80\x02}(X\x0d\x00\x00\x00little_endian\x88u.",
+        &main,
+        b"\x80\x02]X\x02\x00\x00\x00k0a.",
+        &data_elements.to_le_bytes(),
+        &vec![0u8; 4 * data_elements as usize],
+    ])
+}
+
+const MAGIC: &[u8] = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.";
+
+#[test]
+fn legacy_torch_files_are_read_to_their_end() {
+    let r = scan(&legacy(4, 4, MAGIC));
+    assert_eq!(r.format, "pytorch-legacy");
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    assert!(imports(&r).contains(&"torch._utils._rebuild_tensor_v2".to_string()));
+}
+
+#[test]
+fn legacy_torch_trailing_or_missing_bytes_are_reported() {
+    let mut data = legacy(4, 4, MAGIC);
+    data.extend_from_slice(b"cos\nsystem\n.");
+    let r = scan(&data);
+    assert!(rules(&r).contains(&Rule::TorchLayout));
+    let r = scan(&legacy(4, 1000, MAGIC));
+    assert!(rules(&r).contains(&Rule::TorchLayout));
+}
+
+#[test]
+fn dynamic_magic_number_is_dangerous() {
+    let magic = cat(&[
+        b"\x80\x02c__builtin__\neval\n",
+        &u("0x1950A86A20F9469CFC6C"),
+        b"\x85R.",
+    ]);
+    let r = scan(&legacy(4, 4, &magic));
+    assert!(rules(&r).contains(&Rule::TorchLegacyMagic));
+    assert_eq!(r.verdict, Verdict::Dangerous);
+}
+
+// ---- joblib ------------------------------------------------------------------------------
+
+/// A joblib-style pickle: a NumpyArrayWrapper for an int16 array of 3 elements, followed by
+/// a padding byte, padding and the raw array, then the rest of the pickle.
+fn joblib_pickle(array_bytes: &[u8], after: &[u8]) -> Vec<u8> {
+    cat(&[
+        b"\x80\x04",
+        &u("joblib.numpy_pickle"),
+        &u("NumpyArrayWrapper"),
+        b"\x93)\x81}(",
+        &u("subclass"),
+        &u("numpy"),
+        &u("ndarray"),
+        b"\x93",
+        &u("shape"),
+        b"K\x03\x85",
+        &u("order"),
+        &u("C"),
+        &u("dtype"),
+        &u("numpy"),
+        &u("dtype"),
+        b"\x93",
+        &u("i2"),
+        b"\x89\x88\x87R(K\x03",
+        &u("<"),
+        b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb",
+        &u("allow_mmap"),
+        b"\x88",
+        &u("numpy_array_alignment_bytes"),
+        b"K\x10ub",
+        array_bytes,
+        after,
+    ])
+}
+
+#[test]
+fn joblib_array_bytes_are_stepped_over() {
+    // padding length 2, two 0xff, then 6 bytes of int16 data that are not opcodes.
+    let r = scan(&joblib_pickle(
+        b"\x02\xff\xff\xff\xff\xff\xff\xff\xff",
+        b".",
+    ));
+    assert_eq!(r.format, "joblib");
+    assert!(
+        !rules(&r).contains(&Rule::MalformedPickle),
+        "{:?}",
+        r.findings
+    );
+    assert!(!rules(&r).contains(&Rule::JoblibArrayData));
+}
+
+#[test]
+fn joblib_opcodes_after_the_array_are_still_scanned() {
+    let r = scan(&joblib_pickle(
+        b"\x00\x01\x00\x02\x00\x03\x00",
+        b"0cos\nsystem\n.",
+    ));
+    assert_eq!(imports(&r).last().map(String::as_str), Some("os.system"));
+    assert_eq!(r.verdict, Verdict::Dangerous);
+}
+
+#[test]
+fn joblib_array_past_the_end_is_unscannable() {
+    let r = scan(&joblib_pickle(b"\x00\x01", b""));
+    assert!(rules(&r).contains(&Rule::JoblibArrayData));
+    assert_eq!(r.verdict, Verdict::Unscannable);
+}
+
+// ---- the fast pass -----------------------------------------------------------------------
+
+/// A data-only pickle of about `n` list items (well over the fast-pass threshold), with
+/// `tail` inserted before the final STOP.
+fn big_data_pickle(n: usize, tail: &[u8]) -> Vec<u8> {
+    let mut data = b"\x80\x04]\x94(".to_vec();
+    for i in 0..n {
+        data.extend_from_slice(&u(&format!("item{i}")));
+        data.extend_from_slice(b"\x94K\x07}\x94h\x01K\x01s\x87");
+    }
+    data.extend_from_slice(b"e");
+    data.extend_from_slice(tail);
+    data.push(b'.');
+    data
+}
+
+#[test]
+fn fast_pass_agrees_with_the_full_machine() {
+    use super::{lite, machine};
+    let scanner = Scanner::default();
+    let cases = [
+        big_data_pickle(20_000, b""),
+        big_data_pickle(20_000, b"h\xff"), // missing memo key
+        big_data_pickle(20_000, b"00000"), // stack underflow
+        big_data_pickle(20_000, b"(K\x01K\x02K\x03d"), // odd DICT
+        big_data_pickle(20_000, b"K\x01K\x02a"), // APPEND on an int
+        big_data_pickle(20_000, b"\x80\x02"), // repeated PROTO
+    ];
+    let limits = lite::LiteLimits {
+        max_opcodes: u64::MAX,
+        max_stack_depth: usize::MAX,
+        max_memo_entries: 1 << 30,
+    };
+    for (i, data) in cases.iter().enumerate() {
+        assert!(data.len() > 100_000);
+        let lite::LiteResult::Done(fast) = lite::run(data, 0, limits) else {
+            panic!("case {i} needs full")
+        };
+        let mut ctx = crate::scan::Ctx::new(&scanner, std::time::Instant::now());
+        let full = machine::run_full(&mut ctx, data, 0);
+        assert_eq!(fast.end, full.end, "case {i}: end");
+        assert_eq!(fast.stopped, full.stopped, "case {i}: stopped");
+        assert_eq!(
+            fast.error.as_ref().map(|e| e.0),
+            full.error.as_ref().map(|e| e.0),
+            "case {i}: error offset"
+        );
+        let fast_rules: Vec<Rule> = fast.findings.iter().map(|f| f.rule).collect();
+        let full_rules: Vec<Rule> = scanner
+            .scan_bytes("t", data)
+            .findings
+            .iter()
+            .map(|f| f.rule)
+            .collect();
+        for rule in [Rule::RepeatedProto, Rule::MutationTarget] {
+            assert_eq!(
+                fast_rules.contains(&rule),
+                full_rules.contains(&rule),
+                "case {i}: {rule}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fast_pass_gives_way_to_the_full_machine_on_any_import() {
+    let data = big_data_pickle(20_000, b"0cos\nsystem\n");
+    let r = scan(&data);
+    assert_eq!(imports(&r), ["os.system"]);
+    assert_eq!(r.verdict, Verdict::Dangerous);
+}

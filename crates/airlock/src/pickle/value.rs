@@ -1,0 +1,298 @@
+//! Values of the symbolic machine: what the unpickler's stack and memo would hold, without
+//! ever creating a Python object.
+//!
+//! Small atoms (None, bools, ints, floats, strings and bytes that borrow from the input) are
+//! [`Value`]s, copied freely; everything with identity (containers, imported globals, call
+//! results, persistent loads) lives in the [`Arena`] and is referenced by index, so that
+//! memo `GET` shares it exactly as CPython shares the object, and mutation through one
+//! reference (`APPEND` to a memoized list) is seen through every other.
+
+use std::borrow::Cow;
+
+use super::reader::Long;
+use crate::report::Rating;
+
+/// A byte range of the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: u64,
+    pub len: u32,
+}
+
+/// Index of a node in the arena.
+pub type NodeId = u32;
+
+/// One stack or memo entry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// A `str` borrowed from the input (valid UTF-8).
+    Str(Span),
+    /// A `bytes` borrowed from the input.
+    Bytes(Span),
+    Node(NodeId),
+}
+
+/// How a call was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallKind {
+    Reduce,
+    NewObj,
+    NewObjEx,
+    Obj,
+    Inst,
+}
+
+impl CallKind {
+    pub fn opcode_name(self) -> &'static str {
+        match self {
+            CallKind::Reduce => "REDUCE",
+            CallKind::NewObj => "NEWOBJ",
+            CallKind::NewObjEx => "NEWOBJ_EX",
+            CallKind::Obj => "OBJ",
+            CallKind::Inst => "INST",
+        }
+    }
+}
+
+/// An imported global (`find_class` result).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Global<'a> {
+    pub module: Cow<'a, str>,
+    pub name: Cow<'a, str>,
+    pub offset: u64,
+    pub rating: Rating,
+    pub loads_nested: bool,
+}
+
+/// The result of calling something.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    pub kind: CallKind,
+    pub callable: Value,
+    /// The positional arguments (a tuple node for REDUCE/NEWOBJ, a synthetic tuple for OBJ/INST).
+    pub args: Value,
+    pub kwargs: Option<Value>,
+    pub offset: u64,
+    /// States applied by BUILD, in order.
+    pub built: Vec<Value>,
+    /// Items set by SETITEM(S) on the result (an OrderedDict being filled).
+    pub items: Vec<(Value, Value)>,
+    /// Items appended by APPEND(S) to the result.
+    pub appended: Vec<Value>,
+}
+
+/// Everything with identity.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node<'a> {
+    Long(Long),
+    /// A string that had to be decoded (escapes, surrogates) rather than borrowed.
+    Str(Box<str>),
+    ByteArray(Span),
+    Tuple(Vec<Value>),
+    List(Vec<Value>),
+    Dict(Vec<(Value, Value)>),
+    Set(Vec<Value>),
+    FrozenSet(Vec<Value>),
+    Global(Box<Global<'a>>),
+    /// A global resolved through the copyreg extension registry (EXT1/2/4).
+    Ext(i64),
+    Call(Box<Call>),
+    PersistentLoad {
+        pid: Value,
+        offset: u64,
+    },
+    /// The array joblib reads after a `NumpyArrayWrapper` (raw bytes or a nested pickle).
+    JoblibArray {
+        offset: u64,
+        bytes: u64,
+    },
+    /// An out-of-band buffer (`NEXT_BUFFER`) or a read-only view of one.
+    Buffer,
+}
+
+impl Node<'_> {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Node::Long(_) => "int",
+            Node::Str(_) => "str",
+            Node::ByteArray(_) => "bytearray",
+            Node::Tuple(_) => "tuple",
+            Node::List(_) => "list",
+            Node::Dict(_) => "dict",
+            Node::Set(_) => "set",
+            Node::FrozenSet(_) => "frozenset",
+            Node::Global(_) => "global",
+            Node::Ext(_) => "extension global",
+            Node::Call(_) => "call result",
+            Node::PersistentLoad { .. } => "persistent load",
+            Node::JoblibArray { .. } => "joblib array",
+            Node::Buffer => "buffer",
+        }
+    }
+}
+
+/// Storage for nodes, with the input they borrow from.
+#[derive(Debug)]
+pub struct Arena<'a> {
+    pub data: &'a [u8],
+    nodes: Vec<Node<'a>>,
+}
+
+impl<'a> Arena<'a> {
+    pub fn new(data: &'a [u8]) -> Self {
+        Arena {
+            data,
+            nodes: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn push(&mut self, node: Node<'a>) -> Value {
+        let id = NodeId::try_from(self.nodes.len()).unwrap_or(NodeId::MAX);
+        self.nodes.push(node);
+        Value::Node(id)
+    }
+
+    pub fn node(&self, value: Value) -> Option<&Node<'a>> {
+        match value {
+            Value::Node(id) => self.nodes.get(id as usize),
+            _ => None,
+        }
+    }
+
+    pub fn node_mut(&mut self, value: Value) -> Option<&mut Node<'a>> {
+        match value {
+            Value::Node(id) => self.nodes.get_mut(id as usize),
+            _ => None,
+        }
+    }
+
+    pub fn span(&self, span: Span) -> &'a [u8] {
+        let start = usize::try_from(span.start).unwrap_or(usize::MAX);
+        self.data
+            .get(start..start.saturating_add(span.len as usize))
+            .unwrap_or(&[])
+    }
+
+    /// The text of a string value, if it is one.
+    pub fn str_of(&self, value: Value) -> Option<&str> {
+        match value {
+            Value::Str(span) => std::str::from_utf8(self.span(span)).ok(),
+            Value::Node(_) => match self.node(value)? {
+                Node::Str(s) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The bytes of a bytes-like literal (`bytes`, `bytearray`).
+    pub fn bytes_of(&self, value: Value) -> Option<&'a [u8]> {
+        match value {
+            Value::Bytes(span) => Some(self.span(span)),
+            Value::Node(_) => match self.node(value)? {
+                Node::ByteArray(span) => Some(self.span(*span)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// An integer value (small ints and longs that fit in i128).
+    pub fn int_of(&self, value: Value) -> Option<i128> {
+        match value {
+            Value::Int(i) => Some(i128::from(i)),
+            Value::Bool(b) => Some(i128::from(b)),
+            Value::Node(_) => match self.node(value)? {
+                Node::Long(Long::Small(i)) => Some(*i),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The items of a tuple or list value.
+    pub fn seq_of(&self, value: Value) -> Option<&[Value]> {
+        match self.node(value)? {
+            Node::Tuple(items) | Node::List(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// The imported global a value is, if it is one.
+    pub fn global_of(&self, value: Value) -> Option<&Global<'a>> {
+        match self.node(value)? {
+            Node::Global(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// The call a value is the result of, if it is one.
+    pub fn call_of(&self, value: Value) -> Option<&Call> {
+        match self.node(value)? {
+            Node::Call(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// `module.name` of the global that was called to make `value`.
+    pub fn callee_name(&self, value: Value) -> Option<String> {
+        let call = self.call_of(value)?;
+        let g = self.global_of(call.callable)?;
+        Some(format!("{}.{}", g.module, g.name))
+    }
+
+    /// Looks a key up in a dict value (or the items set on a call result).
+    pub fn dict_get(&self, dict: Value, key: &str) -> Option<Value> {
+        let pairs: &[(Value, Value)] = match self.node(dict)? {
+            Node::Dict(pairs) => pairs,
+            Node::Call(c) => &c.items,
+            _ => return None,
+        };
+        pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| self.str_of(*k) == Some(key))
+            .map(|(_, v)| *v)
+    }
+
+    /// A short description of a value for messages.
+    pub fn describe(&self, value: Value) -> String {
+        match value {
+            Value::None => "None".into(),
+            Value::Bool(b) => if b { "True" } else { "False" }.into(),
+            Value::Int(i) => i.to_string(),
+            Value::Float(f) => f.to_string(),
+            Value::Str(_) => format!("{:?}", truncate(self.str_of(value).unwrap_or(""), 60)),
+            Value::Bytes(s) => format!("bytes of length {}", s.len),
+            Value::Node(_) => match self.node(value) {
+                Some(Node::Global(g)) => format!("global {}.{}", g.module, g.name),
+                Some(Node::Str(s)) => format!("{:?}", truncate(s, 60)),
+                Some(Node::Call(_)) => match self.callee_name(value) {
+                    Some(name) => format!("result of calling {name}"),
+                    None => "result of a call".into(),
+                },
+                Some(node) => node.kind_name().into(),
+                None => "unknown value".into(),
+            },
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
