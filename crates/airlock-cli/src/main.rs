@@ -38,7 +38,14 @@ fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             out.flush()?;
             Ok(status)
         }
-        Command::Explain(_) => anyhow::bail!("explain is not available yet"),
+        Command::Explain(args) => {
+            let stdout = std::io::stdout();
+            let color = commands::scan::wants_color(cli.global.color, &stdout);
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let status = commands::explain::run(args, &mut out, color)?;
+            out.flush()?;
+            Ok(status)
+        }
     }
 }
 

@@ -234,3 +234,59 @@ fn usage_error_bad_exclude_glob() {
     let fixture = Fixture::new();
     assert_cmd_snapshot!(fixture.airlock(&["scan", "--exclude", "a[b"]));
 }
+
+/// `mypkg.Model()`: a user's own class, on no allowlist.
+const UNKNOWN_CLASS_PICKLE: &[u8] = b"\x80\x02cmypkg\nModel\n)R.";
+
+#[test]
+fn suspicious_file_passes_with_fail_on_dangerous() {
+    let fixture = Fixture::new();
+    fixture.write("user_model.pkl", UNKNOWN_CLASS_PICKLE);
+    with_filters!({
+        assert_cmd_snapshot!(fixture.airlock(&[
+            "scan",
+            "--fail-on",
+            "dangerous",
+            "user_model.pkl"
+        ]));
+    });
+    let default = fixture
+        .airlock(&["scan", "user_model.pkl"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        default.status.code(),
+        Some(1),
+        "suspicious fails by default"
+    );
+}
+
+#[test]
+fn allow_flag_and_policy_file_make_a_class_safe() {
+    let fixture = Fixture::new();
+    fixture.write("models/user_model.pkl", UNKNOWN_CLASS_PICKLE);
+    let allowed = fixture
+        .airlock(&["scan", "--allow", "mypkg.Model", "models"])
+        .output()
+        .unwrap();
+    assert_eq!(allowed.status.code(), Some(0), "{allowed:?}");
+
+    fixture.write("airlock.toml", b"allow = [\"mypkg.Model\"]\n");
+    let discovered = fixture.airlock(&["scan", "models"]).output().unwrap();
+    assert_eq!(discovered.status.code(), Some(0), "{discovered:?}");
+
+    let explicit = fixture
+        .airlock(&[
+            "scan",
+            "--policy",
+            "airlock.toml",
+            "models/user_model.pkl",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&explicit.stdout).unwrap();
+    assert_eq!(report["summary"]["policy_file"], "airlock.toml");
+    assert_eq!(report["files"][0]["verdict"], "safe");
+}
