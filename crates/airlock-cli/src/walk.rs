@@ -133,10 +133,23 @@ fn record_walk_error(error: ignore::Error, walked: &mut Walked) {
             child.display(),
             ancestor.display()
         )),
-        (_, Some(path)) => walked.entries.push(Entry::Unreadable {
-            path: path.to_path_buf(),
-            error: inner.to_string(),
-        }),
+        (_, Some(path)) => {
+            // walkdir wraps the OS error in "IO error for operation on <path>: ..."; the path
+            // is already in the report, so keep the OS error alone when there is one.
+            let text = inner.to_string();
+            let wrapper = format!("IO error for operation on {}: ", path.display());
+            let cause = text.strip_prefix(&wrapper).unwrap_or(&text).to_string();
+            let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+            let error = if is_link {
+                format!("broken symbolic link: {cause}")
+            } else {
+                cause
+            };
+            walked.entries.push(Entry::Unreadable {
+                path: without_dot_prefix(path.to_path_buf()),
+                error,
+            });
+        }
         (_, None) => walked.warnings.push(format!("walk error: {error}")),
     }
 }

@@ -60,11 +60,12 @@ fn write_file_line(
     paint: &Painter,
     report: &FileReport,
 ) -> std::io::Result<()> {
-    let verdict = format!("{:<11}", report.verdict.as_str());
+    let verdict = report.verdict.as_str();
     writeln!(
         out,
-        "{}  {}  ({})",
-        paint.paint(verdict_style(report.verdict), &verdict),
+        "{}{}  {}  ({})",
+        paint.paint(verdict_style(report.verdict), verdict),
+        pad(verdict, 11),
         paint.paint(Style::new().bold(), &report.path),
         report.summary
     )
@@ -81,24 +82,26 @@ fn write_details(out: &mut dyn Write, paint: &Painter, report: &FileReport) -> s
 }
 
 fn write_import(out: &mut dyn Write, paint: &Painter, import: &Import) -> std::io::Result<()> {
-    let rating = format!("{:<10}", import.rating.as_str());
+    let rating = import.rating.as_str();
     let place = location(Some(import.offset), import.member.as_deref());
     writeln!(
         out,
         "    import   {}  {}  ({place})",
         import.qualified(),
-        paint.paint(rating_style(import.rating), rating.trim_end()),
+        paint.paint(rating_style(import.rating), rating),
     )
 }
 
 fn write_finding(out: &mut dyn Write, paint: &Painter, finding: &Finding) -> std::io::Result<()> {
-    let code = format!("{:<7}", finding.rule.code());
-    let severity = format!("{:<10}", finding.severity.as_str());
+    let code = finding.rule.code();
+    let severity = finding.severity.as_str();
     write!(
         out,
-        "    {}  {}  {}",
-        paint.paint(Style::new().bold(), &code),
-        paint.paint(severity_style(finding.severity), &severity),
+        "    {}{}  {}{}  {}",
+        paint.paint(Style::new().bold(), code),
+        pad(code, 7),
+        paint.paint(severity_style(finding.severity), severity),
+        pad(severity, 10),
         finding.message
     )?;
     if finding.offset.is_some() || finding.member.is_some() {
@@ -109,6 +112,11 @@ fn write_finding(out: &mut dyn Write, paint: &Painter, finding: &Finding) -> std
         )?;
     }
     writeln!(out)
+}
+
+/// Spaces that bring `text` to `width` columns (styles are applied to the text alone).
+fn pad(text: &str, width: usize) -> String {
+    " ".repeat(width.saturating_sub(text.chars().count()))
 }
 
 /// "offset 2 in data/pickle.pkl", "offset 2", or "in member.bin".
