@@ -248,4 +248,20 @@ mod tests {
             "{walked:?}"
         );
     }
+
+    #[cfg(unix)]
+    #[test]
+    fn broken_links_are_unreadable_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink("nowhere", dir.path().join("model.bin")).unwrap();
+        let walked = collect(&[dir.path().to_path_buf()], &exclude_set(&[]).unwrap());
+        match walked.entries.as_slice() {
+            [Entry::Unreadable { path, error }] => {
+                assert!(path.ends_with("model.bin"));
+                assert!(error.starts_with("broken symbolic link: "), "{error}");
+                assert!(!error.contains("IO error for operation"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 }
