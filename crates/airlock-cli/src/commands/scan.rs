@@ -64,7 +64,9 @@ fn load_policy(args: &ScanArgs, global: &GlobalArgs) -> Result<(Policy, Option<P
         }
     }
     for name in &args.allow {
-        policy.allow(name);
+        policy
+            .allow(name)
+            .with_context(|| format!("cannot use --allow {name}"))?;
     }
     Ok((policy, file))
 }

@@ -290,3 +290,19 @@ fn allow_flag_and_policy_file_make_a_class_safe() {
     assert_eq!(report["summary"]["policy_file"], "airlock.toml");
     assert_eq!(report["files"][0]["verdict"], "safe");
 }
+
+#[test]
+fn allowing_a_forbidden_global_is_a_usage_error() {
+    let fixture = Fixture::new().with_samples();
+    let output = fixture
+        .airlock(&["scan", "--allow", "os.system", "notes.txt"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: cannot use --allow os.system"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("caused by:"), "{stderr}");
+}
