@@ -1,10 +1,8 @@
 //! `airlock explain`: disassembly with imports and findings marked.
 
-use std::io::Write;
-
 use insta_cmd::assert_cmd_snapshot;
 
-use crate::{Fixture, ORDERED_DICT_PICKLE, OS_SYSTEM_PICKLE, with_filters};
+use crate::{Fixture, ORDERED_DICT_PICKLE, OS_SYSTEM_PICKLE, stored_zip, with_filters};
 
 #[test]
 fn marks_the_dangerous_import() {
@@ -21,18 +19,11 @@ fn lists_an_allowlisted_pickle_with_stack_depths() {
 #[test]
 fn disassembles_every_pkl_member_of_a_zip() {
     let fixture = Fixture::new();
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let stored =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    for (name, bytes) in [
+    let bytes = stored_zip(&[
         ("archive/data.pkl", ORDERED_DICT_PICKLE),
         ("archive/extra.pkl", OS_SYSTEM_PICKLE),
         ("archive/version", b"3\n".as_slice()),
-    ] {
-        zip.start_file(name, stored).unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    let bytes = zip.finish().unwrap().into_inner();
+    ]);
     fixture.write("model.pt", &bytes);
     let output = fixture.airlock(&["explain", "model.pt"]).output().unwrap();
     assert_eq!(output.status.code(), Some(0));

@@ -72,6 +72,19 @@ impl Fixture {
     }
 }
 
+/// A stored (uncompressed) zip of `members`, as `torch.save` writes them.
+pub fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in members {
+        zip.start_file(*name, stored).expect("zip member");
+        zip.write_all(bytes).expect("zip data");
+    }
+    zip.finish().expect("zip").into_inner()
+}
+
 /// Filters that make snapshots stable: timings, the tool version, the temporary folder.
 pub fn stable_filters() -> Vec<(&'static str, &'static str)> {
     vec![

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::{Fixture, OS_SYSTEM_PICKLE};
+use crate::{Fixture, ORDERED_DICT_PICKLE, OS_SYSTEM_PICKLE, stored_zip};
 
 fn sarif_validator() -> jsonschema::Validator {
     let text = include_str!("../fixtures/sarif-schema-2.1.0.json");
@@ -82,4 +82,40 @@ fn the_vendored_schema_rejects_a_broken_log() {
         !sarif_validator().is_valid(&broken),
         "a run without a tool is invalid"
     );
+}
+
+#[test]
+fn archive_members_become_nested_artifacts() {
+    let fixture = Fixture::new();
+    fixture.write(
+        "model.pt",
+        &stored_zip(&[
+            ("archive/data.pkl", ORDERED_DICT_PICKLE),
+            ("archive/extra.pkl", OS_SYSTEM_PICKLE),
+        ]),
+    );
+    let output = fixture
+        .airlock(&["scan", "--format", "sarif", "model.pt"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let log: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_valid(&log);
+    let run = &log["runs"][0];
+    let result = run["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["ruleId"] == "PKL001")
+        .expect("the os.system import is a result");
+    assert_eq!(result["level"], "error");
+    assert_eq!(result["analysisTarget"]["uri"], "model.pt");
+    assert_eq!(result["properties"]["airlock/member"], "archive/extra.pkl");
+    let location = &result["locations"][0]["physicalLocation"];
+    assert_eq!(location["region"]["byteOffset"], 0);
+    let index = location["artifactLocation"]["index"].as_u64().unwrap() as usize;
+    let artifact = &run["artifacts"][index];
+    assert_eq!(artifact["location"]["uri"], "archive/extra.pkl");
+    let parent = artifact["parentIndex"].as_u64().unwrap() as usize;
+    assert_eq!(run["artifacts"][parent]["location"]["uri"], "model.pt");
 }
