@@ -306,3 +306,32 @@ fn allowing_a_forbidden_global_is_a_usage_error() {
     );
     assert!(stderr.contains("caused by:"), "{stderr}");
 }
+
+#[test]
+fn verbose_shows_the_imports_of_safe_files() {
+    let fixture = Fixture::new().with_samples();
+    let output = fixture
+        .airlock(&["scan", "-v", "ordered_dict.pkl"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        stdout.contains("import   collections.OrderedDict  innocuous  (offset 2)"),
+        "{stdout}"
+    );
+    let quiet = fixture
+        .airlock(&["scan", "ordered_dict.pkl"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8(quiet.stdout).unwrap().contains("import "));
+}
+
+#[test]
+fn timeout_must_be_positive() {
+    let output = Fixture::new()
+        .airlock(&["scan", "--timeout", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+}
