@@ -35,7 +35,12 @@ fn manifest_lists_every_fixture() {
     let dir = fixtures("benign");
     let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
         .expect("benign fixtures folder")
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .filter(|name| name != "README.md" && name != "manifest.json")
         .collect();
     on_disk.sort();

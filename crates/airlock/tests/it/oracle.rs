@@ -87,10 +87,7 @@ fn fail_with(what: &str, total: usize, mismatches: &[(String, &Case)]) {
         let spread: Vec<String> = counts.iter().map(|(k, v)| format!("{k}={v}")).collect();
         text.push_str(&format!("by {dim}: {}\n", spread.join(" ")));
     }
-    panic!(
-        "{text}{} of {total} oracle cases {what}",
-        mismatches.len()
-    );
+    panic!("{text}{} of {total} oracle cases {what}", mismatches.len());
 }
 
 #[test]
@@ -106,7 +103,10 @@ fn manifest_covers_the_whole_matrix() {
     assert_eq!(values("style").len(), 4, "{:?}", values("style"));
     assert_eq!(values("container").len(), 5, "{:?}", values("container"));
     for verdict in [Verdict::Safe, Verdict::Suspicious, Verdict::Dangerous] {
-        assert!(cases.iter().any(|c| c.expected == verdict), "no {verdict} case");
+        assert!(
+            cases.iter().any(|c| c.expected == verdict),
+            "no {verdict} case"
+        );
     }
     let ids: std::collections::HashSet<&str> = cases.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(ids.len(), cases.len(), "duplicate ids");
