@@ -11,7 +11,9 @@
 //!
 //! Extensions are never consulted.
 
+pub mod gguf;
 pub mod pickle_stream;
+pub mod safetensors;
 
 use crate::report::Finding;
 use crate::rules::Rule;
@@ -35,6 +37,8 @@ pub enum Sniffed {
     /// Raw LZMA ("alone") stream, as joblib writes with compress='lzma'.
     Lzma,
     Safetensors,
+    /// GGUF (llama.cpp): magic `GGUF`.
+    Gguf,
     /// Anything else: tried as a pickle stream.
     Other,
 }
@@ -66,6 +70,8 @@ pub fn sniff(data: &[u8]) -> Sniffed {
         Sniffed::Lzma
     } else if data.get(257..262) == Some(b"ustar") {
         Sniffed::Tar
+    } else if starts(b"GGUF") {
+        Sniffed::Gguf
     } else if looks_like_safetensors(data) {
         Sniffed::Safetensors
     } else {
@@ -100,13 +106,8 @@ pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             ctx.report(Finding::new(Rule::NotAModel, "empty file"));
             "empty"
         }
-        Sniffed::Safetensors => {
-            ctx.report(Finding::new(
-                Rule::NotAModel,
-                "safetensors file: holds no code; header validation is not implemented yet",
-            ));
-            "safetensors"
-        }
+        Sniffed::Safetensors => safetensors::scan(ctx, data),
+        Sniffed::Gguf => gguf::scan(ctx, data),
         Sniffed::Other => pickle_stream::scan_or_classify(ctx, data),
         other => {
             ctx.report(Finding::new(
