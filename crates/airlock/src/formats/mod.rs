@@ -91,12 +91,21 @@ fn is_zlib_header(data: &[u8]) -> bool {
     }
 }
 
+/// An 8-byte length followed by a JSON object (after optional whitespace, which the
+/// reference reader accepts). The length is not bounded here: an oversized or truncated
+/// header is still a safetensors file, and the safetensors module reports it (and also scans
+/// the bytes as a pickle, since they are not a valid safetensors file).
 fn looks_like_safetensors(data: &[u8]) -> bool {
     let Some(len) = data.get(..8) else {
         return false;
     };
     let len = u64::from_le_bytes(len.try_into().unwrap_or_default());
-    len > 1 && len < 100_000_000 && data.len() as u64 >= 8 + len && data.get(8) == Some(&b'{')
+    let first = data
+        .iter()
+        .skip(8)
+        .take(64)
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    len > 1 && first == Some(&b'{')
 }
 
 /// Scans `data` by its content and returns the name of the format found.
@@ -154,8 +163,13 @@ mod tests {
         let mut st = 2u64.to_le_bytes().to_vec();
         st.extend_from_slice(b"{}");
         assert_eq!(sniff(&st), Sniffed::Safetensors);
-        let mut bad = 99u64.to_le_bytes().to_vec();
-        bad.extend_from_slice(b"{}");
-        assert_eq!(sniff(&bad), Sniffed::Other);
+        // A header running past the end is a truncated safetensors file, reported as such.
+        let mut truncated = 99u64.to_le_bytes().to_vec();
+        truncated.extend_from_slice(b"{}");
+        assert_eq!(sniff(&truncated), Sniffed::Safetensors);
+        let mut spaced = 4u64.to_le_bytes().to_vec();
+        spaced.extend_from_slice(b"  {}");
+        assert_eq!(sniff(&spaced), Sniffed::Safetensors);
+        assert_eq!(sniff(b"\x80\x02}q\x00(X\x01\x00\x00\x00a."), Sniffed::Other);
     }
 }

@@ -630,11 +630,17 @@ fn report_template(ctx: &mut Ctx, key: &str, offset: u64, text: &str) -> bool {
     }
     for h in &analysis.hazards {
         clean = false;
+        let severity = if h.dangerous {
+            crate::rules::Severity::Dangerous
+        } else {
+            crate::rules::Severity::Suspicious
+        };
         ctx.report(
             Finding::new(
                 Rule::GgufTemplateDangerous,
                 format!("template `{key}` {}: `{}`", h.reason, h.expression),
             )
+            .with_severity(severity)
             .at(offset + h.offset as u64),
         );
     }
@@ -684,14 +690,18 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         (n, false) => format!("{n} chat template{} flagged", if n == 1 { "" } else { "s" }),
     };
     ctx.note(format!(
-        "v{} {order}, {header}, {} tensors, {} metadata keys, {}, {tmpl}{}",
+        "v{} {order}, {header}, {}, {}, {}, {tmpl}{}",
         parsed.version,
-        parsed.n_tensors,
-        parsed.n_kv,
+        count(parsed.n_tensors, "tensor"),
+        count(parsed.n_kv, "metadata key"),
         super::safetensors::human_bytes(parsed.data_bytes),
         if text_clean { "" } else { ", metadata flagged" }
     ));
     "gguf"
+}
+
+fn count(n: u64, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 #[cfg(test)]

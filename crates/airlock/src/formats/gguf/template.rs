@@ -22,11 +22,14 @@
 use minijinja::machinery::{Span, Token, parse, tokenize};
 use minijinja::syntax::SyntaxConfig;
 
-/// One reason a template is dangerous.
+/// One offending expression of a template, with every reason it was flagged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hazard {
-    /// What it reaches, e.g. "accesses dunder `__globals__`".
+    /// What it reaches, e.g. "accesses dunder `__globals__`; reaches `.popen`".
     pub reason: String,
+    /// False only when all it does is spell a dunder inside a plain string (which reaches
+    /// nothing by itself, but is how split names are assembled).
+    pub dangerous: bool,
     /// The enclosing `{{ … }}` / `{% … %}` text (shortened).
     pub expression: String,
     /// Byte offset of the offending token in the template.
@@ -114,18 +117,26 @@ pub fn analyse(source: &str) -> Analysis {
         out.parse_error = Some(e.to_string());
     }
     let tokens = lex(source);
-    let mut seen_blocks = std::collections::HashSet::new();
-    for (i, _) in tokens.iter().enumerate() {
-        if out.hazards.len() >= MAX_HAZARDS {
-            break;
-        }
-        let Some((reason, offset)) = hazard_at(&tokens, i) else {
+    // One hazard per enclosing expression, keyed by where that expression starts.
+    let mut by_block: Vec<usize> = Vec::new();
+    for i in 0..tokens.len() {
+        let Some((reason, dangerous, offset)) = hazard_at(&tokens, i) else {
             continue;
         };
         let (start, expression) = enclosing_expression(source, offset);
-        if seen_blocks.insert((start, reason.clone())) {
+        if let Some(k) = by_block.iter().position(|&b| b == start) {
+            if let Some(h) = out.hazards.get_mut(k)
+                && !h.reason.contains(&reason)
+            {
+                h.reason.push_str("; ");
+                h.reason.push_str(&reason);
+                h.dangerous |= dangerous;
+            }
+        } else if out.hazards.len() < MAX_HAZARDS {
+            by_block.push(start);
             out.hazards.push(Hazard {
                 reason,
+                dangerous,
                 expression,
                 offset,
             });
@@ -192,8 +203,8 @@ fn is_dunder_like(s: &str) -> bool {
     s.contains("__")
 }
 
-/// The hazard that token `i` starts, if any.
-fn hazard_at(tokens: &[(Tok, usize)], i: usize) -> Option<(String, usize)> {
+/// The hazard that token `i` starts, if any: reason, whether dangerous, offset.
+fn hazard_at(tokens: &[(Tok, usize)], i: usize) -> Option<(String, bool, usize)> {
     let (tok, at) = tokens.get(i)?;
     let prev = i.checked_sub(1).and_then(|p| tokens.get(p)).map(|t| &t.0);
     let next = tokens.get(i + 1).map(|t| &t.0);
@@ -204,7 +215,10 @@ fn hazard_at(tokens: &[(Tok, usize)], i: usize) -> Option<(String, usize)> {
             let via = match prev {
                 Some(Tok::LBracket) => "as an item",
                 Some(Tok::LParen) => "as an argument (e.g. the `attr` filter)",
-                _ => "in a string",
+                _ => {
+                    let reason = format!("spells dunder `{}` in a string", shorten(s, 40));
+                    return Some((reason, false, *at));
+                }
             };
             format!("names dunder `{}` {via}", shorten(s, 40))
         }
@@ -239,7 +253,7 @@ fn hazard_at(tokens: &[(Tok, usize)], i: usize) -> Option<(String, usize)> {
         }
         _ => return None,
     };
-    Some((reason, *at))
+    Some((reason, true, *at))
 }
 
 /// The `{{ … }}` or `{% … %}` block around `offset`, shortened for a report.
@@ -276,7 +290,7 @@ mod tests {
     use super::*;
 
     fn dangerous(src: &str) -> bool {
-        !analyse(src).hazards.is_empty()
+        analyse(src).hazards.iter().any(|h| h.dangerous)
     }
 
     #[test]
@@ -313,6 +327,18 @@ mod tests {
         let h = &a.hazards[0];
         assert_eq!(h.expression, "{{ lipsum.__globals__ }}");
         assert_eq!(&src[h.offset..h.offset + 6], "lipsum");
+    }
+
+    #[test]
+    fn one_hazard_per_expression_and_plain_strings_are_suspicious() {
+        let a = analyse("{{ cycler.__init__.__globals__.os.popen('id') }}");
+        assert_eq!(a.hazards.len(), 1);
+        assert!(
+            a.hazards[0].reason.contains("__globals__") && a.hazards[0].reason.contains(".popen")
+        );
+        let a = analyse("{{ 'if __name__ == \"__main__\":' }}");
+        assert_eq!(a.hazards.len(), 1);
+        assert!(!a.hazards[0].dangerous);
     }
 
     #[test]

@@ -241,7 +241,7 @@ fn scanner_reports_templates_and_summary() {
     assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
     assert_eq!(
         r.summary,
-        "gguf: v3 little-endian, header valid, 0 tensors, 1 metadata keys, 0 B, 1 chat template safe"
+        "gguf: v3 little-endian, header valid, 0 tensors, 1 metadata key, 0 B, 1 chat template safe"
     );
     let evil = Builder::new(3, false, 0, 1)
         .kv_str(
