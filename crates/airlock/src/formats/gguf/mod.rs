@@ -411,7 +411,7 @@ fn read_array(r: &mut Reader, key: &str) -> Result<(), Stop> {
             format!("metadata `{key}` has unknown array element type {ty}"),
         ));
     };
-    let total = count.checked_mul(size).unwrap_or(u64::MAX);
+    let total = count.saturating_mul(size);
     if total > r.left() {
         return Err(stop(
             Rule::GgufOutOfBounds,
