@@ -713,7 +713,13 @@ fn key_offset(data: &[u8], key: &str) -> u64 {
     let Ok(quoted) = serde_json::to_string(key) else {
         return 8;
     };
-    let header_end = data.len().min(8 + MAX_HEADER_SIZE as usize);
+    // Only the header is searched, never the data region.
+    let n = data
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+        .min(MAX_HEADER_SIZE);
+    let header_end = data.len().min(8 + n as usize);
     data.get(8..header_end)
         .and_then(|h| h.windows(quoted.len()).position(|w| w == quoted.as_bytes()))
         .map_or(8, |p| 8 + p as u64)
