@@ -210,7 +210,17 @@ fn check_entries(out: &mut HeaderCheck, entries: Vec<(String, &RawValue)>) -> Ve
     let mut seen = HashSet::new();
     let mut tensors: Vec<TensorEntry> = Vec::new();
     for (key, raw) in entries {
-        if !seen.insert(key.clone()) {
+        let duplicate = !seen.insert(key.clone());
+        if duplicate && key == "__metadata__" {
+            // A named field of the crate's header struct: serde refuses it twice.
+            out.problem(
+                Rule::StHeaderRejected,
+                true,
+                "`__metadata__` appears more than once",
+            );
+            continue;
+        }
+        if duplicate {
             out.problem(
                 Rule::StDuplicateKey,
                 false,
@@ -219,9 +229,6 @@ fn check_entries(out: &mut HeaderCheck, entries: Vec<(String, &RawValue)>) -> Ve
                 ),
             );
             tensors.retain(|t| t.name != key);
-            if key == "__metadata__" {
-                out.metadata.clear();
-            }
         }
         if key == "__metadata__" {
             check_metadata(out, raw);
@@ -933,6 +940,55 @@ mod tests {
         assert_eq!(human_bytes(17), "17 B");
         assert_eq!(human_bytes(4_900_000_000), "4.9 GB");
         assert_eq!(human_bytes(312_000), "312 KB");
+    }
+
+    /// Differential test: every single-byte substitution in a real header (written by the
+    /// safetensors package) gets the same accept/reject answer from us and from the crate.
+    #[test]
+    fn mutated_headers_agree_with_reference_reader() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/formats/safetensors/benign_small.safetensors");
+        let original = std::fs::read(path).expect("fixture");
+        let n = u64::from_le_bytes(original[..8].try_into().expect("8 bytes")) as usize;
+        let mut checked = 0;
+        for i in 8..8 + n {
+            for b in *b"0 9-\",}]{[:xF.\\e" {
+                let mut f = original.clone();
+                f[i] = b;
+                assert_eq!(
+                    check_header(&f).reference_accepts(),
+                    reference(&f),
+                    "byte {i} -> {:?}: {}",
+                    b as char,
+                    String::from_utf8_lossy(&f[8..8 + n])
+                );
+                checked += 1;
+            }
+        }
+        for extra in [
+            r#"{"__metadata__":{"a":"b"},"__metadata__":{"c":"d"}}"#,
+            r#"{"__metadata__":{"a":"b"},"__metadata__":null}"#,
+            r#"{"a":{"dtype":"U8","shape":[1e0],"data_offsets":[0,1]}}"#,
+            r#"{"a":{"dtype":"U8","shape":[],"data_offsets":[0,1]}}"#,
+            r#"{"a":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}"#,
+            r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"b":{"dtype":"U8","shape":[0],"data_offsets":[1,1]}}"#,
+            r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[1,0]}}"#,
+            r#"{"a":{"dtype":"u8","shape":[1],"data_offsets":[0,1]}}"#,
+            r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"__metadata__":{}}"#,
+            "{\"\\u0061\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
+            r#"{}"#,
+        ] {
+            for data_len in [0, 1, 2] {
+                let f = file(extra, data_len);
+                assert_eq!(
+                    check_header(&f).reference_accepts(),
+                    reference(&f),
+                    "{extra} + {data_len} data bytes"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000);
     }
 
     /// Every committed fixture: our accept/reject agrees with the reference crate.
