@@ -213,6 +213,8 @@ rules! {
         "A GGUF metadata string holds a URL.");
     GgufMetadataPickle = ("GGUF016", "gguf-metadata-pickle", Suspicious, incomplete: false,
         "A GGUF metadata string decodes (base64 or hex) to a pickle, which is scanned.");
+    GgufLimit = ("GGUF017", "gguf-limit", Suspicious, incomplete: true,
+        "A GGUF file declares more tensors or metadata entries than Airlock's limit; the header was not read to its end.");
 
     // ---- Reading the file ----------------------------------------------------------------
     NotAModel = ("GEN001", "not-a-model", Info, incomplete: false,

@@ -27,6 +27,10 @@ pub const MAX_NAME: usize = 64;
 pub const MAX_DIMS: u32 = 4;
 /// `GGUF_DEFAULT_ALIGNMENT`.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
+/// Airlock's own caps on declared counts (real models have tens of metadata entries and at
+/// most tens of thousands of tensors); they bound the memory the parser spends on names.
+pub const MAX_KV: u64 = 1_000_000;
+pub const MAX_TENSORS: u64 = 1_000_000;
 /// Chat templates longer than this are reported, not analysed.
 pub const MAX_TEMPLATE_LEN: usize = 4 << 20;
 
@@ -273,6 +277,16 @@ fn parse_into<'a>(data: &'a [u8], p: &mut Parsed<'a>) -> Result<(), Stop> {
                 p.n_tensors,
                 p.n_kv,
                 r.left()
+            ),
+        ));
+    }
+    if p.n_kv > MAX_KV || p.n_tensors > MAX_TENSORS {
+        return Err(stop(
+            Rule::GgufLimit,
+            counts_at,
+            format!(
+                "{} tensors and {} metadata entries: over Airlock's limits ({MAX_TENSORS} and {MAX_KV})",
+                p.n_tensors, p.n_kv
             ),
         ));
     }

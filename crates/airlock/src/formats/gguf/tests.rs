@@ -142,6 +142,14 @@ fn bounds_checks() {
 }
 
 #[test]
+fn count_limits() {
+    let mut b = Builder::new(3, false, 0, MAX_KV + 1);
+    b.out
+        .extend(std::iter::repeat_n(0u8, 12 * (MAX_KV as usize + 1)));
+    assert_eq!(rules_of(&b.out), vec![Rule::GgufLimit]);
+}
+
+#[test]
 fn value_type_checks() {
     let mut b = Builder::new(3, false, 0, 1);
     b.str("k").u32(T_ARRAY).u32(T_ARRAY).u64(1);
