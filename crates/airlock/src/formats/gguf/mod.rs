@@ -502,6 +502,18 @@ fn read_tensor_infos(r: &mut Reader, p: &mut Parsed) -> Result<Vec<TensorInfo>, 
                 *slot = d;
             }
         }
+        if shape_ok && ne[1..].contains(&0) {
+            // gguf.cpp checks `INT64_MAX/ne[1] <= ne[0]` (and ne[2], ne[3]) before anything
+            // else: a zero there is an integer division by zero (SIGFPE) in the loader.
+            shape_ok = false;
+            p.problems.push(stop(
+                Rule::GgufBadShape,
+                dims_at,
+                format!(
+                    "tensor `{name}` has a zero in dimensions 1-3 {ne:?}; ggml's element-count check divides by it"
+                ),
+            ));
+        }
         let elements = ne
             .iter()
             .try_fold(1i64, |acc, &d| acc.checked_mul(d.max(0)));
@@ -517,7 +529,7 @@ fn read_tensor_infos(r: &mut Reader, p: &mut Parsed) -> Result<Vec<TensorInfo>, 
         let ty = r.u32("tensor type")?;
         let offset_at = r.pos;
         let data_offset = r.u64("tensor offset")?;
-        let nbytes = tensor_nbytes(&name, ty, &ne, type_at, p).filter(|_| shape_ok);
+        let nbytes = tensor_nbytes(&name, ty, &ne, type_at, shape_ok, p).filter(|_| shape_ok);
         out.push(TensorInfo {
             name,
             offset_at,
@@ -531,7 +543,14 @@ fn read_tensor_infos(r: &mut Reader, p: &mut Parsed) -> Result<Vec<TensorInfo>, 
 }
 
 /// ggml's type checks and `ggml_nbytes` for a contiguous tensor.
-fn tensor_nbytes(name: &str, ty: u32, ne: &[i64; 4], at: usize, p: &mut Parsed) -> Option<u64> {
+fn tensor_nbytes(
+    name: &str,
+    ty: u32,
+    ne: &[i64; 4],
+    at: usize,
+    shape_ok: bool,
+    p: &mut Parsed,
+) -> Option<u64> {
     let Some((type_name, block, size)) = ggml_type(ty) else {
         p.problems.push(stop(
             Rule::GgufBadTensorType,
@@ -554,8 +573,18 @@ fn tensor_nbytes(name: &str, ty: u32, ne: &[i64; 4], at: usize, p: &mut Parsed) 
     }
     let rows = ne[1..]
         .iter()
-        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64))?;
-    (ne0 / block).checked_mul(size)?.checked_mul(rows)
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+    let bytes = rows.and_then(|rows| (ne0 / block).checked_mul(size)?.checked_mul(rows));
+    if bytes.is_none() && shape_ok {
+        // The element count fits int64 but the byte strides ggml computes do not fit
+        // size_t: they wrap, and ggml_nbytes comes out smaller than the data (heap overflow).
+        p.problems.push(stop(
+            Rule::GgufBadShape,
+            at,
+            format!("tensor `{name}` ({type_name} {ne:?}) has a byte size that overflows 64 bits"),
+        ));
+    }
+    bytes
 }
 
 /// Offsets must equal the running padded total; data must lie inside the file.
