@@ -527,4 +527,42 @@ mod tests {
             report.findings
         );
     }
+
+    #[test]
+    fn v3_superblock_and_fixed_length_strings_are_read() {
+        for file in ["lambda_v3.h5", "lambda_fixed.h5"] {
+            let report = Scanner::default().scan_bytes(file, &fixture(file));
+            assert_eq!(
+                report.verdict,
+                Verdict::Dangerous,
+                "{file}: {:?}",
+                report.findings
+            );
+            assert!(
+                report
+                    .findings
+                    .iter()
+                    .any(|f| f.rule == Rule::KerasLambda && f.message.contains("`system`")),
+                "{file}: {:?}",
+                report.findings
+            );
+        }
+    }
+
+    #[test]
+    fn dense_attribute_storage_is_reported_not_guessed() {
+        let report = Scanner::default().scan_bytes("m.h5", &fixture("lambda_dense.h5"));
+        assert_eq!(
+            report.verdict,
+            Verdict::Unscannable,
+            "{:?}",
+            report.findings
+        );
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.rule == Rule::Hdf5Malformed && f.message.contains("dense storage"))
+        );
+    }
 }
