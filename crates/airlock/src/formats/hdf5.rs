@@ -9,9 +9,11 @@
 //! blocks), attribute messages v1–v3, fixed-length strings, and variable-length strings
 //! through the global heap (`GCOL`), which is how h5py stores `str` attributes. Every offset
 //! is bounds-checked, loops over continuation blocks are capped and de-duplicated, nothing is
-//! allocated from a declared size without checking it against the file. Features this reader
-//! does not follow (dense attribute storage in a fractal heap, shared datatypes) are reported
-//! as KER008, which marks the file incomplete instead of guessing. Dataset contents (weights)
+//! allocated from a declared size without checking it against the file. Dense attribute storage
+//! (more than 8 attributes on a new-style group: a fractal heap indexed by a v2 B-tree) is
+//! followed for the layouts h5py produces (see [`dense`]). Features this reader does not
+//! follow (deeper B-trees, huge or filtered heap objects, shared datatypes) are reported as
+//! KER008, which marks the file incomplete instead of guessing. Dataset contents (weights)
 //! are never read.
 
 use crate::report::Finding;
@@ -257,6 +259,172 @@ fn push<'a>(
     Ok(())
 }
 
+/// Dense attribute storage: attribute messages kept in a fractal heap, found through the
+/// name-index v2 B-tree. Supported: a B-tree of depth 0 (one leaf, up to ~30 attributes with
+/// h5py's defaults), managed or tiny heap objects, a root direct block or a root indirect
+/// block of direct blocks, no I/O filters. Anything else is an error (reported, not guessed).
+mod dense {
+    use super::{File, R, uint, undefined};
+
+    struct Heap {
+        id_len: usize,
+        offset_bytes: usize,
+        length_bytes: usize,
+        width: u64,
+        start_block: u64,
+        max_direct: u64,
+        root: u64,
+        rows: u64,
+    }
+
+    fn heap(file: &File, addr: u64) -> R<Heap> {
+        let (o, l) = (file.offset_size, file.length_size);
+        let h = file.slice(addr, (22 + 12 * l + 3 * o + 16) as u64)?;
+        if !h.starts_with(b"FRHP") {
+            return Err("fractal heap without FRHP signature".into());
+        }
+        let id_len = uint(h, 5, 2)? as usize;
+        if uint(h, 7, 2)? != 0 {
+            return Err("fractal heap with I/O filters".into());
+        }
+        let max_object = uint(h, 10, 4)?;
+        let at = 14 + l + o + l + o + 8 * l;
+        let width = uint(h, at, 2)?;
+        let start_block = uint(h, at + 2, l)?;
+        let max_direct = uint(h, at + 2 + l, l)?;
+        let max_heap_bits = uint(h, at + 2 + 2 * l, 2)?;
+        let root = uint(h, at + 6 + 2 * l, o)?;
+        let rows = uint(h, at + 6 + 2 * l + o, 2)?;
+        if width == 0
+            || !start_block.is_power_of_two()
+            || !max_direct.is_power_of_two()
+            || max_direct < start_block
+            || max_heap_bits > 64
+        {
+            return Err("fractal heap with an invalid doubling table".into());
+        }
+        let bits_for = |n: u64| (64 - n.leading_zeros() as usize).div_ceil(8).max(1);
+        Ok(Heap {
+            id_len,
+            offset_bytes: (max_heap_bits as usize).div_ceil(8),
+            length_bytes: bits_for(max_direct.min(max_object)),
+            width,
+            start_block,
+            max_direct,
+            root,
+            rows,
+        })
+    }
+
+    /// The attribute messages of a dense-storage object, in name-index order.
+    pub(super) fn attribute_messages<'a>(
+        file: &File<'a>,
+        heap_addr: u64,
+        btree_addr: u64,
+    ) -> R<Vec<&'a [u8]>> {
+        let heap = heap(file, heap_addr)?;
+        let mut out = Vec::new();
+        for id in name_index_ids(file, btree_addr, heap.id_len)? {
+            out.push(object(file, &heap, id)?);
+        }
+        Ok(out)
+    }
+
+    /// Heap IDs from the name-index B-tree (record type 8: heap ID, flags, order, hash).
+    fn name_index_ids<'a>(file: &File<'a>, addr: u64, id_len: usize) -> R<Vec<&'a [u8]>> {
+        if undefined(addr, file.offset_size) {
+            return Err("dense attributes without a name index".into());
+        }
+        let o = file.offset_size;
+        let h = file.slice(addr, (16 + o + 2 + file.length_size) as u64)?;
+        if !h.starts_with(b"BTHD") {
+            return Err("v2 B-tree without BTHD signature".into());
+        }
+        let record_size = uint(h, 10, 2)? as usize;
+        let depth = uint(h, 12, 2)?;
+        let root = uint(h, 16, o)?;
+        let count = uint(h, 16 + o, 2)? as usize;
+        if depth != 0 {
+            return Err("attribute name index deeper than one leaf".into());
+        }
+        if record_size < id_len {
+            return Err("v2 B-tree records shorter than a heap ID".into());
+        }
+        let total = count.checked_mul(record_size).ok_or("overflow")?;
+        let leaf = file.slice(root, (6 + total) as u64)?;
+        if !leaf.starts_with(b"BTLF") {
+            return Err("v2 B-tree leaf without BTLF signature".into());
+        }
+        Ok(leaf
+            .get(6..)
+            .unwrap_or_default()
+            .chunks_exact(record_size)
+            .filter_map(|r| r.get(..id_len))
+            .collect())
+    }
+
+    fn object<'a>(file: &File<'a>, heap: &Heap, id: &'a [u8]) -> R<&'a [u8]> {
+        let first = *id.first().ok_or("empty heap ID")?;
+        match (first >> 4) & 3 {
+            0 => {}
+            2 => {
+                let len = usize::from(first & 0x0f) + 1;
+                return id
+                    .get(1..1 + len)
+                    .ok_or_else(|| "tiny heap object longer than its ID".to_string());
+            }
+            _ => return Err("attribute stored as a huge heap object".into()),
+        }
+        let offset = uint(id, 1, heap.offset_bytes)?;
+        let length = uint(id, 1 + heap.offset_bytes, heap.length_bytes)?;
+        let (block, block_offset) = block_containing(file, heap, offset)?;
+        file.slice(
+            block.checked_add(offset - block_offset).ok_or("overflow")?,
+            length,
+        )
+    }
+
+    /// The direct block holding heap offset `offset`: its address and its first heap offset.
+    fn block_containing(file: &File, heap: &Heap, offset: u64) -> R<(u64, u64)> {
+        if heap.rows == 0 {
+            return Ok((heap.root, 0));
+        }
+        let ib_header = 5 + file.offset_size + heap.offset_bytes;
+        let direct_rows = u64::from(heap.max_direct.ilog2() - heap.start_block.ilog2()) + 2;
+        let mut start = 0u64;
+        for row in 0..heap.rows.min(direct_rows) {
+            let size = if row < 2 {
+                heap.start_block
+            } else {
+                heap.start_block
+                    .checked_shl((row - 1) as u32)
+                    .ok_or("overflow")?
+            };
+            for col in 0..heap.width {
+                let end = start.checked_add(size).ok_or("overflow")?;
+                if (start..end).contains(&offset) {
+                    let entry = (row * heap.width + col) as usize * file.offset_size;
+                    let at = heap
+                        .root
+                        .checked_add((ib_header + entry) as u64)
+                        .ok_or("overflow")?;
+                    let addr = uint(
+                        file.slice(at, file.offset_size as u64)?,
+                        0,
+                        file.offset_size,
+                    )?;
+                    if file.slice(heap.root, 4)? != b"FHIB" || file.slice(addr, 4)? != b"FHDB" {
+                        return Err("fractal heap block without its signature".into());
+                    }
+                    return Ok((addr, start));
+                }
+                start = end;
+            }
+        }
+        Err("heap object lies in an indirect block Airlock does not follow".into())
+    }
+}
+
 /// Reads the root group's attributes.
 pub fn root_attributes(data: &[u8]) -> R<Vec<Attribute>> {
     let (file, root) = open(data)?;
@@ -269,8 +437,11 @@ pub fn root_attributes(data: &[u8]) -> R<Vec<Attribute>> {
                 let flags = *message.body.get(1).ok_or("truncated attribute info")?;
                 let at = 2 + if flags & 1 != 0 { 2 } else { 0 };
                 let heap = uint(message.body, at, file.offset_size)?;
+                let names = uint(message.body, at + file.offset_size, file.offset_size)?;
                 if !undefined(heap, file.offset_size) {
-                    return Err("attributes are in dense storage (fractal heap), which Airlock does not read".into());
+                    for body in dense::attribute_messages(&file, heap, names)? {
+                        attributes.push(attribute(&file, body)?);
+                    }
                 }
             }
             _ => {}
@@ -550,19 +721,15 @@ mod tests {
     }
 
     #[test]
-    fn dense_attribute_storage_is_reported_not_guessed() {
+    fn dense_attribute_storage_is_followed() {
+        let attrs = root_attributes(&fixture("lambda_dense.h5")).unwrap();
+        assert_eq!(attrs.len(), 15, "{attrs:?}");
         let report = Scanner::default().scan_bytes("m.h5", &fixture("lambda_dense.h5"));
-        assert_eq!(
-            report.verdict,
-            Verdict::Unscannable,
-            "{:?}",
-            report.findings
-        );
-        assert!(
-            report
-                .findings
-                .iter()
-                .any(|f| f.rule == Rule::Hdf5Malformed && f.message.contains("dense storage"))
-        );
+        assert_eq!(report.verdict, Verdict::Dangerous, "{:?}", report.findings);
+        assert!(report.findings.iter().any(|f| f.rule == Rule::KerasLambda));
+        let data = fixture("lambda_dense.h5");
+        for cut in (0..data.len()).step_by(61) {
+            let _ = root_attributes(&data[..cut]);
+        }
     }
 }
