@@ -1,11 +1,11 @@
 //! Files Airlock identifies but does not parse as models: native executables (ELF, PE,
-//! Mach-O, llamafile), scripts, TFLite flatbuffers, and skops schemas.
+//! Mach-O, llamafile), scripts, TFLite flatbuffers (custom ops listed), and skops schemas.
 //!
 //! Each identification records what was checked and whether Airlock can vouch for the file.
 //! Executables are dangerous in a model folder (EXE001): loading a model never needs one, and a
 //! llamafile *is* a program. Scripts with a `#!` line are suspicious (EXE002). TFLite is
-//! identified only (EXE003, marks the file unscannable): its custom ops, which need native
-//! kernels, are not listed yet. CoreML (a protobuf with no magic) and Flax msgpack (no magic)
+//! identified (EXE003, marks the file unscannable) and its custom ops, which need native
+//! kernels, are listed; its tensors and buffers are not verified. CoreML (a protobuf with no magic) and Flax msgpack (no magic)
 //! are not identified, because no content test for them is reliable enough to route on.
 
 use serde_json::Value;
@@ -101,11 +101,35 @@ pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> &'static
             "script"
         }
         Identified::Tflite => {
+            let ops = tflite_operator_codes(data);
+            let detail = match &ops {
+                Ok(ops) => {
+                    let custom: Vec<_> = ops
+                        .iter()
+                        .filter_map(|o| o.custom.as_deref())
+                        .map(|c| format!("`{c}`"))
+                        .collect();
+                    if custom.is_empty() {
+                        format!("{} operator code(s), no custom ops", ops.len())
+                    } else {
+                        format!(
+                            "{} operator code(s), custom ops needing native kernels: {}",
+                            ops.len(),
+                            custom.join(", ")
+                        )
+                    }
+                }
+                Err(e) => format!("operator codes could not be read: {e}"),
+            };
             ctx.report(Finding::new(
                 Rule::UnverifiedFormat,
-                "TFLite flatbuffer: identified by its `TFL3` identifier; its operators (custom ops need native kernels) were not checked",
+                format!(
+                    "TFLite flatbuffer: {detail}; tensors, subgraphs and buffers were not verified"
+                ),
             ));
-            ctx.note("TFLite: identified only, Airlock cannot vouch for it");
+            ctx.note(format!(
+                "TFLite: {detail}; identified only, Airlock cannot vouch for it"
+            ));
             "tflite"
         }
     }
@@ -120,6 +144,103 @@ fn executable(ctx: &mut Ctx, what: &str, format: &'static str) -> &'static str {
         "{what}: identified by its header; a program, not model data"
     ));
     format
+}
+
+/// One entry of a TFLite model's `operator_codes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TfliteOp {
+    pub builtin_code: i32,
+    /// The custom op name when the op is CUSTOM (builtin code 32).
+    pub custom: Option<String>,
+}
+
+/// Reads `Model.operator_codes` (schema.fbs: Model field 1; OperatorCode fields
+/// deprecated_builtin_code=0, custom_code=1, builtin_code=3) from a TFLite flatbuffer. A
+/// hand-written bounded flatbuffer walk: four table lookups do not justify a flatbuffers
+/// dependency plus generated code, and every offset here is checked.
+pub fn tflite_operator_codes(data: &[u8]) -> Result<Vec<TfliteOp>, String> {
+    const CUSTOM: i32 = 32;
+    let fb = Flatbuffer(data);
+    let model = fb.deref(0)?;
+    let Some(vector) = fb.field_ref(model, 1)? else {
+        return Ok(Vec::new());
+    };
+    let count = fb.u32(vector)? as usize;
+    if count > data.len() / 4 {
+        return Err("operator_codes longer than the file".into());
+    }
+    (0..count)
+        .map(|i| {
+            let table = fb.deref(vector + 4 + 4 * i)?;
+            let deprecated = fb
+                .field_at(table, 0)?
+                .map(|at| fb.byte(at))
+                .transpose()?
+                .map_or(0, |b| i32::from(b as i8));
+            let builtin = fb
+                .field_at(table, 3)?
+                .map(|at| fb.u32(at))
+                .transpose()?
+                .map_or(deprecated, |v| (v as i32).max(deprecated));
+            let custom = match fb.field_ref(table, 1)? {
+                Some(s) if builtin == CUSTOM => Some(fb.string(s)?),
+                _ => None,
+            };
+            Ok(TfliteOp {
+                builtin_code: builtin,
+                custom,
+            })
+        })
+        .collect()
+}
+
+struct Flatbuffer<'a>(&'a [u8]);
+
+impl Flatbuffer<'_> {
+    fn byte(&self, at: usize) -> Result<u8, String> {
+        self.0
+            .get(at)
+            .copied()
+            .ok_or_else(|| format!("offset {at:#x} outside the file"))
+    }
+    fn u16(&self, at: usize) -> Result<u16, String> {
+        Ok(u16::from_le_bytes([self.byte(at)?, self.byte(at + 1)?]))
+    }
+    fn u32(&self, at: usize) -> Result<u32, String> {
+        u32_at(self.0, at, false).ok_or_else(|| format!("offset {at:#x} outside the file"))
+    }
+    /// Follows the unsigned offset stored at `at`.
+    fn deref(&self, at: usize) -> Result<usize, String> {
+        at.checked_add(self.u32(at)? as usize)
+            .filter(|&t| t < self.0.len())
+            .ok_or_else(|| "offset outside the file".into())
+    }
+    /// Position of field `index` of the table at `table`, if present.
+    fn field_at(&self, table: usize, index: usize) -> Result<Option<usize>, String> {
+        let vtable = (table as i64) - i64::from(self.u32(table)? as i32);
+        let vtable = usize::try_from(vtable).map_err(|_| "vtable outside the file")?;
+        let vt_len = usize::from(self.u16(vtable)?);
+        let slot = 4 + 2 * index;
+        if slot + 2 > vt_len {
+            return Ok(None);
+        }
+        let off = usize::from(self.u16(vtable + slot)?);
+        Ok((off != 0).then_some(table + off))
+    }
+    fn field_ref(&self, table: usize, index: usize) -> Result<Option<usize>, String> {
+        self.field_at(table, index)?
+            .map(|at| self.deref(at))
+            .transpose()
+    }
+    fn string(&self, at: usize) -> Result<String, String> {
+        let len = self.u32(at)? as usize;
+        let bytes = self
+            .0
+            .get(at + 4..)
+            .and_then(|b| b.get(..len))
+            .ok_or("string outside the file")?;
+        Ok(String::from_utf8_lossy(bytes).chars().take(200).collect())
+    }
 }
 
 /// Checks a skops archive's `schema.json`: every `__module__`/`__class__` pair it will
@@ -223,6 +344,37 @@ mod tests {
             (report.format.as_str(), report.verdict),
             ("tflite", Verdict::Unscannable)
         );
+        let message = &report.findings[0].message;
+        assert!(
+            message.contains("2 operator code(s), custom ops needing native kernels: `MyNativeOp`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn tflite_reader_is_bounded() {
+        let data = fixture("model.tflite");
+        let ops = tflite_operator_codes(&data).unwrap();
+        let custom = Some("MyNativeOp".to_string());
+        assert_eq!(
+            ops,
+            [
+                TfliteOp {
+                    builtin_code: 0,
+                    custom: None
+                },
+                TfliteOp {
+                    builtin_code: 32,
+                    custom
+                }
+            ]
+        );
+        for cut in 0..data.len() {
+            let _ = tflite_operator_codes(&data[..cut]);
+        }
+        let mut bad = data.clone();
+        bad[0x10..0x14].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        assert!(tflite_operator_codes(&bad).is_err());
     }
 
     #[test]

@@ -384,4 +384,22 @@ mod tests {
         );
         assert!(report.findings.iter().any(|f| f.rule == Rule::TfMalformed));
     }
+
+    #[test]
+    fn keras_metadata_objects_are_analysed() {
+        let data = fixture("malicious/keras_metadata.pb");
+        let report = Scanner::default().scan_with("keras_metadata.pb", &data, scan_keras_metadata);
+        assert_eq!(report.verdict, Verdict::Dangerous, "{:?}", report.findings);
+        let lambda = report
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::KerasLambda)
+            .unwrap();
+        assert!(lambda.message.contains("`system`"), "{}", lambda.message);
+        assert!(
+            report.summary.contains("2 object(s) analysed"),
+            "{}",
+            report.summary
+        );
+    }
 }
