@@ -425,6 +425,184 @@ mod dense {
     }
 }
 
+/// Counts of what the group tree holds, read from structure only (no dataset data).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Structure {
+    pub groups: usize,
+    pub datasets: usize,
+    /// Up to 20 dataset paths, for the summary.
+    pub sample: Vec<String>,
+    /// Why the walk stopped early, if it did (dense link storage, limits, corrupt nodes).
+    pub incomplete: Option<String>,
+}
+
+const MAX_OBJECTS: usize = 100_000;
+const MAX_GROUP_DEPTH: usize = 32;
+
+/// Walks the group tree from the root: old-style groups (symbol table: v1 B-tree of SNOD
+/// nodes, names in a local heap) and new-style compact groups (link messages). Hard links
+/// that loop are visited once.
+pub fn structure(data: &[u8]) -> R<Structure> {
+    let (file, root) = open(data)?;
+    let mut walk = TreeWalk {
+        file: &file,
+        seen: Vec::new(),
+        out: Structure::default(),
+    };
+    if let Err(e) = walk.object(root, String::new(), 0) {
+        walk.out.incomplete = Some(e);
+    }
+    Ok(walk.out)
+}
+
+struct TreeWalk<'f, 'a> {
+    file: &'f File<'a>,
+    seen: Vec<u64>,
+    out: Structure,
+}
+
+impl TreeWalk<'_, '_> {
+    fn object(&mut self, addr: u64, path: String, depth: usize) -> R<()> {
+        if self.seen.contains(&addr) {
+            return Ok(());
+        }
+        if self.seen.len() >= MAX_OBJECTS || depth > MAX_GROUP_DEPTH {
+            return Err("group tree larger or deeper than Airlock walks".into());
+        }
+        self.seen.push(addr);
+        let messages = header_messages(self.file, addr)?;
+        let mut children = Vec::new();
+        let mut group = false;
+        for m in &messages {
+            match m.kind {
+                0x11 => {
+                    group = true;
+                    let o = self.file.offset_size;
+                    let (btree, heap) = (uint(m.body, 0, o)?, uint(m.body, o, o)?);
+                    self.symbol_table(btree, heap, &mut children, 0)?;
+                }
+                0x06 => {
+                    group = true;
+                    if let Some(child) = self.link(m.body)? {
+                        children.push(child);
+                    }
+                }
+                0x02 => {
+                    group = true;
+                    let o = self.file.offset_size;
+                    let flags = *m.body.get(1).ok_or("truncated link info")?;
+                    let heap = uint(m.body, 2 + if flags & 1 != 0 { 8 } else { 0 }, o)?;
+                    if !undefined(heap, o) {
+                        return Err("links in dense storage are not walked".into());
+                    }
+                }
+                _ => {}
+            }
+        }
+        if group {
+            self.out.groups += 1;
+        } else if messages.iter().any(|m| m.kind == 0x08) {
+            self.out.datasets += 1;
+            if self.out.sample.len() < 20 {
+                self.out.sample.push(path.clone());
+            }
+        }
+        for (name, child) in children {
+            self.object(child, format!("{path}/{name}"), depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// A link message: (name, object address) for hard links; soft/external links skipped.
+    fn link(&self, body: &[u8]) -> R<Option<(String, u64)>> {
+        let flags = *body.get(1).ok_or("truncated link message")?;
+        let mut at = 2;
+        let kind = if flags & 0x08 != 0 {
+            at += 1;
+            *body.get(2).ok_or("truncated link message")?
+        } else {
+            0
+        };
+        at += if flags & 0x04 != 0 { 8 } else { 0 } + usize::from(flags & 0x10 != 0);
+        let len_size = 1usize << (flags & 3);
+        let len = usize::try_from(uint(body, at, len_size)?).map_err(|_| "too large")?;
+        at += len_size;
+        let name = body
+            .get(at..at.checked_add(len).ok_or("overflow")?)
+            .ok_or("link name runs past its message")?;
+        let name = String::from_utf8_lossy(name).into_owned();
+        if kind != 0 {
+            return Ok(None);
+        }
+        Ok(Some((name, uint(body, at + len, self.file.offset_size)?)))
+    }
+
+    /// Reads a v1 group B-tree (node type 0) and its SNOD leaves; names from the local heap.
+    fn symbol_table(
+        &mut self,
+        node: u64,
+        heap: u64,
+        into: &mut Vec<(String, u64)>,
+        depth: usize,
+    ) -> R<()> {
+        let (o, l) = (self.file.offset_size, self.file.length_size);
+        if depth > 16 || into.len() > MAX_OBJECTS {
+            return Err("group B-tree too deep or too large".into());
+        }
+        let head = self.file.slice(node, (8 + 2 * o) as u64)?;
+        if !head.starts_with(b"TREE") || head.get(4) != Some(&0) {
+            return Err("group B-tree node without TREE signature".into());
+        }
+        let level = *head.get(5).ok_or("truncated B-tree node")?;
+        let entries = uint(head, 6, 2)? as usize;
+        let body = self.file.slice(
+            node + (8 + 2 * o) as u64,
+            ((entries + 1) * l + entries * o) as u64,
+        )?;
+        for i in 0..entries {
+            let child = uint(body, l + i * (l + o), o)?;
+            if level > 0 {
+                self.symbol_table(child, heap, into, depth + 1)?;
+            } else {
+                self.snod(child, heap, into)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn snod(&mut self, addr: u64, heap: u64, into: &mut Vec<(String, u64)>) -> R<()> {
+        let o = self.file.offset_size;
+        let head = self.file.slice(addr, 8)?;
+        if !head.starts_with(b"SNOD") {
+            return Err("symbol table node without SNOD signature".into());
+        }
+        let count = uint(head, 6, 2)? as usize;
+        let entry = 2 * o + 24;
+        let entries = self.file.slice(addr + 8, (count * entry) as u64)?;
+        let names = self.local_heap(heap)?;
+        for e in entries.chunks_exact(entry) {
+            let name_at = usize::try_from(uint(e, 0, o)?).map_err(|_| "too large")?;
+            let name = names
+                .get(name_at..)
+                .ok_or("link name outside the local heap")?;
+            let name = name.split(|&b| b == 0).next().unwrap_or_default();
+            into.push((String::from_utf8_lossy(name).into_owned(), uint(e, o, o)?));
+        }
+        Ok(())
+    }
+
+    fn local_heap(&self, addr: u64) -> R<&[u8]> {
+        let (o, l) = (self.file.offset_size, self.file.length_size);
+        let head = self.file.slice(addr, (8 + 2 * l + o) as u64)?;
+        if !head.starts_with(b"HEAP") {
+            return Err("local heap without HEAP signature".into());
+        }
+        let size = uint(head, 8, l)?;
+        let data = uint(head, 8 + 2 * l, o)?;
+        self.file.slice(data, size)
+    }
+}
+
 /// Reads the root group's attributes.
 pub fn root_attributes(data: &[u8]) -> R<Vec<Attribute>> {
     let (file, root) = open(data)?;
@@ -606,15 +784,27 @@ pub fn scan_hdf5(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             super::keras::scan_keras_json(ctx, json.as_bytes(), name);
         }
     }
+    let weights_only = if configs == 0 {
+        ", no model_config (weights only)"
+    } else {
+        ""
+    };
     ctx.note(format!(
-        "{} root attribute(s){}; dataset contents not read",
-        attributes.len(),
-        if configs == 0 {
-            ", no model_config (weights only)"
-        } else {
-            ""
-        }
+        "{} root attribute(s){weights_only}",
+        attributes.len()
     ));
+    match structure(data) {
+        Ok(tree) => {
+            ctx.note(format!(
+                "{} groups, {} datasets (structure only, contents not read)",
+                tree.groups, tree.datasets
+            ));
+            if let Some(why) = tree.incomplete {
+                ctx.note(format!("group tree not fully walked: {why}"));
+            }
+        }
+        Err(e) => ctx.note(format!("group tree not walked: {e}")),
+    }
     if configs > 0 { "keras-h5" } else { "hdf5" }
 }
 
@@ -730,6 +920,29 @@ mod tests {
         let data = fixture("lambda_dense.h5");
         for cut in (0..data.len()).step_by(61) {
             let _ = root_attributes(&data[..cut]);
+        }
+    }
+
+    #[test]
+    fn dataset_structure_is_listed_for_old_and_new_style_groups() {
+        let tree = structure(&fixture("lambda.h5")).unwrap();
+        assert_eq!(tree.incomplete, None);
+        assert!(tree.datasets >= 2, "{tree:?}");
+        assert!(
+            tree.sample
+                .iter()
+                .any(|p| p.starts_with("/model_weights/dense")),
+            "{tree:?}"
+        );
+        let report = Scanner::default().scan_bytes("m.h5", &fixture("benign.h5"));
+        assert!(
+            report.summary.contains(" datasets (structure only"),
+            "{}",
+            report.summary
+        );
+        let data = fixture("lambda.h5");
+        for cut in (0..data.len()).step_by(53) {
+            let _ = structure(&data[..cut]);
         }
     }
 }
