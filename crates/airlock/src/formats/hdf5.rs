@@ -347,7 +347,7 @@ mod dense {
         if depth != 0 {
             return Err("attribute name index deeper than one leaf".into());
         }
-        if record_size < id_len {
+        if record_size == 0 || record_size < id_len {
             return Err("v2 B-tree records shorter than a heap ID".into());
         }
         let total = count.checked_mul(record_size).ok_or("overflow")?;
@@ -401,6 +401,9 @@ mod dense {
                     .ok_or("overflow")?
             };
             for col in 0..heap.width {
+                if start > offset {
+                    break;
+                }
                 let end = start.checked_add(size).ok_or("overflow")?;
                 if (start..end).contains(&offset) {
                     let entry = (row * heap.width + col) as usize * file.offset_size;
@@ -446,7 +449,7 @@ pub fn structure(data: &[u8]) -> R<Structure> {
     let (file, root) = open(data)?;
     let mut walk = TreeWalk {
         file: &file,
-        seen: Vec::new(),
+        seen: std::collections::HashSet::new(),
         out: Structure::default(),
     };
     if let Err(e) = walk.object(root, String::new(), 0) {
@@ -457,7 +460,7 @@ pub fn structure(data: &[u8]) -> R<Structure> {
 
 struct TreeWalk<'f, 'a> {
     file: &'f File<'a>,
-    seen: Vec<u64>,
+    seen: std::collections::HashSet<u64>,
     out: Structure,
 }
 
@@ -469,7 +472,7 @@ impl TreeWalk<'_, '_> {
         if self.seen.len() >= MAX_OBJECTS || depth > MAX_GROUP_DEPTH {
             return Err("group tree larger or deeper than Airlock walks".into());
         }
-        self.seen.push(addr);
+        self.seen.insert(addr);
         let messages = header_messages(self.file, addr)?;
         let mut children = Vec::new();
         let mut group = false;
@@ -556,7 +559,7 @@ impl TreeWalk<'_, '_> {
         let level = *head.get(5).ok_or("truncated B-tree node")?;
         let entries = uint(head, 6, 2)? as usize;
         let body = self.file.slice(
-            node + (8 + 2 * o) as u64,
+            node.checked_add((8 + 2 * o) as u64).ok_or("overflow")?,
             ((entries + 1) * l + entries * o) as u64,
         )?;
         for i in 0..entries {
@@ -578,7 +581,10 @@ impl TreeWalk<'_, '_> {
         }
         let count = uint(head, 6, 2)? as usize;
         let entry = 2 * o + 24;
-        let entries = self.file.slice(addr + 8, (count * entry) as u64)?;
+        let entries = self.file.slice(
+            addr.checked_add(8).ok_or("overflow")?,
+            (count * entry) as u64,
+        )?;
         let names = self.local_heap(heap)?;
         for e in entries.chunks_exact(entry) {
             let name_at = usize::try_from(uint(e, 0, o)?).map_err(|_| "too large")?;
