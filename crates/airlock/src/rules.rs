@@ -6,7 +6,8 @@
 //!
 //! Codes are grouped by prefix: `PKL` the pickle engine, `PT` PyTorch containers, `ARC`
 //! archives and compression, `NPY` NumPy, `JBL` joblib, `ST` safetensors, `GGUF` GGUF,
-//! `GEN` anything about reading the file.
+//! `KER` Keras and HDF5, `TF` TensorFlow, `ONNX` ONNX, `EXE` executables and other
+//! identified formats, `GEN` anything about reading the file.
 
 use serde::{Serialize, Serializer};
 
@@ -217,6 +218,42 @@ rules! {
         "A GGUF metadata string decodes (base64 or hex) to a pickle, which is scanned.");
     GgufLimit = ("GGUF017", "gguf-limit", Suspicious, incomplete: true,
         "A GGUF file declares more tensors or metadata entries than Airlock's limit; the header was not read to its end.");
+
+    // ---- Keras, TensorFlow, ONNX, other formats and executables --------------------------
+    KerasLambda = ("KER001", "keras-lambda", Dangerous, incomplete: false,
+        "A Keras Lambda layer carries marshal'd Python bytecode that runs when the model is loaded or called (CVE-2024-3660).");
+    KerasForeignModule = ("KER002", "keras-foreign-module", Dangerous, incomplete: false,
+        "A Keras config names a `module` outside `keras`, so deserialization imports arbitrary Python code.");
+    KerasFunctionObject = ("KER003", "keras-function-object", Dangerous, incomplete: false,
+        "A Keras config deserializes a `class_name: \"function\"` object, resolving an arbitrary callable (CVE-2025-1550).");
+    KerasUnsafeCall = ("KER004", "keras-unsafe-call", Dangerous, incomplete: false,
+        "A Keras config references `enable_unsafe_deserialization` or `load_model`, turning safe mode off or loading another model (CVE-2025-8747, CVE-2025-9906).");
+    KerasTfsmLayer = ("KER005", "keras-tfsm-layer", Dangerous, incomplete: false,
+        "A Keras config contains a TFSMLayer, which loads an external TensorFlow SavedModel from a path (CVE-2026-1462).");
+    KerasCustomObject = ("KER006", "keras-custom-object", Suspicious, incomplete: false,
+        "A Keras config needs a custom object (`registered_name`) whose code must be registered by the loading program.");
+    KerasConfigMalformed = ("KER007", "keras-config-malformed", Suspicious, incomplete: true,
+        "A Keras config could not be read completely (invalid JSON, too deep, or not the expected shape).");
+    Hdf5Malformed = ("KER008", "hdf5-malformed", Suspicious, incomplete: true,
+        "An HDF5 file's structure could not be read completely, or it uses a feature Airlock does not parse.");
+    TfHostOp = ("TF001", "tf-host-op", Dangerous, incomplete: false,
+        "A TensorFlow graph contains an op that reads or writes files, runs Python, or talks to the network.");
+    TfCheckpointOp = ("TF002", "tf-checkpoint-op", Dangerous, incomplete: false,
+        "A TensorFlow graph uses a checkpoint op (Save, SaveV2, Restore, MergeV2Checkpoints, ...) outside the saver functions TensorFlow generates.");
+    TfMalformed = ("TF003", "tf-malformed", Suspicious, incomplete: true,
+        "A TensorFlow SavedModel protobuf could not be parsed completely.");
+    OnnxExternalPath = ("ONNX001", "onnx-external-path", Dangerous, incomplete: false,
+        "An ONNX tensor's external data location is empty, absolute, or escapes the model folder.");
+    OnnxCustomDomain = ("ONNX002", "onnx-custom-domain", Suspicious, incomplete: false,
+        "An ONNX model uses an operator domain outside the standard ones, which needs a native library at runtime.");
+    OnnxMalformed = ("ONNX003", "onnx-malformed", Suspicious, incomplete: true,
+        "An ONNX ModelProto could not be parsed completely.");
+    Executable = ("EXE001", "executable", Dangerous, incomplete: false,
+        "A native executable (ELF, PE, Mach-O, llamafile) sits where model files are expected.");
+    ShellScript = ("EXE002", "script", Suspicious, incomplete: false,
+        "A script with a `#!` interpreter line sits where model files are expected.");
+    UnverifiedFormat = ("EXE003", "unverified-format", Suspicious, incomplete: true,
+        "The file is a model format Airlock identifies but does not fully verify (TFLite, CoreML, Flax/msgpack).");
 
     // ---- Reading the file ----------------------------------------------------------------
     NotAModel = ("GEN001", "not-a-model", Info, incomplete: false,

@@ -12,10 +12,17 @@
 //! Extensions are never consulted.
 
 pub mod gguf;
+pub mod hdf5;
+pub mod identify;
 pub mod joblib;
+pub mod keras;
+pub mod marshal;
 pub mod numpy;
+pub mod onnx;
 pub mod pickle_stream;
+pub mod protobuf;
 pub mod safetensors;
+pub mod savedmodel;
 pub mod torch;
 pub mod torch_zip;
 
@@ -43,6 +50,14 @@ pub enum Sniffed {
     Safetensors,
     /// GGUF (llama.cpp): magic `GGUF`.
     Gguf,
+    /// HDF5 (legacy Keras `.h5`): signature at offset 0, 512, 1024, ...
+    Hdf5,
+    /// ONNX ModelProto (strict protobuf check).
+    Onnx,
+    /// TensorFlow SavedModel `saved_model.pb` (strict protobuf check).
+    SavedModel,
+    /// Executables, scripts, TFLite: identified, not parsed as models.
+    Identified(identify::Identified),
     /// Anything else: tried as a pickle stream.
     Other,
 }
@@ -78,6 +93,14 @@ pub fn sniff(data: &[u8]) -> Sniffed {
         Sniffed::Gguf
     } else if looks_like_safetensors(data) {
         Sniffed::Safetensors
+    } else if hdf5::find_superblock(data).is_some() {
+        Sniffed::Hdf5
+    } else if let Some(kind) = identify::identify(data) {
+        Sniffed::Identified(kind)
+    } else if onnx::is_onnx_model(data) {
+        Sniffed::Onnx
+    } else if savedmodel::is_saved_model(data) {
+        Sniffed::SavedModel
     } else {
         Sniffed::Other
     }
@@ -121,6 +144,10 @@ pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         }
         Sniffed::Safetensors => safetensors::scan(ctx, data),
         Sniffed::Gguf => gguf::scan(ctx, data),
+        Sniffed::Hdf5 => hdf5::scan_hdf5(ctx, data),
+        Sniffed::Onnx => onnx::scan_onnx(ctx, data),
+        Sniffed::SavedModel => savedmodel::scan_saved_model(ctx, data),
+        Sniffed::Identified(kind) => identify::scan_identified(ctx, data, kind),
         Sniffed::Other => pickle_stream::scan_or_classify(ctx, data),
         Sniffed::Zip => crate::containers::zip::scan(ctx, data),
         Sniffed::Npy => numpy::scan(ctx, data),
