@@ -113,7 +113,7 @@ fn scan_main_pickle<'a>(
     {
         let bytes = &member.bytes;
         let found = ctx.in_member(&entry.name, bytes.len() as u64, |ctx| {
-            let outcome = machine::run(ctx, &bytes, 0);
+            let outcome = machine::run(ctx, bytes, 0);
             super::pickle_stream::report_failure(ctx, &outcome);
             if outcome.stopped && outcome.end < bytes.len() {
                 ctx.report(

@@ -648,7 +648,7 @@ impl<'a> Machine<'a, '_, '_> {
             }
             O::GLOBAL => {
                 if let Arg::Pair(module, name) = instr.arg {
-                    let v = self.import(module, name, at);
+                    let v = self.import(module, name, at)?;
                     self.push(v);
                 }
             }
@@ -663,7 +663,7 @@ impl<'a> Machine<'a, '_, '_> {
                     // The C unpickler finds the mark before it imports (pickle.py does the
                     // reverse); pickle.load and torch.load use the C one.
                     let items = self.pop_mark(at)?;
-                    let class = self.import(module, name, at);
+                    let class = self.import(module, name, at)?;
                     let args = self.container(items, Node::Tuple);
                     let v = self.call(CallKind::Inst, class, args, None, at);
                     self.push(v);
@@ -789,7 +789,19 @@ impl<'a> Machine<'a, '_, '_> {
         module: std::borrow::Cow<'a, str>,
         name: std::borrow::Cow<'a, str>,
         at: u64,
-    ) -> Value {
+    ) -> Result<Value, Halt> {
+        if !is_python_path(&module) || !is_python_path(&name) {
+            // `find_class` imports the module and walks attributes: neither can exist under a
+            // name that is not a dotted Python identifier, so the loader fails here.
+            return Err(Halt::Error(
+                at,
+                format!(
+                    "`{}` `{}` is not a Python module and name; find_class fails",
+                    clip(&module),
+                    clip(&name)
+                ),
+            ));
+        }
         self.imports += 1;
         let assessment = self.ctx.policy().assess(&module, &name);
         self.ctx.import(&module, &name, at, &assessment);
@@ -800,14 +812,14 @@ impl<'a> Machine<'a, '_, '_> {
             rating: assessment.rating,
             loads_nested: assessment.loads_nested,
         };
-        self.new_node(Node::Global(Box::new(global)), 1)
+        Ok(self.new_node(Node::Global(Box::new(global)), 1))
     }
 
     fn stack_global(&mut self, module: Value, name: Value, at: u64) -> Result<Value, Halt> {
         let module_text = self.literal_text(module);
         let name_text = self.literal_text(name);
         match (module_text, name_text) {
-            (Some(m), Some(n)) => Ok(self.import(m.into(), n.into(), at)),
+            (Some(m), Some(n)) => self.import(m.into(), n.into(), at),
             _ => {
                 let either_computed = self.is_opaque(module) || self.is_opaque(name);
                 if !either_computed {
@@ -1124,6 +1136,23 @@ const DICT_LIKE: &[&str] = &[
 const LIST_LIKE: &[&str] = &["builtins.list", "collections.deque"];
 /// Classes whose instances accept ADDITEMS like a set.
 const SET_LIKE: &[&str] = &["builtins.set"];
+
+/// A dotted path of Python identifiers (`os.path`, `Popen`, `évalue`), as `find_class` needs.
+fn is_python_path(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+                && chars.all(|c| c == '_' || c.is_alphanumeric())
+        })
+}
+
+fn clip(text: &str) -> &str {
+    match text.char_indices().nth(60) {
+        Some((i, _)) => &text[..i],
+        None => text,
+    }
+}
 
 fn underflow(at: u64) -> Halt {
     Halt::Error(at, "unpickling stack underflow".into())

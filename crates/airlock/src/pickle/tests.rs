@@ -548,3 +548,18 @@ fn fast_pass_gives_way_to_the_full_machine_on_any_import() {
     assert_eq!(imports(&r), ["os.system"]);
     assert_eq!(r.verdict, Verdict::Dangerous);
 }
+
+#[test]
+fn names_that_cannot_be_imported_stop_the_load() {
+    // A requirements.txt decodes as GLOBAL "ertifi==2024.2.2" "charset-normalizer==3.3".
+    let r = scan(b"certifi==2024.2.2\ncharset-normalizer==3.3\n");
+    assert!(r.imports.is_empty());
+    assert_eq!(r.verdict, Verdict::Safe);
+    assert_eq!(r.format, "text");
+    // Dotted identifier paths, including non-ASCII letters, are imports.
+    let r = scan(b"cos.path\njoin\n.");
+    assert_eq!(imports(&r), ["os.path.join"]);
+    let r = scan(b"\x80\x04\x8c\x02os\x8c\x0esystem; rm -rf\x93.");
+    assert!(r.imports.is_empty());
+    assert!(rules(&r).contains(&Rule::MalformedPickle));
+}
