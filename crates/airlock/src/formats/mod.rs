@@ -137,7 +137,30 @@ fn looks_like_safetensors(data: &[u8]) -> bool {
 
 /// Scans `data` by its content and returns the name of the format found.
 pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    match sniff(data) {
+    let sniffed = sniff(data);
+    let format = route_sniffed(ctx, data, sniffed);
+    if !matches!(sniffed, Sniffed::Other | Sniffed::Zip | Sniffed::Empty) {
+        probe_polyglot(ctx, data);
+    }
+    format
+}
+
+/// `torch.load` unpickles whatever is not a zip, so bytes routed to another format are also
+/// read as a pickle: if that reading imports or calls anything, it is reported too (a file
+/// can be a valid GGUF or HDF5 and a working pickle at once).
+fn probe_polyglot(ctx: &mut Ctx, data: &[u8]) {
+    let probe = ctx.checkpoint();
+    let outcome = crate::pickle::machine::run(ctx, data, 0);
+    if outcome.imports == 0 && outcome.calls == 0 {
+        ctx.rollback(probe);
+        return;
+    }
+    pickle_stream::report_failure(ctx, &outcome);
+    ctx.note(format!("also a pickle with {} imports", outcome.imports));
+}
+
+fn route_sniffed(ctx: &mut Ctx, data: &[u8], sniffed: Sniffed) -> &'static str {
+    match sniffed {
         Sniffed::Empty => {
             ctx.report(Finding::new(Rule::NotAModel, "empty file"));
             "empty"
@@ -178,6 +201,29 @@ pub fn classify_non_model(data: &[u8]) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pickle_that_is_also_another_format_is_still_scanned() {
+        // A protocol-0 pickle with 'ustar' at offset 257 sniffs as tar; torch.load would
+        // unpickle it.
+        let mut data = b"cos\nsystem\n(S'id'\ntR.".to_vec();
+        data.resize(257, b' ');
+        data.extend_from_slice(b"ustar\0");
+        data.resize(1024, 0);
+        let report = crate::Scanner::default().scan_bytes("t", &data);
+        assert_eq!(
+            report.verdict,
+            crate::Verdict::Dangerous,
+            "{:?}",
+            report.findings
+        );
+        // An ordinary tar gains nothing from the probe.
+        let mut tar = vec![0u8; 1024];
+        tar[..4].copy_from_slice(b"a.tx");
+        tar[257..263].copy_from_slice(b"ustar\0");
+        let report = crate::Scanner::default().scan_bytes("t", &tar);
+        assert!(report.imports.is_empty());
+    }
 
     #[test]
     fn sniffs_by_content_only() {
