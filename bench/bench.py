@@ -8,7 +8,9 @@ the Hub's method and `cp`), and writes a Markdown report to bench/out/results-<d
 
 Selection by environment: TOOLS (default "airlock picklescan modelscan fickling modelaudit"),
 SETS (default "small medium large"), EXTRAS (default "warm pickle500 convert"),
-TIMEOUT (seconds per invocation, default 3600). Tools missing on this machine are skipped
+TIMEOUT (seconds per invocation, default 3600), SAMPLE (e.g. "modelaudit:10": that tool scans
+every 10th file only, for tools too slow for the whole folder; reported as such, with an
+extrapolated full-folder time). Tools missing on this machine are skipped
 with a note, never silently.
 """
 
@@ -120,13 +122,14 @@ def parse_modelscan(report_path, folder):
         sev = order.get(str(issue.get("severity", "")).upper(), 1)
         worst[src] = max(worst.get(src, 0), sev)
     errored = {str(e.get("source", "")).split(":")[0] for e in data.get("errors", []) if isinstance(e, dict)}
-    skipped = summary.get("skipped", {}).get("total_skipped", 0)
-    counts["reported"] = len(top | set(worst))
+    # Sources are relative to the scanned folder; errored files are not in scanned_files.
+    names = {str(p.relative_to(folder)) for p in files_in(folder)}
+    counts["reported"] = len(top | set(worst) | errored)
     counts["dangerous"] = sum(1 for v in worst.values() if v >= 3)
     counts["suspicious"] = sum(1 for v in worst.values() if v < 3)
     counts["error"] = len(errored - set(worst))
-    counts["clean"] = max(0, len(top) - len(worst) - counts["error"])
-    counts["skipped"] = skipped
+    counts["clean"] = len(top - set(worst) - errored)
+    counts["not reported (skipped)"] = len(names - top - set(worst) - errored)
     return counts
 
 
@@ -245,6 +248,27 @@ def run_tool(name, folder, tag):
     return res
 
 
+def sample_rates():
+    """SAMPLE="modelaudit:10 fickling:5": that tool scans every Nth file of each folder
+    (hard links in bench/out/sample-<set>-<N>/); its wall time is also extrapolated."""
+    rates = {}
+    for item in os.environ.get("SAMPLE", "").split():
+        tool, _, every = item.partition(":")
+        rates[tool] = max(1, int(every or "1"))
+    return rates
+
+
+def sample_folder(folder, set_name, every):
+    target = OUT / f"sample-{set_name}-{every}"
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for i, f in enumerate(files_in(folder)):
+        if i % every == 0:
+            os.link(f, target / f.name)
+    return target
+
+
 def tool_available(name):
     if name == "airlock":
         return AIRLOCK is not None and Path(AIRLOCK).exists()
@@ -308,6 +332,9 @@ def scan_section(set_name, results, total_files, total_bytes):
     ]
     for name, res in results:
         note = " (timed out)" if res.get("timed_out") else ""
+        if res.get("sample"):
+            sampled, total = res["sample"]
+            note += f" on a 1-in-{total // max(1, sampled)} sample of {sampled} files (≈ {res['extrapolated']:.0f} s for all {total})"
         lines.append(
             row(
                 [
@@ -323,7 +350,11 @@ def scan_section(set_name, results, total_files, total_bytes):
         )
     base = dict(results).get("airlock")
     if base and base["wall"] > 0:
-        ratios = ", ".join(f"{n} {r['wall'] / base['wall']:.1f}×" for n, r in results if n != "airlock")
+        ratios = ", ".join(
+            f"{n} {r.get('extrapolated', r['wall']) / base['wall']:.1f}×" + (" (extrapolated)" if r.get("sample") else "")
+            for n, r in results
+            if n != "airlock"
+        )
         lines += ["", f"Airlock speed-up (peer wall / Airlock wall): {ratios}"]
     lines += ["", "Commands:", ""] + [f"- `{name}`: `{res['cmd']}`" for name, res in results] + [""]
     return lines
@@ -419,6 +450,7 @@ def convert_section():
 
 AIRLOCK = None
 AIRLOCK_OK = False
+SAMPLES = {}
 VERSIONS = {}
 LOAD_START = "?"
 
@@ -430,6 +462,7 @@ def main():
         AIRLOCK = str(Path(AIRLOCK).resolve())
     AIRLOCK_OK = bool(AIRLOCK) and Path(AIRLOCK).exists()
     LOAD_START = load_average()
+    SAMPLES.update(sample_rates())
     tools = os.environ.get("TOOLS", "airlock picklescan modelscan fickling modelaudit").split()
     sets = os.environ.get("SETS", "small medium large").split()
     extras = os.environ.get("EXTRAS", "warm pickle500 convert").split()
@@ -453,8 +486,14 @@ def main():
         warm(folder)
         results = []
         for t in tools:
-            print(f"[{datetime.datetime.now():%H:%M:%S}] {t} on {set_name}/ ...", flush=True)
-            res = run_tool(t, folder, set_name)
+            every = SAMPLES.get(t, 1)
+            target = sample_folder(folder, set_name, every) if every > 1 else folder
+            print(f"[{datetime.datetime.now():%H:%M:%S}] {t} on {target} ...", flush=True)
+            res = run_tool(t, target, set_name)
+            if every > 1:
+                sampled = len(files_in(target))
+                res["sample"] = (sampled, len(files))
+                res["extrapolated"] = res["wall"] * len(files) / max(1, sampled)
             print(f"    {res['wall']:.2f}s, {mb(res['rss_mb'])} MB, exit {res['exit']}: {fmt_counts(res['verdicts'])}", flush=True)
             results.append((t, res))
         lines += scan_section(set_name, results, len(files), sum(p.stat().st_size for p in files))

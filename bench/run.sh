@@ -10,6 +10,7 @@
 # Without AIRLOCK_BIN only the peers are run. Selection through the environment:
 #   TOOLS="airlock picklescan modelscan fickling modelaudit"  SETS="small medium large"
 #   EXTRAS="warm pickle500 convert"  TIMEOUT=3600 (seconds per invocation)
+#   SAMPLE="modelaudit:10" (that tool scans every 10th file; reported with an extrapolation)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
