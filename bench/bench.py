@@ -90,27 +90,44 @@ def folder_bytes(folder):
 # (files the tool said it looked at), from the tool's own output.
 
 
-def parse_picklescan(log_text, folder):
-    counts = Counter()
-    flagged = {m.group(1) for m in re.finditer(r"^(.+?): dangerous import", log_text, re.M)}
-    errors = {m.group(1) for m in re.finditer(r"ERROR: parsing pickle in (.+?):", log_text)}
-    scanned = re.search(r"Scanned files: (\d+)", log_text)
-    reported = int(scanned.group(1)) if scanned else 0
-    counts["reported"] = reported
-    counts["dangerous"] = len(flagged)
-    counts["error"] = len(errors - flagged)
-    counts["clean"] = max(0, reported - len(flagged) - counts["error"])
-    sus = re.search(r"Suspicious globals: (\d+)", log_text)
-    counts["suspicious globals (not per file)"] = int(sus.group(1)) if sus else 0
+def with_per_file(per_file, extra=None):
+    """Counts of a {file name: verdict} map; the map is kept as .per_file."""
+    counts = Counter(per_file.values())
+    counts["reported"] = len(per_file)
+    counts.update(extra or {})
+    counts.per_file = per_file
     return counts
 
 
-def parse_picklescan_strict(log_text):
-    return len({m.group(1) for m in re.finditer(r"^(.+?): dangerous import", log_text, re.M)})
+def picklescan_flagged(log_text):
+    return {Path(m.group(1)).name for m in re.finditer(r"^(.+?): dangerous import", log_text, re.M)}
+
+
+def parse_picklescan(log_text, folder, strict_text=None):
+    """Default mode flags only denylisted imports per file; unknown imports are only counted
+    globally. With the --strict rerun's log, files flagged only there are "suspicious"."""
+    flagged = picklescan_flagged(log_text)
+    errors = {Path(m.group(1)).name for m in re.finditer(r"ERROR: parsing pickle in (.+?):", log_text)}
+    strict = picklescan_flagged(strict_text) if strict_text else set()
+    per_file = {}
+    for f in files_in(folder):
+        name = f.name
+        if name in flagged:
+            per_file[name] = "dangerous"
+        elif name in errors:
+            per_file[name] = "error"
+        elif name in strict:
+            per_file[name] = "suspicious"
+        else:
+            per_file[name] = "clean"
+    sus = re.search(r"Suspicious globals: (\d+)", log_text)
+    extra = {"suspicious globals (no per-file verdict)": int(sus.group(1)) if sus else 0}
+    if strict_text:
+        extra["of which suspicious only with --strict (untimed rerun)"] = len(strict - flagged - errors)
+    return with_per_file(per_file, extra)
 
 
 def parse_modelscan(report_path, folder):
-    counts = Counter()
     data = json.loads(Path(report_path).read_text())
     summary = data.get("summary", {})
     scanned = summary.get("scanned", {}).get("scanned_files", [])
@@ -123,30 +140,34 @@ def parse_modelscan(report_path, folder):
         worst[src] = max(worst.get(src, 0), sev)
     errored = {str(e.get("source", "")).split(":")[0] for e in data.get("errors", []) if isinstance(e, dict)}
     # Sources are relative to the scanned folder; errored files are not in scanned_files.
-    names = {str(p.relative_to(folder)) for p in files_in(folder)}
-    counts["reported"] = len(top | set(worst) | errored)
-    counts["dangerous"] = sum(1 for v in worst.values() if v >= 3)
-    counts["suspicious"] = sum(1 for v in worst.values() if v < 3)
-    counts["error"] = len(errored - set(worst))
-    counts["clean"] = len(top - set(worst) - errored)
-    counts["not reported (skipped)"] = len(names - top - set(worst) - errored)
-    return counts
+    per_file = {}
+    for f in files_in(folder):
+        name = str(f.relative_to(folder))
+        if name in worst:
+            per_file[name] = "dangerous" if worst[name] >= 3 else "suspicious"
+        elif name in errored:
+            per_file[name] = "error"
+        elif name in top:
+            per_file[name] = "clean"
+        else:
+            per_file[name] = "skipped"
+    return with_per_file(per_file)
 
 
 def parse_fickling(report_path, folder):
-    counts = Counter()
+    per_file = {}
     for f in json.loads(Path(report_path).read_text())["files"]:
         sev = f["severity"]
-        counts["reported"] += 1
         if sev in ("LIKELY_UNSAFE", "LIKELY_OVERTLY_MALICIOUS", "OVERTLY_MALICIOUS"):
-            counts["dangerous"] += 1
+            verdict = "dangerous"
         elif sev in ("SUSPICIOUS", "POSSIBLY_UNSAFE"):
-            counts["suspicious"] += 1
+            verdict = "suspicious"
         elif sev == "ERROR":
-            counts["error"] += 1
+            verdict = "error"
         else:
-            counts["clean"] += 1
-    return counts
+            verdict = "clean"
+        per_file[Path(f["path"]).name] = verdict
+    return with_per_file(per_file)
 
 
 def issue_file(location):
@@ -155,26 +176,21 @@ def issue_file(location):
 
 
 def parse_modelaudit(report_path, folder):
-    counts = Counter()
     data = json.loads(Path(report_path).read_text())
     worst = {}
     order = {"debug": 0, "info": 0, "warning": 1, "critical": 2}
     for issue in data.get("issues", []):
         f = issue_file(issue.get("location", ""))
         worst[f] = max(worst.get(f, 0), order.get(str(issue.get("severity", "")).lower(), 1))
-    files = {str(p) for p in files_in(folder)}
-    reported = data.get("files_scanned", len(files))
-    counts["reported"] = reported
-    counts["dangerous"] = sum(1 for f in files if worst.get(f) == 2)
-    counts["suspicious"] = sum(1 for f in files if worst.get(f) == 1)
-    counts["clean"] = len(files) - counts["dangerous"] - counts["suspicious"]
-    counts["rule codes"] = len({i.get("rule_code") for i in data.get("issues", []) if i.get("severity") in ("warning", "critical")})
-    return counts
+    worst = {Path(f).name: v for f, v in worst.items()}
+    names = {0: "clean", 1: "suspicious", 2: "dangerous"}
+    per_file = {f.name: names[worst.get(f.name, 0)] for f in files_in(folder)}
+    codes = sorted({str(i.get("rule_code")) for i in data.get("issues", []) if i.get("severity") in ("warning", "critical")})
+    return with_per_file(per_file, {"rule codes at warning/critical: " + " ".join(codes): 1} if codes else {})
 
 
 def parse_airlock(report_path, folder):
     """Tolerant of the JSON schema: every object with "path" and "verdict" is one file."""
-    counts = Counter()
     data = json.loads(Path(report_path).read_text())
 
     def walk(node):
@@ -187,13 +203,11 @@ def parse_airlock(report_path, folder):
             for v in node:
                 yield from walk(v)
 
-    seen = {}
+    per_file = {}
     for entry in walk(data):
-        seen.setdefault(entry["path"], str(entry["verdict"]).lower())
-    for verdict in seen.values():
-        counts["reported"] += 1
-        counts[{"safe": "clean"}.get(verdict, verdict)] += 1
-    return counts
+        verdict = str(entry["verdict"]).lower()
+        per_file.setdefault(Path(entry["path"]).name, {"safe": "clean"}.get(verdict, verdict))
+    return with_per_file(per_file)
 
 
 # ---------------------------------------------------------------- tools
@@ -225,12 +239,11 @@ def run_tool(name, folder, tag):
     elif name == "picklescan":
         cmd = [PEERS_BIN / "picklescan", "-p", folder]
         res = measure(cmd, f"{tag}-{name}", PEER_ENV)
-        res["verdicts"] = parse_picklescan(res["log"].read_text(errors="replace"), folder)
-        if os.environ.get("PICKLESCAN_STRICT", "1") == "1" and tag.startswith("small"):
+        strict_text = None
+        if os.environ.get("PICKLESCAN_STRICT", "1") == "1" and tag in ("small", "medium"):
             strict = measure([PEERS_BIN / "picklescan", "--strict", "-p", folder], f"{tag}-{name}-strict", PEER_ENV)
-            res["verdicts"]["flagged with --strict (untimed rerun)"] = parse_picklescan_strict(
-                strict["log"].read_text(errors="replace")
-            )
+            strict_text = strict["log"].read_text(errors="replace")
+        res["verdicts"] = parse_picklescan(res["log"].read_text(errors="replace"), folder, strict_text)
     elif name == "modelscan":
         cmd = [PEERS_BIN / "modelscan", "-p", folder, "-r", "json", "-o", report]
         res = measure(cmd, f"{tag}-{name}", PEER_ENV)
@@ -280,7 +293,7 @@ def tool_available(name):
 
 
 def fmt_counts(c):
-    keys = ["dangerous", "suspicious", "unscannable", "error", "clean"]
+    keys = ["dangerous", "suspicious", "unscannable", "error", "skipped", "clean"]
     main = ", ".join(f"{k} {c[k]}" for k in keys if c.get(k))
     extra = ", ".join(f"{k} {v}" for k, v in c.items() if k not in keys + ["reported"] and v)
     return "; ".join(x for x in (main or "nothing parsed", extra) if x)
@@ -323,6 +336,30 @@ def mb(x):
     return "?" if x is None else f"{x:.0f}"
 
 
+def file_kind(name):
+    """small/ names are NNNN_<kind>.<ext>: the kind of artifact the file is."""
+    m = re.match(r"^\d+_(.+)$", name)
+    return m.group(1) if m else None
+
+
+def kind_breakdown(results):
+    """Per artifact kind, each tool's verdict counts (only where names carry a kind)."""
+    per_tool = [(n, getattr(r["verdicts"], "per_file", None)) for n, r in results]
+    per_tool = [(n, pf) for n, pf in per_tool if pf]
+    kinds = sorted({file_kind(f) for _, pf in per_tool for f in pf} - {None})
+    if not kinds:
+        return []
+    lines = ["", "Verdicts by kind of artifact (all benign):", ""]
+    lines += [row(["kind"] + [n for n, _ in per_tool]), row(["---"] * (1 + len(per_tool)))]
+    for kind in kinds:
+        cells = []
+        for _, pf in per_tool:
+            c = Counter(v for f, v in pf.items() if file_kind(f) == kind)
+            cells.append(", ".join(f"{k} {v}" for k, v in sorted(c.items())) or "–")
+        lines.append(row([kind] + cells))
+    return lines
+
+
 def scan_section(set_name, results, total_files, total_bytes):
     lines = [
         f"### {set_name}/ — {total_files} files, {total_bytes / MB:.0f} MB",
@@ -348,6 +385,7 @@ def scan_section(set_name, results, total_files, total_bytes):
                 ]
             )
         )
+    lines += kind_breakdown(results)
     base = dict(results).get("airlock")
     if base and base["wall"] > 0:
         ratios = ", ".join(
