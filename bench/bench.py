@@ -56,11 +56,15 @@ def measure(cmd, log_name, env=None):
     text = time_file.read_text(errors="replace") if time_file.exists() else ""
     rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
     status = re.search(r"Exit status: (\d+)", text)
+    user = re.search(r"User time \(seconds\): ([\d.]+)", text)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", text)
     code = int(status.group(1)) if status else proc.returncode
     return {
         "cmd": " ".join(str(c) for c in cmd),
         "wall": wall,
         "rss_mb": int(rss.group(1)) / 1024 if rss else None,
+        # CPU seconds (user + system) are less distorted than wall time on a loaded machine.
+        "cpu": float(user.group(1)) + float(system.group(1)) if user and system else None,
         "exit": code,
         "timed_out": code == 124,
         "log": log_file,
@@ -364,8 +368,8 @@ def scan_section(set_name, results, total_files, total_bytes):
     lines = [
         f"### {set_name}/ — {total_files} files, {total_bytes / MB:.0f} MB",
         "",
-        row(["tool", "version", "wall (s)", "peak RSS (MB)", "exit", "files reported", "verdicts (files)"]),
-        row(["---"] * 7),
+        row(["tool", "version", "wall (s)", "CPU (s)", "peak RSS (MB)", "exit", "files reported", "verdicts (files)"]),
+        row(["---"] * 8),
     ]
     for name, res in results:
         note = " (timed out)" if res.get("timed_out") else ""
@@ -378,6 +382,7 @@ def scan_section(set_name, results, total_files, total_bytes):
                     name,
                     VERSIONS.get(name, "?"),
                     f"{res['wall']:.2f}{note}",
+                    "?" if res.get("cpu") is None else f"{res['cpu']:.2f}",
                     mb(res["rss_mb"]),
                     res["exit"],
                     res["verdicts"].get("reported", "?"),
@@ -532,7 +537,7 @@ def main():
                 sampled = len(files_in(target))
                 res["sample"] = (sampled, len(files))
                 res["extrapolated"] = res["wall"] * len(files) / max(1, sampled)
-            print(f"    {res['wall']:.2f}s, {mb(res['rss_mb'])} MB, exit {res['exit']}: {fmt_counts(res['verdicts'])}", flush=True)
+            print(f"    {res['wall']:.2f}s wall, {res.get('cpu') or 0:.2f}s CPU, {mb(res['rss_mb'])} MB, exit {res['exit']}: {fmt_counts(res['verdicts'])}", flush=True)
             results.append((t, res))
         lines += scan_section(set_name, results, len(files), sum(p.stat().st_size for p in files))
 
