@@ -98,7 +98,8 @@ def with_per_file(per_file, extra=None):
     """Counts of a {file name: verdict} map; the map is kept as .per_file."""
     counts = Counter(per_file.values())
     counts["reported"] = len(per_file)
-    counts.update(extra or {})
+    for key, value in (extra or {}).items():
+        counts[key] = value  # notes, not tallies: set, never added
     counts.per_file = per_file
     return counts
 
@@ -189,8 +190,8 @@ def parse_modelaudit(report_path, folder):
     worst = {Path(f).name: v for f, v in worst.items()}
     names = {0: "clean", 1: "suspicious", 2: "dangerous"}
     per_file = {f.name: names[worst.get(f.name, 0)] for f in files_in(folder)}
-    codes = sorted({str(i.get("rule_code")) for i in data.get("issues", []) if i.get("severity") in ("warning", "critical")})
-    return with_per_file(per_file, {"rule codes at warning/critical: " + " ".join(codes): 1} if codes else {})
+    codes = sorted({str(i.get("rule_code") or "unnamed") for i in data.get("issues", []) if i.get("severity") in ("warning", "critical")})
+    return with_per_file(per_file, {"rule codes at warning/critical:": " ".join(codes)} if codes else {})
 
 
 def parse_airlock(report_path, folder):
@@ -375,7 +376,10 @@ def scan_section(set_name, results, total_files, total_bytes):
         note = " (timed out)" if res.get("timed_out") else ""
         if res.get("sample"):
             sampled, total = res["sample"]
-            note += f" on a 1-in-{total // max(1, sampled)} sample of {sampled} files (≈ {res['extrapolated']:.0f} s for all {total})"
+            note += (
+                f" on a 1-in-{total // max(1, sampled)} sample of {sampled} files"
+                f" (≈ {res['extrapolated']:.0f} s wall, {res['extrapolated_cpu']:.0f} s CPU for all {total})"
+            )
         lines.append(
             row(
                 [
@@ -537,6 +541,7 @@ def main():
                 sampled = len(files_in(target))
                 res["sample"] = (sampled, len(files))
                 res["extrapolated"] = res["wall"] * len(files) / max(1, sampled)
+                res["extrapolated_cpu"] = (res.get("cpu") or 0) * len(files) / max(1, sampled)
             print(f"    {res['wall']:.2f}s wall, {res.get('cpu') or 0:.2f}s CPU, {mb(res['rss_mb'])} MB, exit {res['exit']}: {fmt_counts(res['verdicts'])}", flush=True)
             results.append((t, res))
         lines += scan_section(set_name, results, len(files), sum(p.stat().st_size for p in files))
