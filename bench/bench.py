@@ -523,7 +523,10 @@ def main():
     lines = ["# Airlock benchmark results", ""] + machine_lines() + [""]
     if skipped:
         lines += [f"Skipped tools (not installed / no binary given): {', '.join(skipped)}", ""]
-    lines += ["## Folder scans (one invocation per tool per folder, run one after another)", ""]
+    if sets and tools:
+        lines += ["## Folder scans (one invocation per tool per folder, run one after another)", ""]
+    else:
+        sets = []
     for set_name in sets:
         folder = DATA / set_name
         if not folder.is_dir():
