@@ -1,0 +1,467 @@
+//! Reading a checkpoint's layout: where its pickle is and where each storage's bytes are.
+//!
+//! Routed by content as `torch.load` routes: `PK\x03\x04` is the zip format (`<root>/data.pkl`
+//! plus one `<root>/data/<key>` record per storage, `<root>/byteorder`), anything else is
+//! tried as the legacy format (five pickles, then per storage an int64 count and the raw
+//! bytes). The file is memory-mapped only to parse the directory and the pickles; tensor
+//! bytes are read with positioned reads, so their pages never count against memory.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::ConvertError;
+use super::zipdir::{self, ZipRecord};
+use crate::formats::torch::{self, StorageRef};
+use crate::pickle::machine::{self, Outcome};
+use crate::scan::Scanner;
+
+/// Largest pickle inflated into memory from a deflated `data.pkl`.
+const MAX_INFLATED_PICKLE: u64 = 1 << 30;
+/// Chunk size of positioned reads.
+pub const CHUNK: usize = 1 << 20;
+
+/// Which serialization the checkpoint uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Zip,
+    Legacy,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Zip => "zip",
+            Format::Legacy => "legacy",
+        }
+    }
+}
+
+/// Where one storage's bytes are in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Stored bytes at `offset`.
+    Stored { offset: u64 },
+    /// A deflated zip record: `compressed` bytes at `offset`.
+    Deflated { offset: u64, compressed: u64 },
+}
+
+/// One storage record: where its bytes are and how many there are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageRecord {
+    pub source: Source,
+    pub len: u64,
+    /// Legacy files also state an element count before the bytes.
+    pub legacy_numel: Option<u64>,
+}
+
+/// An opened checkpoint: the mapped file, its pickle and its storage records.
+pub struct Checkpoint {
+    pub path: PathBuf,
+    pub format: Format,
+    /// True when storages hold big-endian elements (`byteorder` record says `big`).
+    pub big_endian: bool,
+    file: File,
+    map: Mmap,
+    pickle: PickleBytes,
+    records: HashMap<String, StorageRecord>,
+}
+
+enum PickleBytes {
+    Mapped(Range<usize>),
+    Inflated(Vec<u8>),
+}
+
+impl Checkpoint {
+    /// Opens and maps `path` and reads its layout.
+    pub fn open(path: &Path, scanner: &Scanner) -> Result<Checkpoint, ConvertError> {
+        let file = File::open(path).map_err(|e| ConvertError::io(path, e))?;
+        let len = file
+            .metadata()
+            .map_err(|e| ConvertError::io(path, e))?
+            .len();
+        if len == 0 {
+            return Err(not_checkpoint(path, "the file is empty"));
+        }
+        // SAFETY: read-only map; only the directory and the pickles are touched through it.
+        // A concurrent truncation raises SIGBUS, the accepted risk of every mmap reader.
+        #[allow(unsafe_code)]
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| ConvertError::io(path, e))?;
+        let mut checkpoint = Checkpoint {
+            path: path.to_path_buf(),
+            format: Format::Zip,
+            big_endian: false,
+            file,
+            map,
+            pickle: PickleBytes::Mapped(0..0),
+            records: HashMap::new(),
+        };
+        if checkpoint.map.starts_with(b"PK\x03\x04") {
+            checkpoint.read_zip()?;
+        } else if checkpoint.map.get(257..262) == Some(b"ustar") {
+            return Err(ConvertError::Unsupported {
+                path: path.to_path_buf(),
+                why: "the legacy tar checkpoint format is not supported".into(),
+            });
+        } else {
+            checkpoint.format = Format::Legacy;
+            checkpoint.read_legacy(scanner)?;
+        }
+        Ok(checkpoint)
+    }
+
+    /// The bytes of the pickle that holds the checkpoint's object.
+    pub fn pickle(&self) -> &[u8] {
+        match &self.pickle {
+            PickleBytes::Mapped(range) => self.map.get(range.clone()).unwrap_or_default(),
+            PickleBytes::Inflated(bytes) => bytes,
+        }
+    }
+
+    /// Runs the object pickle through the symbolic machine and hands the outcome to `f`.
+    /// Offsets in the outcome are file offsets for legacy files and `data.pkl` offsets
+    /// for zips.
+    pub fn with_outcome<R>(&self, scanner: &Scanner, f: impl FnOnce(&Outcome<'_>) -> R) -> R {
+        let (data, start): (&[u8], usize) = match &self.pickle {
+            PickleBytes::Mapped(range) if self.format == Format::Legacy => (&self.map, range.start),
+            _ => (self.pickle(), 0),
+        };
+        scanner.with_ctx(|ctx| {
+            let outcome = machine::run(ctx, data, start);
+            f(&outcome)
+        })
+    }
+
+    /// Where the pickle lives, for messages.
+    pub fn pickle_name(&self) -> &'static str {
+        match self.format {
+            Format::Zip => "data.pkl",
+            Format::Legacy => "the main pickle",
+        }
+    }
+
+    /// The record of storage `key`.
+    pub fn record(&self, key: &str) -> Option<StorageRecord> {
+        self.records.get(key).copied()
+    }
+
+    /// Size of the input file.
+    pub fn file_len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Feeds `len` bytes of a storage, starting `start` bytes into it, to `sink` in chunks.
+    pub fn read_range(
+        &self,
+        record: &StorageRecord,
+        start: u64,
+        len: u64,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let end = start.checked_add(len).filter(|&e| e <= record.len);
+        if end.is_none() {
+            return Err(std::io::Error::other("read past the end of a storage"));
+        }
+        match record.source {
+            Source::Stored { offset } => self.read_stored(offset + start, len, sink),
+            Source::Deflated { offset, compressed } => {
+                let raw = to_range(offset, compressed)
+                    .and_then(|r| self.map.get(r))
+                    .ok_or_else(|| std::io::Error::other("deflated record past end of file"))?;
+                let mut decoder = flate2::read::DeflateDecoder::new(raw);
+                std::io::copy(&mut (&mut decoder).take(start), &mut std::io::sink())?;
+                let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK))];
+                let mut left = len;
+                while left > 0 {
+                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                    let chunk = buf.get_mut(..want).unwrap_or_default();
+                    decoder.read_exact(chunk)?;
+                    sink(chunk)?;
+                    left -= want as u64;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn read_stored(
+        &self,
+        offset: u64,
+        len: u64,
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK))];
+        let mut left = len;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let chunk = buf.get_mut(..want).unwrap_or_default();
+            file.read_exact(chunk)?;
+            sink(chunk)?;
+            left -= want as u64;
+        }
+        Ok(())
+    }
+
+    /// Copies stored bytes straight into `out` (the kernel copies file to file where it can).
+    pub fn copy_stored(&self, offset: u64, len: u64, out: &mut File) -> std::io::Result<()> {
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(offset))?;
+        let copied = std::io::copy(&mut file.take(len), out)?;
+        if copied != len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the checkpoint ended inside a storage",
+            ));
+        }
+        out.flush()
+    }
+
+    fn read_zip(&mut self) -> Result<(), ConvertError> {
+        let path = self.path.clone();
+        let records = zipdir::records(&self.map).map_err(|why| not_checkpoint(&path, &why))?;
+        // torch names the archive after its first record's folder.
+        let first = records
+            .first()
+            .ok_or_else(|| not_checkpoint(&path, "the zip has no records"))?;
+        let root = match first.name.split_once('/') {
+            Some((root, _)) => format!("{root}/"),
+            None => String::new(),
+        };
+        let by_name: HashMap<&str, &ZipRecord> =
+            records.iter().map(|r| (r.name.as_str(), r)).collect();
+        if by_name.contains_key(format!("{root}constants.pkl").as_str()) {
+            return Err(not_checkpoint(
+                &path,
+                "a TorchScript archive (constants.pkl): code, not a state dict",
+            ));
+        }
+        let pickle = by_name
+            .get(format!("{root}data.pkl").as_str())
+            .copied()
+            .ok_or_else(|| not_checkpoint(&path, &format!("no `{root}data.pkl` record")))?;
+        self.pickle = self.read_pickle_record(pickle)?;
+        if let Some(order) = by_name.get(format!("{root}byteorder").as_str()) {
+            let bytes = self.small_record(order)?;
+            self.big_endian = match bytes.as_slice() {
+                b"little" => false,
+                b"big" => true,
+                other => {
+                    return Err(ConvertError::Unsupported {
+                        path,
+                        why: format!(
+                            "unknown byte order record {:?}",
+                            String::from_utf8_lossy(other)
+                        ),
+                    });
+                }
+            };
+        }
+        let prefix = format!("{root}data/");
+        for record in &records {
+            let Some(key) = record.name.strip_prefix(&prefix) else {
+                continue;
+            };
+            let source = match record.method {
+                0 => Source::Stored {
+                    offset: record.data_offset,
+                },
+                8 => Source::Deflated {
+                    offset: record.data_offset,
+                    compressed: record.compressed_size,
+                },
+                other => {
+                    return Err(ConvertError::Unsupported {
+                        path,
+                        why: format!("record `{}` uses compression method {other}", record.name),
+                    });
+                }
+            };
+            let len = match record.method {
+                0 => record.compressed_size,
+                _ => record.uncompressed_size,
+            };
+            let fits = record
+                .data_offset
+                .checked_add(record.compressed_size)
+                .is_some_and(|end| end <= self.map.len() as u64);
+            if !fits {
+                return Err(layout(
+                    &path,
+                    format!("record `{}` runs past the end of the file", record.name),
+                ));
+            }
+            self.records.insert(
+                key.to_string(),
+                StorageRecord {
+                    source,
+                    len,
+                    legacy_numel: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn read_pickle_record(&self, record: &ZipRecord) -> Result<PickleBytes, ConvertError> {
+        match record.method {
+            0 => to_range(record.data_offset, record.compressed_size)
+                .filter(|r| r.end <= self.map.len())
+                .map(PickleBytes::Mapped)
+                .ok_or_else(|| layout(&self.path, "data.pkl runs past the end of the file".into())),
+            _ => self.small_record(record).map(PickleBytes::Inflated),
+        }
+    }
+
+    /// Reads a (possibly deflated) metadata record into memory, bounded.
+    fn small_record(&self, record: &ZipRecord) -> Result<Vec<u8>, ConvertError> {
+        let raw = to_range(record.data_offset, record.compressed_size)
+            .and_then(|r| self.map.get(r))
+            .ok_or_else(|| {
+                layout(
+                    &self.path,
+                    format!("record `{}` runs past the end", record.name),
+                )
+            })?;
+        match record.method {
+            0 => Ok(raw.to_vec()),
+            8 => {
+                let mut out = Vec::new();
+                flate2::read::DeflateDecoder::new(raw)
+                    .take(MAX_INFLATED_PICKLE + 1)
+                    .read_to_end(&mut out)
+                    .map_err(|e| layout(&self.path, format!("`{}`: {e}", record.name)))?;
+                if out.len() as u64 > MAX_INFLATED_PICKLE {
+                    return Err(layout(
+                        &self.path,
+                        format!("`{}` inflates past 1 GiB", record.name),
+                    ));
+                }
+                Ok(out)
+            }
+            m => Err(ConvertError::Unsupported {
+                path: self.path.clone(),
+                why: format!("record `{}` uses compression method {m}", record.name),
+            }),
+        }
+    }
+
+    /// Runs the five pickles of a legacy file and locates every storage after them.
+    fn read_legacy(&mut self, scanner: &Scanner) -> Result<(), ConvertError> {
+        let path = self.path.clone();
+        let data: &[u8] = &self.map;
+        let (main, storages_start, refs, keys) = scanner.with_ctx(|ctx| {
+            let mut start = 0usize;
+            let mut main = 0..0;
+            let mut refs: Vec<StorageRef> = Vec::new();
+            let mut keys: Vec<String> = Vec::new();
+            for index in 0..torch::LEGACY_PICKLES {
+                let outcome = machine::run(ctx, data, start);
+                if !outcome.stopped {
+                    let why = match &outcome.error {
+                        Some((at, msg)) => {
+                            format!("pickle {} fails at offset {at}: {msg}", index + 1)
+                        }
+                        None => format!("pickle {} stops at a scanning limit", index + 1),
+                    };
+                    return Err(not_checkpoint(&path, &why));
+                }
+                match index {
+                    0 if !torch::is_legacy_magic(&outcome) => {
+                        return Err(not_checkpoint(
+                            &path,
+                            "neither a zip nor a legacy PyTorch file (no magic number)",
+                        ));
+                    }
+                    3 => {
+                        main = start..outcome.end;
+                        refs = outcome
+                            .persistent_ids
+                            .iter()
+                            .filter_map(|(pid, _)| torch::storage_ref(&outcome.arena, *pid))
+                            .collect();
+                    }
+                    4 => keys = key_list(&outcome),
+                    _ => {}
+                }
+                start = outcome.end;
+            }
+            Ok((main, start, refs, keys))
+        })?;
+        self.pickle = PickleBytes::Mapped(main);
+        let mut pos = storages_start as u64;
+        for key in keys {
+            let Some(storage) = refs.iter().find(|r| r.key == key) else {
+                return Err(layout(
+                    &path,
+                    format!("storage `{key}` is listed but never referenced"),
+                ));
+            };
+            let numel = u64_at(&self.map, pos).ok_or_else(|| {
+                layout(&path, format!("storage `{key}` is cut off at offset {pos}"))
+            })?;
+            let len = numel
+                .checked_mul(storage.storage_type.element_size)
+                .filter(|&len| pos + 8 + len <= self.map.len() as u64)
+                .ok_or_else(|| {
+                    layout(&path, format!("storage `{key}` at offset {pos} declares {numel} elements, more than the file holds"))
+                })?;
+            self.records.insert(
+                key,
+                StorageRecord {
+                    source: Source::Stored { offset: pos + 8 },
+                    len,
+                    legacy_numel: Some(numel),
+                },
+            );
+            pos += 8 + len;
+        }
+        Ok(())
+    }
+}
+
+fn key_list(outcome: &Outcome<'_>) -> Vec<String> {
+    let arena = &outcome.arena;
+    outcome
+        .root
+        .and_then(|root| arena.seq_of(root))
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|v| arena.str_of(*v).map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn u64_at(data: &[u8], at: u64) -> Option<u64> {
+    let at = usize::try_from(at).ok()?;
+    Some(u64::from_le_bytes(
+        data.get(at..at.checked_add(8)?)?.try_into().ok()?,
+    ))
+}
+
+fn to_range(offset: u64, len: u64) -> Option<Range<usize>> {
+    let start = usize::try_from(offset).ok()?;
+    let end = start.checked_add(usize::try_from(len).ok()?)?;
+    Some(start..end)
+}
+
+fn not_checkpoint(path: &Path, why: &str) -> ConvertError {
+    ConvertError::NotACheckpoint {
+        path: path.to_path_buf(),
+        why: why.to_string(),
+    }
+}
+
+pub(crate) fn layout(path: &Path, why: String) -> ConvertError {
+    ConvertError::Layout {
+        path: path.to_path_buf(),
+        why,
+    }
+}
