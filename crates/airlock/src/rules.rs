@@ -160,6 +160,8 @@ rules! {
         "A .npy header is malformed; numpy.load would refuse the file.");
     NumpyObjectArray = ("NPY002", "object-array", Info, incomplete: false,
         "A .npy array has an object dtype: its data is a pickle, loaded only with allow_pickle=True (scanned).");
+    NumpyTrailingData = ("NPY003", "npy-trailing-data", Info, incomplete: false,
+        "Bytes follow a .npy array's data; numpy.load never reads them.");
     JoblibArrayData = ("JBL001", "joblib-array-data", Suspicious, incomplete: true,
         "The raw array bytes joblib writes after a NumpyArrayWrapper could not be delimited, so the rest of the file was not read.");
 

@@ -155,7 +155,7 @@ pub struct Checkpoint {
 }
 
 impl<'s> Ctx<'s> {
-    fn new(scanner: &'s Scanner, started: Instant) -> Self {
+    pub(crate) fn new(scanner: &'s Scanner, started: Instant) -> Self {
         Ctx {
             scanner,
             started,
@@ -291,6 +291,20 @@ impl<'s> Ctx<'s> {
     /// Scans `data` as an archive member named `name`: checks depth and member budgets,
     /// records the member, routes it by content and restores the member path.
     pub fn scan_member(&mut self, name: &str, data: &[u8]) {
+        self.in_member(name, data.len() as u64, |ctx| {
+            (crate::formats::route(ctx, data), ())
+        });
+    }
+
+    /// Runs `scan` inside archive member `name` (`size` bytes): checks the depth and member
+    /// budgets, sets the member path for everything reported, and records the member with
+    /// the format name `scan` returns. `None` when a budget stopped it.
+    pub fn in_member<R>(
+        &mut self,
+        name: &str,
+        size: u64,
+        scan: impl FnOnce(&mut Self) -> (&'static str, R),
+    ) -> Option<R> {
         let limits = self.scanner.limits.clone();
         if self.depth + 1 > limits.max_nesting_depth {
             self.report(Finding::new(
@@ -300,7 +314,7 @@ impl<'s> Ctx<'s> {
                     limits.max_nesting_depth
                 ),
             ));
-            return;
+            return None;
         }
         self.members_opened += 1;
         if self.members_opened > limits.max_members {
@@ -313,18 +327,19 @@ impl<'s> Ctx<'s> {
                     ),
                 ));
             }
-            return;
+            return None;
         }
         self.member.push(name.to_string());
         self.depth += 1;
-        let format = crate::formats::route(self, data);
+        let (format, result) = scan(self);
         self.members.push(MemberSummary {
             path: self.member.join("/"),
             format: format.to_string(),
-            size: data.len() as u64,
+            size,
         });
         self.depth -= 1;
         self.member.pop();
+        Some(result)
     }
 
     fn finish(self, path: &str, format: &str, size: u64) -> FileReport {

@@ -1,3 +1,123 @@
 //! Archive and compression readers: zip (read as leniently as torch's reader), tar, 7z, and
 //! the single-stream compressors (gzip, bz2, xz, lzma, lz4, zstd, zlib). Each reader takes
 //! untrusted bytes and enforces the limits in [`crate::limits::Limits`].
+//!
+//! Every reader hands the bytes a loader would see to [`Ctx::scan_member`], which routes them
+//! by content (a pickle named `data.txt` is still a pickle). What is shared lives here: the
+//! bounded decompression loop ([`read_bounded`]) and the member-path checks ([`unsafe_path`]).
+
+pub mod compressed;
+pub mod sevenz;
+pub mod tar;
+pub mod zip;
+
+use std::io::Read;
+
+use crate::scan::Ctx;
+
+/// Bytes decompressed before the compression ratio is checked (small files legitimately
+/// compress very well).
+pub const RATIO_GRACE_BYTES: u64 = 1 << 20;
+
+/// Size of one read from a decoder; the budgets are charged per chunk.
+const CHUNK: usize = 64 * 1024;
+
+/// How a bounded read ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// The decoder reached the end of its stream.
+    Complete,
+    /// The decoder failed; the message says why. The bytes before the failure are kept.
+    Failed(String),
+    /// A budget (inflated bytes, ratio, time) stopped the read; a finding was already recorded.
+    Limited,
+}
+
+/// Reads `reader` to its end under the file's budgets: every chunk is charged to
+/// [`Ctx::charge_inflated`], the time budget is checked, and once more than
+/// [`RATIO_GRACE_BYTES`] came out the output may be at most `max_compression_ratio` times
+/// `compressed_len`. Returns what was decoded and how the read ended.
+pub fn read_bounded(
+    ctx: &mut Ctx,
+    what: &str,
+    mut reader: impl Read,
+    compressed_len: u64,
+) -> (Vec<u8>, ReadEnd) {
+    let ratio = ctx.limits().max_compression_ratio;
+    let ceiling = compressed_len.max(1).saturating_mul(ratio);
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return (out, ReadEnd::Complete),
+            Ok(n) => n.min(chunk.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return (out, ReadEnd::Failed(e.to_string())),
+        };
+        if !ctx.charge_inflated(n as u64) || ctx.check_timeout() {
+            return (out, ReadEnd::Limited);
+        }
+        out.extend_from_slice(chunk.get(..n).unwrap_or_default());
+        let produced = out.len() as u64;
+        if produced > RATIO_GRACE_BYTES && produced > ceiling {
+            ctx.report(crate::report::Finding::new(
+                crate::rules::Rule::ArchiveLimit,
+                format!(
+                    "{what}: {compressed_len} compressed bytes inflate past {produced} bytes, more \
+                     than {ratio} times their size (decompression bomb); the rest was not read"
+                ),
+            ));
+            return (out, ReadEnd::Limited);
+        }
+    }
+}
+
+/// Why a member path would land outside the extraction folder, if it would: absolute paths,
+/// `..` components and Windows drive letters (both `/` and `\` count as separators, as on
+/// Windows).
+pub fn unsafe_path(name: &str) -> Option<&'static str> {
+    let bytes = name.as_bytes();
+    if name.starts_with('/') || name.starts_with('\\') {
+        Some("absolute path")
+    } else if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        Some("drive-letter path")
+    } else if name.split(['/', '\\']).any(|part| part == "..") {
+        Some("`..` climbs out of the extraction folder")
+    } else {
+        None
+    }
+}
+
+/// Names that occur more than once, each reported once, in first-seen order.
+pub fn duplicates<'n>(names: impl IntoIterator<Item = &'n str>) -> Vec<&'n str> {
+    let mut seen = std::collections::HashSet::new();
+    let mut reported = std::collections::HashSet::new();
+    let mut dups = Vec::new();
+    for name in names {
+        if !seen.insert(name) && reported.insert(name) {
+            dups.push(name);
+        }
+    }
+    dups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_paths_are_named() {
+        assert_eq!(unsafe_path("archive/data.pkl"), None);
+        assert_eq!(unsafe_path("a/..b/c"), None);
+        assert!(unsafe_path("/etc/passwd").is_some());
+        assert!(unsafe_path("\\share\\x").is_some());
+        assert!(unsafe_path("C:evil").is_some());
+        assert!(unsafe_path("a/../../x").is_some());
+        assert!(unsafe_path("a\\..\\x").is_some());
+    }
+
+    #[test]
+    fn duplicates_are_listed_once() {
+        assert_eq!(duplicates(["a", "b", "a", "a", "c", "b"]), vec!["a", "b"]);
+    }
+}

@@ -12,8 +12,10 @@
 //! Extensions are never consulted.
 
 pub mod joblib;
+pub mod numpy;
 pub mod pickle_stream;
 pub mod torch;
+pub mod torch_zip;
 
 use crate::report::Finding;
 use crate::rules::Rule;
@@ -110,13 +112,17 @@ pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             "safetensors"
         }
         Sniffed::Other => pickle_stream::scan_or_classify(ctx, data),
-        other => {
-            ctx.report(Finding::new(
-                Rule::ArchiveUnsupported,
-                format!("{other:?} containers are not supported yet; contents not inspected"),
-            ));
-            "unsupported"
-        }
+        Sniffed::Zip => crate::containers::zip::scan(ctx, data),
+        Sniffed::Npy => numpy::scan(ctx, data),
+        Sniffed::SevenZip => crate::containers::sevenz::scan(ctx, data),
+        Sniffed::Tar => crate::containers::tar::scan(ctx, data),
+        Sniffed::Gzip
+        | Sniffed::Bzip2
+        | Sniffed::Xz
+        | Sniffed::Lz4
+        | Sniffed::Zstd
+        | Sniffed::JoblibZlib
+        | Sniffed::Lzma => crate::containers::compressed::scan(ctx, data),
     }
 }
 

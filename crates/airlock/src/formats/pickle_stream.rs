@@ -100,7 +100,7 @@ fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool) -> &'static str {
 
 /// A pickle that stopped early is a finding: the loader raises there, after running
 /// everything before it.
-fn report_failure(ctx: &mut Ctx, outcome: &Outcome) {
+pub(crate) fn report_failure(ctx: &mut Ctx, outcome: &Outcome) {
     if let Some((offset, message)) = &outcome.error {
         ctx.report(
             Finding::new(

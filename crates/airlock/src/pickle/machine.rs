@@ -139,8 +139,65 @@ struct Machine<'a, 'c, 's> {
     nesting: usize,
 }
 
+/// Pickles at least this long that only build data take the fast pass ([`super::lite`]).
+const LITE_MIN_BYTES: usize = 64 * 1024;
+
 /// Runs the pickle that starts at `start` in `data`, reporting into `ctx`.
 pub fn run<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Outcome<'a> {
+    if data.len().saturating_sub(start) >= LITE_MIN_BYTES
+        && let Some(outcome) = run_lite(ctx, data, start)
+    {
+        return outcome;
+    }
+    run_nested(ctx, data, start, 0)
+}
+
+/// The fast pass for large data-only pickles; `None` when the full machine is needed (the
+/// pickle imports or calls something, or is small enough that the full machine is cheap and
+/// gives callers its values).
+fn run_lite<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Option<Outcome<'a>> {
+    let limits = ctx.limits();
+    let lite_limits = super::lite::LiteLimits {
+        max_opcodes: limits.max_opcodes,
+        max_stack_depth: limits.max_stack_depth,
+        max_memo_entries: limits.max_memo_entries,
+    };
+    let super::lite::LiteResult::Done(lite) = super::lite::run(data, start, lite_limits) else {
+        return None;
+    };
+    if lite.end.saturating_sub(start) < LITE_MIN_BYTES {
+        return None;
+    }
+    for finding in lite.findings {
+        ctx.report(finding);
+    }
+    if lite.limited {
+        ctx.report(
+            Finding::new(
+                Rule::LimitReached,
+                "scanning stopped at a limit; the rest of the pickle was not read",
+            )
+            .at(lite.end as u64),
+        );
+    }
+    Some(Outcome {
+        arena: Arena::new(data),
+        root: None,
+        start,
+        end: lite.end,
+        stopped: lite.stopped,
+        error: lite.error,
+        limited: lite.limited,
+        opcodes: lite.opcodes,
+        imports: 0,
+        calls: 0,
+        persistent_ids: Vec::new(),
+        protocol: lite.protocol,
+    })
+}
+
+/// Runs the full machine, never the fast pass (the converter and tests need its values).
+pub fn run_full<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Outcome<'a> {
     run_nested(ctx, data, start, 0)
 }
 

@@ -4,6 +4,7 @@
 //! executed. [`disasm`] prints a listing for `airlock explain`.
 
 pub mod disasm;
+pub mod lite;
 pub mod machine;
 pub mod opcodes;
 pub mod reader;

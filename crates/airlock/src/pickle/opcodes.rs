@@ -60,8 +60,9 @@ macro_rules! opcodes {
             }
 
             /// How the argument is encoded.
+            #[inline]
             pub fn arg_kind(self) -> ArgKind {
-                match self { $(Opcode::$name => ArgKind::$arg,)* }
+                ARG_KIND_BY_OPCODE[self as usize]
             }
 
             /// The protocol that introduced the opcode.
@@ -74,6 +75,8 @@ macro_rules! opcodes {
                 match self { $(Opcode::$name => $byte,)* }
             }
         }
+
+        static ARG_KIND_BY_OPCODE: &[ArgKind] = &[$(ArgKind::$arg,)*];
 
         static OPCODE_BY_BYTE: [Option<Opcode>; 256] = {
             let mut table = [None; 256];

@@ -51,6 +51,27 @@ pub struct Instr<'a> {
     pub end: u64,
 }
 
+/// An instruction decoded for structure only (see [`Reader::next_raw`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawInstr {
+    pub op: Opcode,
+    pub offset: u64,
+    pub end: u64,
+    /// The argument of U1/U4 opcodes and FRAME; 0 otherwise.
+    pub int: i64,
+}
+
+impl Default for RawInstr {
+    fn default() -> Self {
+        RawInstr {
+            op: Opcode::STOP,
+            offset: 0,
+            end: 0,
+            int: 0,
+        }
+    }
+}
+
 /// Why an instruction could not be decoded. The loader raises at the same place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
@@ -130,6 +151,92 @@ impl<'a> Reader<'a> {
             offset: start as u64,
             arg,
             end: self.pos as u64,
+        })
+    }
+
+    /// Decodes the instruction at the cursor without building its argument: the opcode, its
+    /// offset and end, and the integer argument of fixed-width opcodes (memo indices, PROTO,
+    /// FRAME sizes). Text arguments are validated exactly as [`Reader::next_instr`] does;
+    /// line-based opcodes go through it. Used by the fast pass, where only structure matters.
+    #[inline]
+    pub fn next_raw(&mut self) -> Result<RawInstr, DecodeError> {
+        let start = self.pos;
+        let Some(&byte) = self.data.get(start) else {
+            return self.next_instr().map(|_| RawInstr::default());
+        };
+        let Some(op) = Opcode::from_byte(byte) else {
+            return self.next_instr().map(|_| RawInstr::default());
+        };
+        let fixed = |n: usize| -> Option<&'a [u8]> { self.data.get(start + 1..start + 1 + n) };
+        let (int, len) = match op.arg_kind() {
+            ArgKind::None => (0, 0),
+            ArgKind::U1 => match fixed(1) {
+                Some(b) => (i64::from(b[0]), 1),
+                None => return self.next_instr().map(|_| RawInstr::default()),
+            },
+            ArgKind::U4 => match fixed(4) {
+                Some(b) => (i64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])), 4),
+                None => return self.next_instr().map(|_| RawInstr::default()),
+            },
+            ArgKind::F8 if fixed(8).is_some() => (0, 8),
+            ArgKind::I4 if op == Opcode::BININT && fixed(4).is_some() => (0, 4),
+            ArgKind::U2 if fixed(2).is_some() => (0, 2),
+            ArgKind::Len1 | ArgKind::LenU4 | ArgKind::Len8 if op != Opcode::SHORT_BINSTRING => {
+                let width = match op.arg_kind() {
+                    ArgKind::Len1 => 1,
+                    ArgKind::LenU4 => 4,
+                    _ => 8,
+                };
+                let Some(b) = fixed(width) else {
+                    return self.next_instr().map(|_| RawInstr::default());
+                };
+                let mut buf = [0u8; 8];
+                buf[..width].copy_from_slice(b);
+                let n = u64::from_le_bytes(buf);
+                let body_start = start + 1 + width;
+                let body = usize::try_from(n)
+                    .ok()
+                    .and_then(|n| self.data.get(body_start..body_start.checked_add(n)?));
+                let Some(body) = body else {
+                    return self.next_instr().map(|_| RawInstr::default());
+                };
+                let is_text = matches!(
+                    op,
+                    Opcode::SHORT_BINUNICODE | Opcode::BINUNICODE | Opcode::BINUNICODE8
+                );
+                if is_text && std::str::from_utf8(body).is_err() {
+                    // Slow path: surrogatepass, or the loader's error.
+                    let instr = self.next_instr()?;
+                    return Ok(RawInstr {
+                        op: instr.op,
+                        offset: instr.offset,
+                        end: instr.end,
+                        int: 0,
+                    });
+                }
+                (0, width + body.len())
+            }
+            _ => {
+                let instr = self.next_instr()?;
+                let int = match instr.arg {
+                    Arg::Int(i) => i,
+                    Arg::Size(n) => i64::try_from(n).unwrap_or(i64::MAX),
+                    _ => 0,
+                };
+                return Ok(RawInstr {
+                    op: instr.op,
+                    offset: instr.offset,
+                    end: instr.end,
+                    int,
+                });
+            }
+        };
+        self.pos = start + 1 + len;
+        Ok(RawInstr {
+            op,
+            offset: start as u64,
+            end: self.pos as u64,
+            int,
         })
     }
 

@@ -476,3 +476,75 @@ fn joblib_array_past_the_end_is_unscannable() {
     assert!(rules(&r).contains(&Rule::JoblibArrayData));
     assert_eq!(r.verdict, Verdict::Unscannable);
 }
+
+// ---- the fast pass -----------------------------------------------------------------------
+
+/// A data-only pickle of about `n` list items (well over the fast-pass threshold), with
+/// `tail` inserted before the final STOP.
+fn big_data_pickle(n: usize, tail: &[u8]) -> Vec<u8> {
+    let mut data = b"\x80\x04]\x94(".to_vec();
+    for i in 0..n {
+        data.extend_from_slice(&u(&format!("item{i}")));
+        data.extend_from_slice(b"\x94K\x07}\x94h\x01K\x01s\x87");
+    }
+    data.extend_from_slice(b"e");
+    data.extend_from_slice(tail);
+    data.push(b'.');
+    data
+}
+
+#[test]
+fn fast_pass_agrees_with_the_full_machine() {
+    use super::{lite, machine};
+    let scanner = Scanner::default();
+    let cases = [
+        big_data_pickle(20_000, b""),
+        big_data_pickle(20_000, b"h\xff"), // missing memo key
+        big_data_pickle(20_000, b"00000"), // stack underflow
+        big_data_pickle(20_000, b"(K\x01K\x02K\x03d"), // odd DICT
+        big_data_pickle(20_000, b"K\x01K\x02a"), // APPEND on an int
+        big_data_pickle(20_000, b"\x80\x02"), // repeated PROTO
+    ];
+    let limits = lite::LiteLimits {
+        max_opcodes: u64::MAX,
+        max_stack_depth: usize::MAX,
+        max_memo_entries: 1 << 30,
+    };
+    for (i, data) in cases.iter().enumerate() {
+        assert!(data.len() > 100_000);
+        let lite::LiteResult::Done(fast) = lite::run(data, 0, limits) else {
+            panic!("case {i} needs full")
+        };
+        let mut ctx = crate::scan::Ctx::new(&scanner, std::time::Instant::now());
+        let full = machine::run_full(&mut ctx, data, 0);
+        assert_eq!(fast.end, full.end, "case {i}: end");
+        assert_eq!(fast.stopped, full.stopped, "case {i}: stopped");
+        assert_eq!(
+            fast.error.as_ref().map(|e| e.0),
+            full.error.as_ref().map(|e| e.0),
+            "case {i}: error offset"
+        );
+        let fast_rules: Vec<Rule> = fast.findings.iter().map(|f| f.rule).collect();
+        let full_rules: Vec<Rule> = scanner
+            .scan_bytes("t", data)
+            .findings
+            .iter()
+            .map(|f| f.rule)
+            .collect();
+        for rule in [Rule::RepeatedProto, Rule::MutationTarget] {
+            assert_eq!(
+                fast_rules.contains(&rule),
+                full_rules.contains(&rule),
+                "case {i}: {rule}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fast_pass_gives_way_to_the_full_machine_on_any_import() {
+    let data = big_data_pickle(20_000, b"0cos\nsystem\n");
+    let r = scan(&data);
+    assert_eq!(imports(&r), ["os.system"]);
+    assert_eq!(r.verdict, Verdict::Dangerous);
+}

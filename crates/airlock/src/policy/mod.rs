@@ -1,11 +1,25 @@
 //! Decides how an imported global is rated: allowlist profiles first, a denylist only to label.
 //!
-//! A global is *innocuous* only when an enabled profile lists it (classes, not packages);
-//! *dangerous* when it is a known gadget, a universal resolver, a loader of nested pickles, a
-//! scanner, or has a dunder component; *suspicious* otherwise.
+//! A global is *innocuous* only when an enabled profile (or the user's `airlock.toml`) lists
+//! the exact `(module, name)` pair; *dangerous* when it has a dunder component or the denylist
+//! labels it (shell, code execution, universal resolver, nested loader, scanner, ...);
+//! *suspicious* otherwise. Names are normalised first, the way CPython's unpickler resolves
+//! them (`names`), and dotted names are split into components: an attribute chain that reaches
+//! a denylisted module (`pathlib` + `os.system`) is labelled by what it reaches.
 //!
-//! Names are normalised first, the way CPython's unpickler resolves them: Python-2 and C
-//! aliases (`__builtin__`, `_operator`, `posix`, ...) map to their public module.
+//! See `docs/policy.md` for the profiles, the decisions, and what a user may override.
+
+pub mod denylist;
+mod file;
+mod names;
+pub mod profiles;
+
+use std::collections::{HashMap, HashSet};
+
+pub use denylist::Category;
+pub use file::POLICY_FILE_NAME;
+pub use names::{normalize, normalize_module, split_qualified};
+pub use profiles::Profile;
 
 use crate::report::Rating;
 use crate::rules::Rule;
@@ -20,75 +34,44 @@ pub struct Assessment {
     /// The global deserialises bytes it is given (pickle.loads, torch.load, marshal.loads...):
     /// literal bytes passed to it are scanned as a nested pickle.
     pub loads_nested: bool,
+    /// The profile that allowed the global (`"pytorch"`, ...), or `"policy file"` for a user
+    /// allowance; `None` unless innocuous.
+    pub allowed_by: Option<&'static str>,
+    /// The global is innocuous only when the classes or callables passed to it are themselves
+    /// allowlisted globals (`copyreg._reconstructor`, `torch._tensor._rebuild_from_type_v2`,
+    /// numpy's random-generator constructors, Cython `__pyx_unpickle_*` helpers). The pickle
+    /// engine checks the arguments of REDUCE/NEWOBJ on such a callable.
+    pub args_must_be_allowed: bool,
 }
 
-/// The set of allowlist profiles and user additions in force for a scan.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    user_allowed: Vec<(String, String)>,
-}
+impl Assessment {
+    fn innocuous(allowed_by: &'static str, module: &str, name: &str) -> Self {
+        Assessment {
+            rating: Rating::Innocuous,
+            rule: None,
+            reason: format!("allowed by the {allowed_by} profile"),
+            loads_nested: false,
+            allowed_by: Some(allowed_by),
+            args_must_be_allowed: profiles::takes_classes(module, name),
+        }
+    }
 
-/// Maps a module name to the public module the unpickler really imports.
-pub fn normalize_module(module: &str) -> &str {
-    match module {
-        "__builtin__" | "__builtins__" => "builtins",
-        "copy_reg" => "copyreg",
-        "_operator" => "operator",
-        "_io" => "io",
-        "_pickle" | "cPickle" => "pickle",
-        "posix" | "nt" => "os",
-        "_codecs" => "codecs",
-        "_functools" => "functools",
-        "_collections" => "collections",
-        "commands" => "subprocess",
-        "httplib" => "http.client",
-        "urllib2" => "urllib.request",
-        other => other,
+    fn flagged(rating: Rating, rule: Rule, reason: String) -> Self {
+        Assessment {
+            rating,
+            rule: Some(rule),
+            reason,
+            loads_nested: false,
+            allowed_by: None,
+            args_must_be_allowed: false,
+        }
     }
 }
 
-const TORCH_WEIGHTS_ONLY: &[&str] = &[
-    "collections.OrderedDict",
-    "torch._utils._rebuild_tensor",
-    "torch._utils._rebuild_tensor_v2",
-    "torch._utils._rebuild_tensor_v3",
-    "torch._utils._rebuild_parameter",
-    "torch._utils._rebuild_parameter_with_state",
-    "torch._tensor._rebuild_from_type_v2",
-    "torch.FloatStorage",
-    "torch.HalfStorage",
-    "torch.BFloat16Storage",
-    "torch.DoubleStorage",
-    "torch.LongStorage",
-    "torch.IntStorage",
-    "torch.ShortStorage",
-    "torch.CharStorage",
-    "torch.ByteStorage",
-    "torch.BoolStorage",
-    "torch.UntypedStorage",
-];
+/// What `allowed_by` says for a global the user's policy file allowed.
+pub const USER_ALLOWANCE: &str = "policy file";
 
-const DANGEROUS_MODULES: &[&str] = &[
-    "os",
-    "subprocess",
-    "sys",
-    "builtins",
-    "runpy",
-    "pty",
-    "socket",
-    "shutil",
-    "pickle",
-    "marshal",
-    "importlib",
-    "ctypes",
-    "webbrowser",
-    "requests",
-    "urllib",
-    "http",
-    "asyncio",
-];
-
-/// Why a policy file could not be used.
+/// Why a policy, or an entry of one, could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("cannot read policy file {path}: {source}")]
@@ -101,117 +84,295 @@ pub enum PolicyError {
         path: std::path::PathBuf,
         message: String,
     },
+    /// A name that is not a usable `module.name` (empty component, wildcard, whitespace).
+    #[error("`{entry}` is not a global name: {message}")]
+    BadName { entry: String, message: String },
+    /// A global Airlock never allows, whatever the policy says.
+    #[error("`{entry}` can never be allowed: {reason}")]
+    Forbidden { entry: String, reason: String },
+    #[error("unknown profile `{name}` (known: {known})")]
+    UnknownProfile { name: String, known: String },
 }
 
-/// The file name looked for upward from a scanned path.
-pub const POLICY_FILE_NAME: &str = "airlock.toml";
+/// The set of allowlist profiles and user additions in force for a scan.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    enabled: Vec<Profile>,
+    /// Normalised module → names the user allowed.
+    user_allowed: HashMap<String, HashSet<String>>,
+    /// Dotted paths the user labelled dangerous (matching submodules and attributes).
+    user_denied: HashSet<String>,
+}
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    #[serde(default)]
-    allow: Vec<String>,
+impl Default for Policy {
+    /// Every shipped profile on, no user additions.
+    fn default() -> Self {
+        Policy {
+            enabled: Profile::ALL.to_vec(),
+            user_allowed: HashMap::new(),
+            user_denied: HashSet::new(),
+        }
+    }
+}
+
+/// What labelled a global dangerous: the built-in denylist or the user's `deny` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Label {
+    entry: String,
+    category: Option<Category>,
+    /// The entry was reached through attributes of another object (`pathlib` + `os.system`).
+    via_attribute: bool,
 }
 
 impl Policy {
-    /// Loads a TOML policy file (`allow = ["module.name", ...]`).
+    /// Loads a TOML policy file; see [`file`] for the format.
     pub fn from_file(path: &std::path::Path) -> Result<Policy, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let file: PolicyFile = toml::from_str(&text).map_err(|e| PolicyError::Invalid {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let mut policy = Policy::default();
-        for name in &file.allow {
-            policy.allow(name);
-        }
-        Ok(policy)
+        file::load(path)
     }
 
     /// Finds `airlock.toml` in `start` (or its folder, for a file) or the nearest ancestor.
     pub fn discover(start: &std::path::Path) -> Option<std::path::PathBuf> {
-        let start = if start.is_dir() {
-            start
-        } else {
-            start.parent()?
-        };
-        start
-            .ancestors()
-            .map(|dir| dir.join(POLICY_FILE_NAME))
-            .find(|p| p.is_file())
+        file::discover(start)
     }
 
-    /// Adds `module.name` (or `module:name`) as an allowed global.
-    pub fn allow(&mut self, qualified: &str) {
-        let (module, name) = split_qualified(qualified);
+    /// The profiles in force, in lookup order.
+    pub fn profiles(&self) -> &[Profile] {
+        &self.enabled
+    }
+
+    /// Turns a profile on or off.
+    pub fn set_profile(&mut self, profile: Profile, enabled: bool) {
+        self.enabled.retain(|p| *p != profile);
+        if enabled {
+            self.enabled.push(profile);
+            self.enabled
+                .sort_by_key(|p| Profile::ALL.iter().position(|q| q == p));
+        }
+    }
+
+    /// Turns a profile on or off by its name (`sklearn`, `pytorch`, ...).
+    pub fn set_profile_by_name(&mut self, name: &str, enabled: bool) -> Result<(), PolicyError> {
+        let profile = Profile::from_name(name).ok_or_else(|| PolicyError::UnknownProfile {
+            name: name.to_string(),
+            known: Profile::ALL
+                .iter()
+                .map(|p| p.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+        self.set_profile(profile, enabled);
+        Ok(())
+    }
+
+    /// Adds `module.name` (or `module:name`, for a dotted name) as an allowed global.
+    ///
+    /// Refuses names that can never be allowed: dunder components, and anything the denylist
+    /// labels as running code, resolving names, loading nested payloads, changing the
+    /// interpreter, loading native code, or being a scanner (`os`, `posix`, `nt`, `sys`,
+    /// `subprocess`, `builtins.eval`/`exec`/`getattr`, `importlib`, `pickle.loads`, ...).
+    /// Network, file-system and callable-wrapper labels (`functools.partial`) may be overridden.
+    pub fn allow(&mut self, qualified: &str) -> Result<(), PolicyError> {
+        let (raw_module, raw_name) = split_qualified(qualified);
+        validate_name(qualified, raw_module, raw_name)?;
+        let (module, name) = normalize(raw_module, raw_name);
+        if let Some(dunder) = names::dunder_component(module, name) {
+            return Err(PolicyError::Forbidden {
+                entry: qualified.to_string(),
+                reason: format!("dunder component `{dunder}` reaches interpreter internals"),
+            });
+        }
+        if let Some(label) = builtin_label(module, name) {
+            if let Some(category) = label.category.filter(|c| !c.user_may_allow()) {
+                return Err(PolicyError::Forbidden {
+                    entry: qualified.to_string(),
+                    reason: format!("`{}` {}", label.entry, category.reason()),
+                });
+            }
+        }
         self.user_allowed
-            .push((module.to_string(), name.to_string()));
+            .entry(module.to_string())
+            .or_default()
+            .insert(name.to_string());
+        Ok(())
+    }
+
+    /// Labels a dotted path (a module, a `module.name`, or a prefix of either) dangerous, over
+    /// any profile that lists it.
+    pub fn deny(&mut self, path: &str) -> Result<(), PolicyError> {
+        if path.is_empty() || path.split('.').any(|c| c.is_empty() || !is_identifier(c)) {
+            return Err(PolicyError::BadName {
+                entry: path.to_string(),
+                message: "expected a dotted path such as `package.module.Name`".into(),
+            });
+        }
+        let (head, rest) = path
+            .split_once('.')
+            .map_or((path, None), |(h, r)| (h, Some(r)));
+        let head = normalize_module(head);
+        self.user_denied.insert(match rest {
+            Some(rest) => format!("{head}.{rest}"),
+            None => head.to_string(),
+        });
+        Ok(())
     }
 
     /// Rates one global as a loader would import it.
     pub fn assess(&self, module: &str, name: &str) -> Assessment {
-        let module = normalize_module(module);
-        if module.split('.').chain(name.split('.')).any(is_dunder) {
-            return Assessment {
-                rating: Rating::Dangerous,
-                rule: Some(Rule::DunderName),
-                reason: "dunder component".into(),
-                loads_nested: false,
-            };
-        }
-        let qualified = format!("{module}.{name}");
-        if TORCH_WEIGHTS_ONLY.contains(&qualified.as_str())
-            || self
-                .user_allowed
-                .iter()
-                .any(|(m, n)| m == module && n == name)
-        {
-            return Assessment {
-                rating: Rating::Innocuous,
-                rule: None,
-                reason: "pytorch".into(),
-                loads_nested: false,
-            };
-        }
-        let root = module.split('.').next().unwrap_or(module);
-        if DANGEROUS_MODULES.contains(&root) {
-            let loads_nested = matches!(
-                qualified.as_str(),
-                "pickle.loads" | "pickle.load" | "marshal.loads" | "torch.load"
+        let (m, n) = normalize(module, name);
+        if let Some(dunder) = names::dunder_component(m, n) {
+            return Assessment::flagged(
+                Rating::Dangerous,
+                Rule::DunderName,
+                format!("dunder component `{dunder}` reaches interpreter internals"),
             );
-            return Assessment {
-                rating: Rating::Dangerous,
-                rule: Some(Rule::DangerousImport),
-                reason: format!("`{root}` can run code or touch the host"),
-                loads_nested,
-            };
         }
-        Assessment {
-            rating: Rating::Suspicious,
-            rule: Some(Rule::UnknownImport),
-            reason: "not on any enabled allowlist".into(),
-            loads_nested: false,
+        if !self.user_denied.is_empty() {
+            let lookup = |path: &str| {
+                names::leading_runs(path)
+                    .filter_map(|run| self.user_denied.get(run))
+                    .last()
+                    .map(|entry| (entry.as_str(), None))
+            };
+            if let Some(label) = label_with(m, n, lookup) {
+                return assessment_for_label(&label);
+            }
+        }
+        if let Some(profile) = self.enabled.iter().find(|p| p.contains(m, n)) {
+            return Assessment::innocuous(profile.name(), m, n);
+        }
+        if self
+            .user_allowed
+            .get(m)
+            .is_some_and(|names| names.contains(n))
+        {
+            let mut assessment = Assessment::innocuous(USER_ALLOWANCE, m, n);
+            assessment.reason = "allowed by the policy file".into();
+            // An allowed wrapper (`functools.partial`) is only as safe as what it wraps.
+            let wraps_callables =
+                builtin_label(m, n).is_some_and(|l| l.category == Some(Category::CallableWrapper));
+            assessment.args_must_be_allowed |= wraps_callables;
+            return assessment;
+        }
+        match builtin_label(m, n) {
+            Some(label) => assessment_for_label(&label),
+            None => Assessment::flagged(
+                Rating::Suspicious,
+                Rule::UnknownImport,
+                "not on any enabled allowlist profile".into(),
+            ),
         }
     }
 }
 
-/// Normalises `module.name` (split at the last dot) to the module the unpickler imports.
+/// Normalises `module.name` (split like [`split_qualified`]) to the `module.name` the
+/// unpickler resolves (`_codecs.encode` → `codecs.encode`, `__builtin__.xrange` →
+/// `builtins.range`).
 pub fn normalize_qualified(qualified: &str) -> String {
     let (module, name) = split_qualified(qualified);
-    format!("{}.{name}", normalize_module(module))
-}
-
-/// Splits `a.b.c` at the last dot, or `a.b:c` at the colon.
-pub fn split_qualified(qualified: &str) -> (&str, &str) {
-    if let Some((m, n)) = qualified.split_once(':') {
-        return (m, n);
+    let (module, name) = normalize(module, name);
+    if module.is_empty() {
+        name.to_string()
+    } else {
+        format!("{module}.{name}")
     }
-    qualified.rsplit_once('.').unwrap_or(("", qualified))
 }
 
-fn is_dunder(part: &str) -> bool {
-    part.len() > 4 && part.starts_with("__") && part.ends_with("__")
+/// Checks that an `allow` entry names a global: a module and a name, identifier components.
+fn validate_name(entry: &str, module: &str, name: &str) -> Result<(), PolicyError> {
+    let bad = |message: &str| PolicyError::BadName {
+        entry: entry.to_string(),
+        message: message.to_string(),
+    };
+    if entry.contains('*') {
+        return Err(bad("wildcards are not supported; list each global"));
+    }
+    if module.is_empty() || name.is_empty() {
+        return Err(bad("expected `module.name` (or `module:Outer.Inner`)"));
+    }
+    if names::components(module, name).any(|c| !is_identifier(c)) {
+        return Err(bad("every dotted component must be a Python identifier"));
+    }
+    Ok(())
 }
+
+/// A Python identifier as far as Airlock cares: non-empty, no separators or whitespace, not
+/// starting with a digit.
+fn is_identifier(component: &str) -> bool {
+    let mut chars = component.chars();
+    chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+        && chars.all(|c| c == '_' || c.is_alphanumeric())
+}
+
+fn builtin_label(module: &str, name: &str) -> Option<Label> {
+    label_with(module, name, |path| {
+        denylist::label_path(path).map(|(entry, category)| (entry, Some(category)))
+    })
+}
+
+/// Labels a normalised global with `lookup` (which maps a dotted path to the entry that
+/// matches a leading run of it): first the full `module.name` path, then every attribute
+/// chain inside the name (`pathlib` + `os.system` reaches `os.system`) of two or more
+/// components, with its head normalised (`posix.system` → `os.system`).
+fn label_with<'e>(
+    module: &str,
+    name: &str,
+    lookup: impl Fn(&str) -> Option<(&'e str, Option<Category>)>,
+) -> Option<Label> {
+    let full = if module.is_empty() {
+        name.to_string()
+    } else {
+        format!("{module}.{name}")
+    };
+    if let Some((entry, category)) = lookup(&full) {
+        return Some(Label {
+            entry: entry.to_string(),
+            category,
+            via_attribute: false,
+        });
+    }
+    attribute_chains(name).find_map(|chain| {
+        lookup(&chain).map(|(entry, category)| Label {
+            entry: entry.to_string(),
+            category,
+            via_attribute: true,
+        })
+    })
+}
+
+/// Every suffix of a dotted name with at least two components, head normalised.
+fn attribute_chains(name: &str) -> impl Iterator<Item = String> + '_ {
+    std::iter::once(0)
+        .chain(name.match_indices('.').map(|(i, _)| i + 1))
+        .filter_map(move |start| name.get(start..))
+        .filter_map(|suffix| {
+            let (head, rest) = suffix.split_once('.')?;
+            Some(format!("{}.{rest}", normalize_module(head)))
+        })
+}
+
+fn describe_reach(label: &Label) -> String {
+    if label.via_attribute {
+        format!("reaches `{}` through attributes: ", label.entry)
+    } else {
+        format!("`{}`: ", label.entry)
+    }
+}
+
+fn assessment_for_label(label: &Label) -> Assessment {
+    let Some(category) = label.category else {
+        let reason = format!("{}denied by the policy file", describe_reach(label));
+        return Assessment::flagged(Rating::Dangerous, Rule::DangerousImport, reason);
+    };
+    let reason = format!("{}{}", describe_reach(label), category.reason());
+    let (rating, rule) = match category {
+        Category::Scanner => (Rating::Dangerous, Rule::ScannerImport),
+        c if c.is_dangerous() => (Rating::Dangerous, Rule::DangerousImport),
+        _ => (Rating::Suspicious, Rule::UnknownImport),
+    };
+    let mut assessment = Assessment::flagged(rating, rule, reason);
+    assessment.loads_nested = category == Category::NestedLoader;
+    assessment
+}
+
+#[cfg(test)]
+mod tests;

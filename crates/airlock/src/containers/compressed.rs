@@ -1,0 +1,367 @@
+//! Single-stream compression wrappers: gzip (multi-member), bz2 (multi-stream), xz, raw LZMA
+//! ("alone"), lz4 frames, zstd, zlib, and joblib's legacy `ZF` format. joblib writes its
+//! compressed dumps in exactly these, and a scanner that does not decompress them reports a
+//! malicious pickle as clean.
+//!
+//! Each stream is decoded with a pure-Rust crate under the file's budgets (see
+//! [`super::read_bounded`]); the decoded bytes are scanned as a member named after the format
+//! in angle brackets (`<gzip>`), routed by content. A stream that cannot be decoded to its
+//! end is ARC009 (incomplete), and what was decoded before the break is still scanned.
+
+use crate::containers::{ReadEnd, read_bounded};
+use crate::formats::{Sniffed, sniff};
+use crate::report::Finding;
+use crate::rules::Rule;
+use crate::scan::Ctx;
+
+/// Largest LZMA/LZMA2 dictionary a stream may ask for, in KiB (`xz -9` uses 64 MiB). Decoders
+/// allocate the whole dictionary up front, so a header claiming 4 GiB is refused instead.
+pub const MAX_LZMA_DICT_KIB: u32 = 256 * 1024;
+
+/// joblib's legacy zlib container: `ZF`, then the uncompressed length as a hex string padded
+/// with spaces to 19 characters (`len(hex(2**64))`), an optional extra space, then zlib data
+/// (`joblib/numpy_pickle_compat.py`, `read_zfile`).
+const ZF_PREFIX: &[u8] = b"ZF";
+const ZF_LEN_FIELD: usize = 19;
+
+/// Decompresses `data` (a stream [`crate::formats::sniff`] recognised as compressed) and scans
+/// the result. Returns the format name: "gzip", "bz2", "xz", "lzma", "lz4", "zstd", "zlib" or
+/// "joblib-zf".
+pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+    let format = match sniff(data) {
+        Sniffed::Gzip => "gzip",
+        Sniffed::Bzip2 => "bz2",
+        Sniffed::Xz => "xz",
+        Sniffed::Lzma => "lzma",
+        Sniffed::Lz4 => "lz4",
+        Sniffed::Zstd => "zstd",
+        Sniffed::JoblibZlib if data.starts_with(ZF_PREFIX) => "joblib-zf",
+        Sniffed::JoblibZlib => "zlib",
+        other => {
+            ctx.report(Finding::new(
+                Rule::ArchiveUnsupported,
+                format!("{other:?} is not a compressed stream"),
+            ));
+            return "unknown";
+        }
+    };
+    let (out, end) = decode(ctx, format, data);
+    if let ReadEnd::Failed(why) = &end {
+        ctx.report(Finding::new(
+            Rule::ArchiveCorrupt,
+            format!(
+                "{format} stream could not be decoded to its end ({why}); the {} bytes decoded \
+                 before that were scanned",
+                out.len()
+            ),
+        ));
+    }
+    ctx.note(format!("{} bytes decompressed", out.len()));
+    ctx.scan_member(&format!("<{format}>"), &out);
+    format
+}
+
+fn decode(ctx: &mut Ctx, format: &str, data: &[u8]) -> (Vec<u8>, ReadEnd) {
+    let what = format!("{format} stream");
+    let len = data.len() as u64;
+    match format {
+        "gzip" => read_bounded(ctx, &what, flate2::read::MultiGzDecoder::new(data), len),
+        "bz2" => read_bounded(ctx, &what, bzip2::read::MultiBzDecoder::new(data), len),
+        "xz" => match xz_dictionary_kib(data) {
+            Some(kib) if kib > MAX_LZMA_DICT_KIB => dictionary_too_large(ctx, format, kib),
+            _ => read_bounded(ctx, &what, lzma_rust2::XzReader::new(data, true), len),
+        },
+        "lzma" => match lzma_rust2::LzmaReader::new_mem_limit(data, MAX_LZMA_DICT_KIB + 64, None) {
+            Ok(reader) => read_bounded(ctx, &what, reader, len),
+            Err(e) => (Vec::new(), ReadEnd::Failed(e.to_string())),
+        },
+        "lz4" => read_bounded(ctx, &what, lz4_flex::frame::FrameDecoder::new(data), len),
+        "zstd" => match ruzstd::decoding::StreamingDecoder::new(data) {
+            Ok(reader) => read_bounded(ctx, &what, reader, len),
+            Err(e) => (Vec::new(), ReadEnd::Failed(e.to_string())),
+        },
+        "joblib-zf" => decode_zf(ctx, data),
+        _ => read_bounded(ctx, &what, flate2::read::ZlibDecoder::new(data), len),
+    }
+}
+
+fn dictionary_too_large(ctx: &mut Ctx, format: &str, kib: u32) -> (Vec<u8>, ReadEnd) {
+    ctx.report(Finding::new(
+        Rule::ArchiveLimit,
+        format!(
+            "{format} stream asks for a {kib} KiB dictionary, over the {MAX_LZMA_DICT_KIB} KiB \
+             limit; not decoded"
+        ),
+    ));
+    (Vec::new(), ReadEnd::Limited)
+}
+
+/// Reads joblib's `ZF` container as `read_zfile` does, and checks the declared length.
+fn decode_zf(ctx: &mut Ctx, data: &[u8]) -> (Vec<u8>, ReadEnd) {
+    let header = ZF_PREFIX.len() + ZF_LEN_FIELD;
+    let Some(declared) = data
+        .get(ZF_PREFIX.len()..header)
+        .and_then(|field| std::str::from_utf8(field).ok())
+        .and_then(parse_python_hex)
+    else {
+        return (
+            Vec::new(),
+            ReadEnd::Failed("the ZF header's length field is not a hex number".into()),
+        );
+    };
+    let body_start = if data.get(header) == Some(&b' ') {
+        header + 1
+    } else {
+        header
+    };
+    let body = data.get(body_start..).unwrap_or_default();
+    let decoder = flate2::read::ZlibDecoder::new(body);
+    let (out, end) = read_bounded(ctx, "joblib ZF stream", decoder, body.len() as u64);
+    if end == ReadEnd::Complete && out.len() as u64 != declared {
+        let why = format!("declares {declared} bytes but holds {}", out.len());
+        return (out, ReadEnd::Failed(why));
+    }
+    (out, end)
+}
+
+/// `int(s, 16)` for the strings joblib writes: optional whitespace, optional `0x`.
+fn parse_python_hex(field: &str) -> Option<u64> {
+    let s = field.trim();
+    let s = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .unwrap_or(s);
+    u64::from_str_radix(&s.replace('_', ""), 16).ok()
+}
+
+/// Dictionary size of the first block's LZMA2 filter in an xz stream, in KiB, when the block
+/// header can be read (xz file format 1.0.4, sections 2.1 and 3.1; LZMA2 property byte
+/// encoding from section 5.3.1).
+fn xz_dictionary_kib(data: &[u8]) -> Option<u32> {
+    const STREAM_HEADER: usize = 12;
+    let header_size = (usize::from(*data.get(STREAM_HEADER)?) + 1) * 4;
+    let header = data.get(STREAM_HEADER..STREAM_HEADER + header_size)?;
+    let flags = *header.get(1)?;
+    let filters = usize::from(flags & 3) + 1;
+    let mut at = 2;
+    for present in [flags & 0x40 != 0, flags & 0x80 != 0] {
+        if present {
+            at += varint(header.get(at..)?)?.1;
+        }
+    }
+    for _ in 0..filters {
+        let (id, n) = varint(header.get(at..)?)?;
+        at += n;
+        let (props_len, n) = varint(header.get(at..)?)?;
+        at += n;
+        if id == 0x21 {
+            let bits = u32::from(*header.get(at)? & 0x3f);
+            if bits > 40 {
+                return Some(u32::MAX);
+            }
+            let bytes = (2u64 | u64::from(bits & 1)) << (bits / 2 + 11);
+            return u32::try_from(bytes / 1024).ok().or(Some(u32::MAX));
+        }
+        at += usize::try_from(props_len).ok()?;
+    }
+    None
+}
+
+/// An xz multibyte integer: value and encoded length (at most 9 bytes).
+fn varint(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for (i, b) in bytes.iter().take(9).enumerate() {
+        value |= u64::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            return Some((value, i + 1));
+        }
+    }
+    None
+}
+
+/// Reads a whole reader; used by tests to produce compressed fixtures.
+#[cfg(test)]
+fn read_all(mut r: impl std::io::Read) -> Vec<u8> {
+    let mut v = Vec::new();
+    r.read_to_end(&mut v).unwrap();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::FileReport;
+    use crate::{Scanner, Verdict};
+    use std::io::Write;
+
+    const PICKLE: &[u8] = b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.";
+
+    fn scan(bytes: &[u8]) -> FileReport {
+        Scanner::default().scan_bytes("t", bytes)
+    }
+
+    fn codes(r: &FileReport) -> Vec<&'static str> {
+        r.findings.iter().map(|f| f.rule.code()).collect()
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::ZlibEncoder::new(Vec::new(), Default::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn bz2(data: &[u8]) -> Vec<u8> {
+        read_all(bzip2::read::BzEncoder::new(
+            data,
+            bzip2::Compression::fast(),
+        ))
+    }
+
+    fn xz(data: &[u8]) -> Vec<u8> {
+        let mut w =
+            lzma_rust2::XzWriter::new(Vec::new(), lzma_rust2::XzOptions::with_preset(3)).unwrap();
+        w.write_all(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    fn lzma_alone(data: &[u8]) -> Vec<u8> {
+        let opts = lzma_rust2::LzmaOptions::with_preset(3);
+        let mut w = lzma_rust2::LzmaWriter::new_use_header(Vec::new(), &opts, None).unwrap();
+        w.write_all(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    fn lz4(data: &[u8]) -> Vec<u8> {
+        let mut w = lz4_flex::frame::FrameEncoder::new(Vec::new());
+        w.write_all(data).unwrap();
+        w.finish().unwrap()
+    }
+
+    fn zstd(data: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    fn zf(data: &[u8]) -> Vec<u8> {
+        let mut out = b"ZF".to_vec();
+        out.extend_from_slice(format!("{:<19}", format!("{:#x}", data.len())).as_bytes());
+        out.extend_from_slice(&zlib(data));
+        out
+    }
+
+    type Maker = fn(&[u8]) -> Vec<u8>;
+    const MAKERS: &[(&str, Maker)] = &[
+        ("gzip", gzip),
+        ("zlib", zlib),
+        ("bz2", bz2),
+        ("xz", xz),
+        ("lzma", lzma_alone),
+        ("lz4", lz4),
+        ("zstd", zstd),
+        ("joblib-zf", zf),
+    ];
+
+    #[test]
+    fn every_format_is_decompressed_and_its_content_scanned() {
+        for (name, make) in MAKERS {
+            let packed = make(PICKLE);
+            let report = scan(&packed);
+            assert_eq!(report.format, *name);
+            assert_eq!(report.members.len(), 1, "{name}");
+            assert_eq!(report.members[0].path, format!("<{name}>"));
+            assert_eq!(report.members[0].size, PICKLE.len() as u64, "{name}");
+            assert!(
+                !codes(&report).contains(&"ARC009"),
+                "{name}: {:?}",
+                report.findings
+            );
+        }
+    }
+
+    #[test]
+    fn truncated_streams_are_incomplete_but_partly_scanned() {
+        let body: Vec<u8> = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        for (name, make) in MAKERS {
+            let packed = make(&body);
+            let cut = &packed[..packed.len() * 3 / 4];
+            let report = scan(cut);
+            assert_eq!(report.format, *name);
+            assert!(
+                codes(&report).contains(&"ARC009"),
+                "{name}: {:?}",
+                report.findings
+            );
+            assert_eq!(report.verdict, Verdict::Unscannable, "{name}");
+            for cut in [0, 1, 5, 13, 21, 30] {
+                let _ = scan(&packed[..cut.min(packed.len())]);
+            }
+        }
+    }
+
+    #[test]
+    fn multi_member_gzip_is_read_whole() {
+        let mut two = gzip(b"\x80\x02K\x01.");
+        two.extend(gzip(b"\x80\x02K\x02."));
+        let report = scan(&two);
+        assert_eq!(report.members[0].size, 10);
+    }
+
+    #[test]
+    fn compression_bombs_stop_at_the_ratio() {
+        let limits = crate::Limits {
+            max_compression_ratio: 50,
+            ..Default::default()
+        };
+        let scanner = Scanner::new(crate::Policy::default(), limits);
+        let zeros = vec![0u8; 4 << 20];
+        for (name, make) in MAKERS {
+            let report = scanner.scan_bytes("bomb", &make(&zeros));
+            assert!(codes(&report).contains(&"ARC007"), "{name}");
+            assert_eq!(report.verdict, Verdict::Unscannable);
+            assert!(report.members[0].size < 4 << 20);
+        }
+    }
+
+    #[test]
+    fn the_inflated_budget_is_shared() {
+        let limits = crate::Limits {
+            max_inflated_bytes: 1000,
+            ..Default::default()
+        };
+        let scanner = Scanner::new(crate::Policy::default(), limits);
+        let report = scanner.scan_bytes("big", &gzip(&[1u8; 5000]));
+        assert!(codes(&report).contains(&"ARC007"));
+    }
+
+    #[test]
+    fn zf_length_must_match() {
+        let mut bad = b"ZF".to_vec();
+        bad.extend_from_slice(format!("{:<19}", "0x99").as_bytes());
+        bad.extend_from_slice(&zlib(PICKLE));
+        assert!(codes(&scan(&bad)).contains(&"ARC009"));
+        // joblib <= 0.8.4 wrote one more space
+        let mut old = b"ZF".to_vec();
+        old.extend_from_slice(format!("{:<20}", format!("{:#x}", PICKLE.len())).as_bytes());
+        old.extend_from_slice(&zlib(PICKLE));
+        let report = scan(&old);
+        assert_eq!(report.members[0].size, PICKLE.len() as u64);
+        assert!(!codes(&report).contains(&"ARC009"));
+        assert_eq!(parse_python_hex(" 0x1f  "), Some(31));
+        assert_eq!(parse_python_hex("zz"), None);
+    }
+
+    #[test]
+    fn huge_lzma_dictionaries_are_refused() {
+        let mut alone = lzma_alone(PICKLE);
+        alone[1..5].copy_from_slice(&0xff00_0000u32.to_le_bytes());
+        let report = scan(&alone);
+        assert!(codes(&report).contains(&"ARC009"), "{:?}", report.findings);
+        let packed = xz(PICKLE);
+        assert!(xz_dictionary_kib(&packed).is_some_and(|k| k <= MAX_LZMA_DICT_KIB));
+    }
+}

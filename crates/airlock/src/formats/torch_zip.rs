@@ -1,0 +1,281 @@
+//! PyTorch zip checkpoints (`torch.save` since 1.6): `<root>/data.pkl` plus one raw record
+//! per storage under `<root>/data/`, as torch's `PyTorchStreamReader` reads them.
+//!
+//! - `data.pkl` runs through the pickle engine; its persistent ids name the storages.
+//! - Each storage is checked against its record: a missing record (PT003), or a declared
+//!   element count that needs more bytes than the record holds (PT002, the out-of-bounds
+//!   storage of CVE-2026-24747). Storage records themselves are raw tensor bytes that torch
+//!   never unpickles: they are not read at all (no CRC check either), which is what keeps a
+//!   multi-gigabyte checkpoint scan to its metadata.
+//! - Every other member is scanned by content (a pickle named `data.txt` is still a pickle).
+//! - An archive with `constants.pkl` is TorchScript: `torch.load` hands it to `torch.jit.load`,
+//!   which runs its code (PT004).
+
+use std::collections::HashMap;
+
+use crate::containers::zip::{self, ZipArchive, ZipEntry};
+use crate::pickle::machine;
+use crate::report::Finding;
+use crate::rules::Rule;
+use crate::scan::Ctx;
+
+use super::torch::{StorageRef, storage_ref};
+
+/// Scans a zip that [`zip::zip_flavour`] identified as a PyTorch archive.
+pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
+    let central: Vec<&ZipEntry> = archive.entries().iter().filter(|e| e.in_central).collect();
+    let root = central
+        .first()
+        .and_then(|e| e.name.split('/').next())
+        .unwrap_or_default()
+        .to_string();
+    let pickle_name = format!("{root}/data.pkl");
+    let storage_prefix = format!("{root}/data/");
+    let is_torchscript = central
+        .iter()
+        .any(|e| e.name == format!("{root}/constants.pkl"));
+    let records: HashMap<&str, &ZipEntry> = central
+        .iter()
+        .filter_map(|e| {
+            e.name
+                .strip_prefix(storage_prefix.as_str())
+                .map(|key| (key, *e))
+        })
+        .collect();
+
+    let mut storages = Vec::new();
+    let mut roots = Vec::new();
+    for entry in archive.entries() {
+        if ctx.check_timeout() {
+            break;
+        }
+        let name = entry.name.as_ref();
+        if entry.in_central && name == pickle_name {
+            storages.extend(scan_main_pickle(ctx, archive, entry));
+        } else if entry.in_central
+            && name
+                .strip_prefix(storage_prefix.as_str())
+                .is_some_and(|key| records.contains_key(key))
+        {
+            // A storage record: raw tensor bytes, checked by size below, never read.
+        } else if !(entry.is_dir() && entry.compressed_size == 0) {
+            zip::scan_entry(archive, entry, ctx);
+        }
+        if entry.in_central {
+            let top = name.split('/').next().unwrap_or_default();
+            if !roots.contains(&top) {
+                roots.push(top);
+            }
+        }
+    }
+    if roots.len() > 1 {
+        ctx.report(Finding::new(
+            Rule::TorchLayout,
+            format!(
+                "records sit under {} different root folders ({}); torch.save writes one",
+                roots.len(),
+                roots.join(", ")
+            ),
+        ));
+    }
+    check_storages(ctx, &storages, &records);
+    ctx.note(format!(
+        "{} storages, {} records",
+        storages.len(),
+        central.len()
+    ));
+    if is_torchscript {
+        let code_files = central
+            .iter()
+            .filter(|e| e.name.starts_with(&format!("{root}/code/")))
+            .count();
+        ctx.report(Finding::new(
+            Rule::TorchScript,
+            format!("TorchScript archive ({code_files} code files): torch.load hands it to torch.jit.load, which runs its code"),
+        ));
+        "torchscript"
+    } else {
+        "pytorch-zip"
+    }
+}
+
+/// Runs the engine over `data.pkl` (and the local-header reading where it differs) and
+/// returns the storages its persistent ids reference.
+fn scan_main_pickle<'a>(
+    ctx: &mut Ctx,
+    archive: &ZipArchive<'a>,
+    entry: &ZipEntry<'a>,
+) -> Vec<StorageRef> {
+    let mut storages = Vec::new();
+    if let Some(bytes) = archive.read(entry, ctx)
+        && zip::check_content(entry, &bytes, ctx)
+    {
+        let found = ctx.in_member(&entry.name, bytes.len() as u64, |ctx| {
+            let outcome = machine::run(ctx, &bytes, 0);
+            super::pickle_stream::report_failure(ctx, &outcome);
+            if outcome.stopped && outcome.end < bytes.len() {
+                ctx.report(
+                    Finding::new(
+                        Rule::DataAfterStop,
+                        format!(
+                            "{} bytes follow data.pkl's STOP; torch ignores them",
+                            bytes.len() - outcome.end
+                        ),
+                    )
+                    .at(outcome.end as u64),
+                );
+                ctx.scan_member("<after STOP>", &bytes[outcome.end..]);
+            }
+            let refs: Vec<StorageRef> = outcome
+                .persistent_ids
+                .iter()
+                .filter_map(|(pid, _)| storage_ref(&outcome.arena, *pid))
+                .collect();
+            ctx.note(format!(
+                "data.pkl: {} opcodes, {} imports",
+                outcome.opcodes, outcome.imports
+            ));
+            ("pickle", refs)
+        });
+        storages = found.unwrap_or_default();
+    }
+    if entry.local_disagrees()
+        && let Some(other) = archive.read_local(entry, ctx)
+        && other.as_ref() != archive.read(entry, ctx).as_deref().unwrap_or_default()
+    {
+        let name = entry.local_name.as_deref().unwrap_or(&entry.name);
+        ctx.scan_member(&format!("{name} (local header)"), &other);
+    }
+    storages
+}
+
+/// Every storage must have a record large enough for its declared elements.
+fn check_storages(ctx: &mut Ctx, storages: &[StorageRef], records: &HashMap<&str, &ZipEntry>) {
+    let mut checked = std::collections::HashSet::new();
+    for storage in storages {
+        if !checked.insert(storage.key.as_str()) {
+            continue;
+        }
+        let Some(record) = records.get(storage.key.as_str()) else {
+            ctx.report(Finding::new(
+                Rule::TorchMissingStorage,
+                format!(
+                    "storage `{}` has no data/{} record",
+                    storage.key, storage.key
+                ),
+            ));
+            continue;
+        };
+        let needed = storage.numel.checked_mul(storage.storage_type.element_size);
+        if needed.is_none_or(|n| n > record.uncompressed_size) {
+            ctx.report(Finding::new(
+                Rule::TorchStorageSize,
+                format!(
+                    "storage `{}` declares {} elements of torch.{} ({} bytes) but its record holds {} bytes",
+                    storage.key,
+                    storage.numel,
+                    storage.storage_type.class,
+                    needed.map_or("too many".to_string(), |n| n.to_string()),
+                    record.uncompressed_size
+                ),
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::containers::zip::testzip::{build, member};
+    use crate::{Rule, Scanner, Verdict};
+
+    /// A state-dict `data.pkl` with one FloatStorage of `numel` elements under key "0".
+    fn data_pkl(numel: u8) -> Vec<u8> {
+        [
+            &b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01X\x06\x00\x00\x00weightq\x02"[..],
+            b"ctorch._utils\n_rebuild_tensor_v2\nq\x03((X\x07\x00\x00\x00storageq\x04",
+            b"ctorch\nFloatStorage\nq\x05X\x01\x00\x00\x000X\x03\x00\x00\x00cpuK",
+            &[numel],
+            b"tQK\x00K\x02\x85K\x01\x85\x89h\x00)RtRs.",
+        ]
+        .concat()
+    }
+
+    fn checkpoint(numel: u8, record: &[u8]) -> Vec<u8> {
+        build(&[
+            member("archive/data.pkl", &data_pkl(numel)),
+            member("archive/byteorder", b"little"),
+            member("archive/data/0", record),
+            member("archive/version", b"3\n"),
+        ])
+    }
+
+    #[test]
+    fn a_state_dict_checkpoint_is_safe() {
+        let r = Scanner::default().scan_bytes("m.pt", &checkpoint(2, &[0u8; 8]));
+        assert_eq!(r.format, "pytorch-zip");
+        assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+        assert!(
+            r.imports
+                .iter()
+                .any(|i| i.qualified() == "torch._utils._rebuild_tensor_v2")
+        );
+        assert!(
+            r.imports
+                .iter()
+                .all(|i| i.member.as_deref() == Some("archive/data.pkl"))
+        );
+    }
+
+    #[test]
+    fn storage_larger_than_its_record_is_dangerous() {
+        let r = Scanner::default().scan_bytes("m.pt", &checkpoint(200, &[0u8; 8]));
+        assert!(r.findings.iter().any(|f| f.rule == Rule::TorchStorageSize));
+        assert_eq!(r.verdict, Verdict::Dangerous);
+    }
+
+    #[test]
+    fn missing_record_is_reported() {
+        let zip = build(&[
+            member("archive/data.pkl", &data_pkl(2)),
+            member("archive/version", b"3\n"),
+        ]);
+        let r = Scanner::default().scan_bytes("m.pt", &zip);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.rule == Rule::TorchMissingStorage)
+        );
+    }
+
+    #[test]
+    fn storage_records_are_not_unpickled_but_other_members_are() {
+        // A pickle-looking storage record is tensor data to torch; a pickle hidden in another
+        // member is scanned.
+        let zip = build(&[
+            member("archive/data.pkl", &data_pkl(2)),
+            member("archive/data/0", b"\x80\x02cos\nsystem\n."),
+            member("archive/extra.txt", b"cos\nsystem\n(S'id'\ntR."),
+        ]);
+        let r = Scanner::default().scan_bytes("m.pt", &zip);
+        let members: Vec<_> = r
+            .imports
+            .iter()
+            .filter(|i| i.qualified() == "os.system")
+            .map(|i| i.member.clone())
+            .collect();
+        assert_eq!(members, [Some("archive/extra.txt".to_string())]);
+    }
+
+    #[test]
+    fn torchscript_is_a_program() {
+        let zip = build(&[
+            member("m/data.pkl", &data_pkl(2)),
+            member("m/constants.pkl", b"\x80\x02).".as_slice()),
+            member("m/code/__torch__.py", b"def forward(self): pass\n"),
+            member("m/data/0", &[0u8; 8]),
+        ]);
+        let r = Scanner::default().scan_bytes("m.pt", &zip);
+        assert_eq!(r.format, "torchscript");
+        assert!(r.findings.iter().any(|f| f.rule == Rule::TorchScript));
+    }
+}

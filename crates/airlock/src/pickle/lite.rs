@@ -1,0 +1,441 @@
+//! A fast pass for pickles that only build data.
+//!
+//! A pickle with no import (`GLOBAL`, `STACK_GLOBAL`, `INST`, `EXT*`), no call (`REDUCE`,
+//! `NEWOBJ`, `NEWOBJ_EX`, `OBJ`), no `BUILD` and no persistent load can only build lists,
+//! dicts, tuples, sets, strings and numbers: nothing in it can run code. For such pickles the
+//! full symbolic machine's values are not needed, so this pass runs the same stack, mark and
+//! memo rules over 8-byte cells that only know a value's kind and, for containers, their
+//! logical size. It reports the same structural findings (malformed pickle, frames, repeated
+//! PROTO, memo expansion, mutation of non-containers) and the same end offset.
+//!
+//! The first opcode outside that vocabulary makes the pass give up ([`LiteResult::NeedsFull`]);
+//! the caller then runs the full machine from the start. Its findings are returned, not
+//! reported, so giving up leaves no trace.
+
+use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
+use super::reader::{RawInstr, Reader};
+use crate::report::Finding;
+use crate::rules::Rule;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Atom,
+    List,
+    Dict,
+    Set,
+    Other,
+}
+
+/// A stack or memo cell: the kind, and for containers an index into the size table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cell {
+    kind: Kind,
+    id: u32,
+}
+
+const ATOM: Cell = Cell {
+    kind: Kind::Atom,
+    id: u32::MAX,
+};
+
+/// What the fast pass concluded.
+#[derive(Debug)]
+pub enum LiteResult {
+    /// The pickle holds an opcode that needs the full machine.
+    NeedsFull,
+    /// The pickle was read to its end (or to where the loader fails).
+    Done(LiteOutcome),
+}
+
+#[derive(Debug)]
+pub struct LiteOutcome {
+    pub end: usize,
+    pub stopped: bool,
+    pub error: Option<(u64, String)>,
+    pub limited: bool,
+    pub opcodes: u64,
+    pub protocol: u8,
+    pub findings: Vec<Finding>,
+}
+
+/// Limits the fast pass honours (the same as the full machine's).
+#[derive(Debug, Clone, Copy)]
+pub struct LiteLimits {
+    pub max_opcodes: u64,
+    pub max_stack_depth: usize,
+    pub max_memo_entries: usize,
+}
+
+/// Runs the fast pass over the pickle at `start`.
+pub fn run(data: &[u8], start: usize, limits: LiteLimits) -> LiteResult {
+    let mut reader = Reader::new(data, start);
+    let mut stack: Vec<Cell> = Vec::new();
+    let mut marks: Vec<usize> = Vec::new();
+    let mut memo: Vec<Option<Cell>> = Vec::new();
+    let mut memo_len = 0usize;
+    let mut sizes: Vec<u64> = Vec::new();
+    let threshold = (data.len() as u64).saturating_mul(64).max(10_000_000);
+    let mut out = LiteOutcome {
+        end: start,
+        stopped: false,
+        error: None,
+        limited: false,
+        opcodes: 0,
+        protocol: 0,
+        findings: Vec::new(),
+    };
+    let mut seen_proto = false;
+    let mut frame_end: Option<usize> = None;
+    let (mut frame_flagged, mut expansion_flagged) = (false, false);
+
+    macro_rules! fail {
+        ($at:expr, $msg:expr) => {{
+            out.error = Some(($at, $msg.to_string()));
+            out.end = reader.position();
+            return LiteResult::Done(out);
+        }};
+    }
+    macro_rules! pop {
+        ($at:expr) => {{
+            let fence = marks.last().copied().unwrap_or(0);
+            if stack.len() <= fence {
+                fail!($at, "unpickling stack underflow");
+            }
+            stack.pop().unwrap_or(ATOM)
+        }};
+    }
+    macro_rules! pop_mark {
+        ($at:expr) => {{
+            let Some(mark) = marks.pop() else {
+                fail!($at, "could not find MARK")
+            };
+            let mark = mark.min(stack.len());
+            let items = &stack[mark..];
+            let size = items
+                .iter()
+                .fold(1u64, |acc, c| acc.saturating_add(size_of(&sizes, *c)));
+            stack.truncate(mark);
+            size
+        }};
+    }
+
+    loop {
+        out.opcodes += 1;
+        if out.opcodes > limits.max_opcodes || stack.len() + marks.len() > limits.max_stack_depth {
+            out.limited = true;
+            out.end = reader.position();
+            return LiteResult::Done(out);
+        }
+        let instr: RawInstr = match reader.next_raw() {
+            Ok(instr) => instr,
+            Err(e) => fail!(e.offset, e.message),
+        };
+        let at = instr.offset;
+        if let Some(end) = frame_end {
+            if instr.offset as usize >= end {
+                frame_end = None;
+            } else if instr.end as usize > end && instr.op != Opcode::FRAME && !frame_flagged {
+                frame_flagged = true;
+                out.findings.push(
+                    Finding::new(
+                        Rule::FrameViolation,
+                        format!(
+                            "{} at offset {at} runs past the end of its FRAME (offset {end})",
+                            instr.op.name()
+                        ),
+                    )
+                    .at(at),
+                );
+            }
+        }
+        use Opcode as O;
+        let mut new_container = |kind: Kind, size: u64, sizes: &mut Vec<u64>| -> Cell {
+            let id = u32::try_from(sizes.len()).unwrap_or(u32::MAX);
+            sizes.push(size);
+            if size > threshold && !expansion_flagged {
+                expansion_flagged = true;
+                out.findings.push(
+                    Finding::new(
+                        Rule::MemoExpansion,
+                        format!("memo references expand to more than {size} values"),
+                    )
+                    .at(at),
+                );
+            }
+            Cell { kind, id }
+        };
+        match instr.op {
+            O::GLOBAL
+            | O::STACK_GLOBAL
+            | O::INST
+            | O::OBJ
+            | O::REDUCE
+            | O::NEWOBJ
+            | O::NEWOBJ_EX
+            | O::BUILD
+            | O::EXT1
+            | O::EXT2
+            | O::EXT4
+            | O::PERSID
+            | O::BINPERSID => {
+                return LiteResult::NeedsFull;
+            }
+            O::MARK => marks.push(stack.len()),
+            O::STOP => {
+                pop!(at);
+                out.stopped = true;
+                out.end = reader.position();
+                return LiteResult::Done(out);
+            }
+            O::POP => {
+                if !marks.is_empty() && marks.last() == Some(&stack.len()) {
+                    marks.pop();
+                } else {
+                    pop!(at);
+                }
+            }
+            O::POP_MARK => {
+                pop_mark!(at);
+            }
+            O::DUP => {
+                let fence = marks.last().copied().unwrap_or(0);
+                if stack.len() <= fence {
+                    fail!(at, "unpickling stack underflow");
+                }
+                let top = stack[stack.len() - 1];
+                stack.push(top);
+            }
+            O::NONE
+            | O::NEWTRUE
+            | O::NEWFALSE
+            | O::INT
+            | O::BININT
+            | O::BININT1
+            | O::BININT2
+            | O::LONG
+            | O::LONG1
+            | O::LONG4
+            | O::FLOAT
+            | O::BINFLOAT
+            | O::STRING
+            | O::BINSTRING
+            | O::SHORT_BINSTRING
+            | O::UNICODE
+            | O::BINUNICODE
+            | O::SHORT_BINUNICODE
+            | O::BINUNICODE8
+            | O::BINBYTES
+            | O::SHORT_BINBYTES
+            | O::BINBYTES8
+            | O::BYTEARRAY8 => {
+                stack.push(ATOM);
+            }
+            O::EMPTY_TUPLE => stack.push(ATOM),
+            O::TUPLE1 | O::TUPLE2 | O::TUPLE3 => {
+                let n = match instr.op {
+                    O::TUPLE1 => 1,
+                    O::TUPLE2 => 2,
+                    _ => 3,
+                };
+                if stack.len() < marks.last().copied().unwrap_or(0) + n {
+                    fail!(at, "unpickling stack underflow");
+                }
+                let first = stack.len() - n;
+                let size = stack[first..]
+                    .iter()
+                    .fold(1u64, |acc, c| acc.saturating_add(size_of(&sizes, *c)));
+                stack.truncate(first);
+                let cell = new_container(Kind::Other, size, &mut sizes);
+                stack.push(cell);
+            }
+            O::TUPLE | O::FROZENSET => {
+                let size = pop_mark!(at);
+                let cell = new_container(Kind::Other, size, &mut sizes);
+                stack.push(cell);
+            }
+            O::EMPTY_LIST => {
+                let cell = new_container(Kind::List, 1, &mut sizes);
+                stack.push(cell);
+            }
+            O::LIST => {
+                let size = pop_mark!(at);
+                let cell = new_container(Kind::List, size, &mut sizes);
+                stack.push(cell);
+            }
+            O::EMPTY_DICT => {
+                let cell = new_container(Kind::Dict, 1, &mut sizes);
+                stack.push(cell);
+            }
+            O::DICT => {
+                let mark = marks.last().copied().unwrap_or(0);
+                if (stack.len().saturating_sub(mark)) % 2 == 1 {
+                    fail!(at, "odd number of items for DICT");
+                }
+                let size = pop_mark!(at);
+                let cell = new_container(Kind::Dict, size, &mut sizes);
+                stack.push(cell);
+            }
+            O::EMPTY_SET => {
+                let cell = new_container(Kind::Set, 1, &mut sizes);
+                stack.push(cell);
+            }
+            O::APPEND | O::SETITEM => {
+                let mut added = size_of(&sizes, pop!(at));
+                if instr.op == O::SETITEM {
+                    added = added.saturating_add(size_of(&sizes, pop!(at)));
+                }
+                let target = peek(&stack, &marks);
+                let Some(target) = target else {
+                    fail!(at, "unpickling stack underflow")
+                };
+                let want = if instr.op == O::APPEND {
+                    Kind::List
+                } else {
+                    Kind::Dict
+                };
+                grow_or_flag(
+                    &mut sizes,
+                    &mut out.findings,
+                    target,
+                    want,
+                    added,
+                    at,
+                    instr.op,
+                );
+            }
+            O::APPENDS | O::SETITEMS | O::ADDITEMS => {
+                let mark = marks.last().copied().unwrap_or(0);
+                if instr.op == O::SETITEMS && (stack.len().saturating_sub(mark)) % 2 == 1 {
+                    fail!(at, "odd number of items for SETITEMS");
+                }
+                let added = pop_mark!(at).saturating_sub(1);
+                let Some(target) = peek(&stack, &marks) else {
+                    fail!(at, "unpickling stack underflow")
+                };
+                let want = match instr.op {
+                    O::APPENDS => Kind::List,
+                    O::SETITEMS => Kind::Dict,
+                    _ => Kind::Set,
+                };
+                grow_or_flag(
+                    &mut sizes,
+                    &mut out.findings,
+                    target,
+                    want,
+                    added,
+                    at,
+                    instr.op,
+                );
+            }
+            O::GET | O::BINGET | O::LONG_BINGET => {
+                let Some(index) = memo_index(&instr) else {
+                    fail!(at, "invalid memo index")
+                };
+                match memo.get(index).copied().flatten() {
+                    Some(cell) => stack.push(cell),
+                    None => fail!(at, format!("memo value not found at index {index}")),
+                }
+            }
+            O::PUT | O::BINPUT | O::LONG_BINPUT | O::MEMOIZE => {
+                let index = if instr.op == O::MEMOIZE {
+                    memo_len
+                } else {
+                    match memo_index(&instr) {
+                        Some(i) => i,
+                        None => fail!(at, format!("negative {} argument", instr.op.name())),
+                    }
+                };
+                let Some(top) = peek(&stack, &marks) else {
+                    fail!(at, "unpickling stack underflow")
+                };
+                if index >= limits.max_memo_entries.min(1 << 26) {
+                    // Sparse, huge indices: leave them to the full machine's map.
+                    return LiteResult::NeedsFull;
+                }
+                if index >= memo.len() {
+                    memo.resize(index + 1, None);
+                }
+                if memo[index].replace(top).is_none() {
+                    memo_len += 1;
+                }
+            }
+            O::PROTO => {
+                let version = instr.int;
+                if version > i64::from(HIGHEST_PROTOCOL) {
+                    fail!(at, format!("unsupported pickle protocol: {version}"));
+                }
+                if seen_proto && !out.findings.iter().any(|f| f.rule == Rule::RepeatedProto) {
+                    out.findings.push(
+                        Finding::new(Rule::RepeatedProto, "PROTO appears again inside the pickle")
+                            .at(at),
+                    );
+                }
+                seen_proto = true;
+                out.protocol = version as u8;
+            }
+            O::FRAME => {
+                if let Some(end) = frame_end
+                    && (at as usize) < end
+                    && !frame_flagged
+                {
+                    frame_flagged = true;
+                    out.findings.push(
+                        Finding::new(Rule::FrameViolation, format!("a FRAME opens at offset {at} before the previous frame ends at {end}"))
+                            .at(at),
+                    );
+                }
+                frame_end = Some((instr.end as usize).saturating_add(instr.int as usize));
+            }
+            O::NEXT_BUFFER => fail!(
+                at,
+                "NEXT_BUFFER: the pickle refers to out-of-band data, which model loaders never pass"
+            ),
+            O::READONLY_BUFFER => {
+                if peek(&stack, &marks).is_none() {
+                    fail!(at, "unpickling stack underflow");
+                }
+            }
+        }
+    }
+}
+
+fn peek(stack: &[Cell], marks: &[usize]) -> Option<Cell> {
+    let fence = marks.last().copied().unwrap_or(0);
+    (stack.len() > fence).then(|| stack[stack.len() - 1])
+}
+
+fn size_of(sizes: &[u64], cell: Cell) -> u64 {
+    if cell.kind == Kind::Atom {
+        1
+    } else {
+        sizes.get(cell.id as usize).copied().unwrap_or(1)
+    }
+}
+
+fn grow_or_flag(
+    sizes: &mut [u64],
+    findings: &mut Vec<Finding>,
+    target: Cell,
+    want: Kind,
+    by: u64,
+    at: u64,
+    op: Opcode,
+) {
+    if target.kind == want {
+        if let Some(size) = sizes.get_mut(target.id as usize) {
+            *size = size.saturating_add(by);
+        }
+    } else if findings.len() < 100 {
+        findings.push(
+            Finding::new(
+                Rule::MutationTarget,
+                format!("{} applied to a value that is not a {want:?}", op.name()),
+            )
+            .at(at),
+        );
+    }
+}
+
+fn memo_index(instr: &RawInstr) -> Option<usize> {
+    usize::try_from(instr.int).ok()
+}

@@ -1,0 +1,632 @@
+//! Policy tests: profiles, normalisation, denylist categories, dotted and dunder names, files.
+
+use super::*;
+
+fn rating(policy: &Policy, module: &str, name: &str) -> (Rating, Option<Rule>) {
+    let a = policy.assess(module, name);
+    (a.rating, a.rule)
+}
+
+fn innocuous(module: &str, name: &str) -> Assessment {
+    let a = Policy::default().assess(module, name);
+    assert_eq!(a.rating, Rating::Innocuous, "{module}.{name}: {}", a.reason);
+    a
+}
+
+fn dangerous(module: &str, name: &str) -> Assessment {
+    let a = Policy::default().assess(module, name);
+    assert_eq!(a.rating, Rating::Dangerous, "{module}.{name}: {}", a.reason);
+    a
+}
+
+fn suspicious(module: &str, name: &str) -> Assessment {
+    let a = Policy::default().assess(module, name);
+    assert_eq!(
+        a.rating,
+        Rating::Suspicious,
+        "{module}.{name}: {}",
+        a.reason
+    );
+    assert_eq!(a.rule, Some(Rule::UnknownImport));
+    a
+}
+
+// ---- profiles --------------------------------------------------------------------------
+
+#[test]
+fn pytorch_profile_allows_weights_only_globals() {
+    for (m, n) in [
+        ("torch._utils", "_rebuild_tensor_v2"),
+        ("torch._utils", "_rebuild_parameter"),
+        ("torch._utils", "_rebuild_qtensor"),
+        ("torch._tensor", "_rebuild_from_type_v2"),
+        ("torch.serialization", "_get_layout"),
+        ("torch", "FloatStorage"),
+        ("torch", "BFloat16Storage"),
+        ("torch", "QInt8Storage"),
+        ("torch", "UntypedStorage"),
+        ("torch.storage", "UntypedStorage"),
+        ("torch", "Size"),
+        ("torch", "device"),
+        ("torch", "Tensor"),
+        ("torch.nn.parameter", "Parameter"),
+        ("torch", "uint1"),
+        ("torch", "int7"),
+        ("torch", "float8_e4m3fn"),
+        ("torch", "float4_e2m1fn_x2"),
+        ("torch", "per_channel_affine_float_qparams"),
+        ("collections", "OrderedDict"),
+        ("_codecs", "encode"),
+        ("builtins", "bytearray"),
+    ] {
+        innocuous(m, n);
+    }
+    assert_eq!(
+        innocuous("torch", "FloatStorage").allowed_by,
+        Some("pytorch")
+    );
+}
+
+#[test]
+fn pytorch_functions_outside_the_profile_are_rejected() {
+    assert!(dangerous("torch", "load").loads_nested);
+    assert!(dangerous("torch.serialization", "load").loads_nested);
+    assert!(dangerous("torch.storage", "_load_from_bytes").loads_nested);
+    dangerous("torch.hub", "load");
+    dangerous("torch.jit.unsupported_tensor_ops", "execWrapper");
+    dangerous("torch._inductor.codecache", "compile_file");
+    dangerous("torch.utils.collect_env", "run");
+    suspicious("torch", "zeros");
+    suspicious("torch.nn.modules.linear", "Linear");
+}
+
+#[test]
+fn numpy_profile_covers_both_core_spellings() {
+    for (m, n) in [
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "dtype"),
+        ("numpy", "ndarray"),
+        ("numpy", "float64"),
+        ("numpy.random._pickle", "__randomstate_ctor"),
+        ("numpy.random._mt19937", "MT19937"),
+    ] {
+        innocuous(m, n);
+    }
+    assert!(innocuous("numpy.core.multiarray", "_reconstruct").args_must_be_allowed);
+    assert!(!innocuous("numpy", "dtype").args_must_be_allowed);
+    assert!(dangerous("numpy", "load").loads_nested);
+    dangerous("numpy.testing._private.utils", "runstring");
+    dangerous("numpy.f2py.crackfortran", "getlincoef");
+    suspicious("numpy", "frombuffer");
+    suspicious("numpy.lib.format", "read_array");
+}
+
+#[test]
+fn joblib_profile_allows_the_wrapper_only() {
+    assert_eq!(
+        innocuous("joblib.numpy_pickle", "NumpyArrayWrapper").allowed_by,
+        Some("joblib")
+    );
+    assert!(dangerous("joblib", "load").loads_nested);
+    let legacy = Policy::default().assess("joblib.numpy_pickle_compat", "NDArrayWrapper");
+    assert_eq!(legacy.rating, Rating::Suspicious);
+    assert!(legacy.reason.contains("side file"), "{}", legacy.reason);
+    suspicious("joblib.numpy_pickle", "read_array");
+}
+
+#[test]
+fn sklearn_profile_allows_estimators_and_helpers() {
+    for (m, n) in [
+        ("sklearn.linear_model._logistic", "LogisticRegression"),
+        ("sklearn.ensemble._forest", "RandomForestClassifier"),
+        ("sklearn.pipeline", "Pipeline"),
+        ("sklearn.preprocessing._data", "StandardScaler"),
+        ("sklearn.tree._tree", "Tree"),
+        ("sklearn.tree._classes", "DecisionTreeClassifier"),
+        ("sklearn._loss.loss", "HalfMultinomialLoss"),
+        (
+            "sklearn.ensemble._hist_gradient_boosting.binning",
+            "_BinMapper",
+        ),
+        (
+            "sklearn.feature_selection._univariate_selection",
+            "f_classif",
+        ),
+        ("scipy.sparse._csr", "csr_matrix"),
+    ] {
+        innocuous(m, n);
+    }
+    assert!(innocuous("sklearn.neighbors._kd_tree", "newObj").args_must_be_allowed);
+    // Functions of the same package stay outside the profile; the one known gadget is labelled.
+    suspicious("sklearn.utils", "resample");
+    suspicious("sklearn.base", "clone");
+    dangerous(
+        "sklearn.utils._testing",
+        "assert_run_python_script_without_output",
+    );
+}
+
+#[test]
+fn huggingface_profile_allows_training_state_classes() {
+    for (m, n) in [
+        ("transformers.training_args", "TrainingArguments"),
+        ("transformers.training_args", "OptimizerNames"),
+        ("transformers.trainer_utils", "IntervalStrategy"),
+        ("transformers.trainer_utils", "SchedulerType"),
+        ("transformers.trainer_utils", "HubStrategy"),
+        ("tokenizers", "Tokenizer"),
+        ("tokenizers.models", "BPE"),
+        ("accelerate.state", "PartialState"),
+    ] {
+        innocuous(m, n);
+    }
+    suspicious("transformers", "AutoModel");
+    suspicious("transformers.trainer", "Trainer");
+    suspicious(
+        "transformers.dynamic_module_utils",
+        "get_class_from_dynamic_module",
+    );
+}
+
+#[test]
+fn python_profile_allows_value_types_only() {
+    for (m, n) in [
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "slice"),
+        ("builtins", "range"),
+        ("builtins", "object"),
+        ("__builtin__", "set"),
+        ("__builtin__", "bytes"),
+        ("__builtin__", "xrange"),
+        ("argparse", "Namespace"),
+        ("datetime", "datetime"),
+        ("decimal", "Decimal"),
+        ("uuid", "UUID"),
+        ("pathlib", "PosixPath"),
+        ("collections", "defaultdict"),
+        ("collections", "deque"),
+        ("copy_reg", "_reconstructor"),
+    ] {
+        innocuous(m, n);
+    }
+    assert!(innocuous("copyreg", "_reconstructor").args_must_be_allowed);
+    dangerous("functools", "partial");
+    dangerous("_functools", "partial");
+    dangerous("functools", "reduce");
+    dangerous("collections", "namedtuple");
+    suspicious("builtins", "type");
+    dangerous("pathlib", "Path.write_text");
+}
+
+#[test]
+fn disabled_profile_no_longer_allows() {
+    let mut policy = Policy::default();
+    policy.set_profile(Profile::Sklearn, false);
+    assert_eq!(
+        rating(&policy, "sklearn.pipeline", "Pipeline"),
+        (Rating::Suspicious, Some(Rule::UnknownImport))
+    );
+    assert_eq!(rating(&policy, "torch", "Size").0, Rating::Innocuous);
+    policy.set_profile(Profile::Sklearn, true);
+    assert_eq!(
+        rating(&policy, "sklearn.pipeline", "Pipeline").0,
+        Rating::Innocuous
+    );
+    assert_eq!(policy.profiles(), Profile::ALL);
+}
+
+#[test]
+fn no_profile_entry_is_denylisted() {
+    for profile in Profile::ALL {
+        for &(m, n) in profile.entries() {
+            assert_eq!(builtin_label(m, n), None, "{}: {m}.{n}", profile.name());
+        }
+    }
+}
+
+// ---- normalisation ---------------------------------------------------------------------
+
+#[test]
+fn c_aliases_are_rated_as_their_public_module() {
+    for (m, n) in [
+        ("posix", "system"),
+        ("nt", "system"),
+        ("_posixsubprocess", "fork_exec"),
+        ("commands", "getoutput"),
+        ("__builtin__", "eval"),
+        ("__builtin__", "getattr"),
+        ("_operator", "attrgetter"),
+        ("_pickle", "loads"),
+        ("cPickle", "loads"),
+        ("_io", "FileIO"),
+        ("_socket", "socket"),
+        ("httplib", "HTTPConnection"),
+        ("urllib2", "urlopen"),
+        ("urllib", "urlretrieve"),
+        ("thread", "start_new_thread"),
+    ] {
+        dangerous(m, n);
+    }
+    assert!(dangerous("_pickle", "loads").loads_nested);
+    assert!(dangerous("cPickle", "loads").loads_nested);
+    assert!(
+        dangerous("__builtin__", "eval")
+            .reason
+            .contains("builtins.eval")
+    );
+    // _compat_pickle NAME_MAPPING: __builtin__.reduce is functools.reduce.
+    assert!(
+        dangerous("__builtin__", "reduce")
+            .reason
+            .contains("functools")
+    );
+    assert!(dangerous("__builtin__", "intern").reason.contains("sys"));
+}
+
+// ---- denylist categories ---------------------------------------------------------------
+
+fn reason_of(module: &str, name: &str) -> String {
+    dangerous(module, name).reason
+}
+
+#[test]
+fn each_category_labels_its_gadgets() {
+    let cases = [
+        ("os", "system", "shell"),
+        ("subprocess", "Popen", "shell"),
+        ("pty", "spawn", "shell"),
+        ("asyncio.unix_events", "_UnixSubprocessTransport", "shell"),
+        ("builtins", "exec", "Python code"),
+        ("runpy", "run_path", "Python code"),
+        ("code", "InteractiveInterpreter", "Python code"),
+        ("timeit", "timeit", "Python code"),
+        ("idlelib.pyshell", "ModifiedInterpreter", "Python code"),
+        ("builtins", "getattr", "universal resolver"),
+        ("importlib", "import_module", "universal resolver"),
+        ("pkgutil", "resolve_name", "universal resolver"),
+        ("pydoc", "locate", "universal resolver"),
+        ("operator", "methodcaller", "universal resolver"),
+        ("pickle", "loads", "nested"),
+        ("marshal", "loads", "nested"),
+        ("yaml", "load", "nested"),
+        ("dill", "loads", "nested"),
+        ("socket", "create_connection", "network"),
+        ("requests.api", "get", "network"),
+        ("ssl", "get_server_certificate", "network"),
+        ("urllib.request", "urlopen", "network"),
+        ("shutil", "rmtree", "file system"),
+        ("builtins", "open", "file system"),
+        ("logging", "FileHandler", "file system"),
+        ("sys", "modules", "interpreter"),
+        ("atexit", "register", "interpreter"),
+        ("weakref", "finalize", "interpreter"),
+        ("ctypes", "CDLL", "native code"),
+        ("functools", "partial", "callable"),
+    ];
+    for (m, n, expected) in cases {
+        let reason = reason_of(m, n);
+        assert!(reason.contains(expected), "{m}.{n}: {reason}");
+        assert_eq!(
+            Policy::default().assess(m, n).rule,
+            Some(Rule::DangerousImport)
+        );
+    }
+}
+
+#[test]
+fn nested_loaders_are_marked_and_others_are_not() {
+    for (m, n) in [
+        ("pickle", "loads"),
+        ("pickle", "load"),
+        ("_pickle", "loads"),
+        ("marshal", "loads"),
+        ("torch", "load"),
+        ("torch.serialization", "load"),
+        ("torch.storage", "_load_from_bytes"),
+        ("joblib", "load"),
+        ("numpy", "load"),
+        ("dill", "loads"),
+        ("cloudpickle", "loads"),
+        ("yaml", "load"),
+        ("lib2to3.pgen2.grammar", "Grammar.loads"),
+    ] {
+        assert!(dangerous(m, n).loads_nested, "{m}.{n}");
+    }
+    assert!(!dangerous("pickle", "dumps").loads_nested);
+    assert!(!dangerous("os", "system").loads_nested);
+}
+
+#[test]
+fn scanner_imports_have_their_own_rule() {
+    for (m, n) in [
+        ("fickling.fickle", "Pickled"),
+        ("picklescan.scanner", "scan_pickle_bytes"),
+        ("modelscan", "ModelScan"),
+        ("modelaudit.core", "scan_model_directory_or_file"),
+    ] {
+        assert_eq!(dangerous(m, n).rule, Some(Rule::ScannerImport), "{m}.{n}");
+    }
+}
+
+#[test]
+fn unknown_globals_are_suspicious() {
+    suspicious("mypackage.models", "MyNet");
+    suspicious("ultralytics.nn.tasks", "DetectionModel");
+    suspicious("", "thing");
+    suspicious("osmosis", "run");
+    // Classes pickled from a training script live in `__main__`: unknown, not a dunder.
+    suspicious("__main__", "MyModel");
+}
+
+// ---- dotted and dunder names (pickle-threats §2.4) -------------------------------------
+
+#[test]
+fn attribute_chains_reaching_denylisted_modules_are_dangerous() {
+    let a = dangerous("pathlib", "os.system");
+    assert!(a.reason.contains("through attributes"), "{}", a.reason);
+    assert!(a.reason.contains("`os`"), "{}", a.reason);
+    dangerous("numpy.core._internal", "sys.modules");
+    dangerous("pathlib", "posix.system");
+    dangerous("torch", "serialization.load");
+    assert!(dangerous("torch", "serialization.load").loads_nested);
+    dangerous("builtins", "eval.something");
+}
+
+#[test]
+fn attribute_chains_are_innocuous_only_when_listed_exactly() {
+    suspicious("torch", "nn.parameter.Parameter");
+    suspicious("numpy", "core.multiarray._reconstruct");
+    suspicious("collections", "OrderedDict.fromkeys");
+    suspicious("pathlib", "os");
+    let mut policy = Policy::default();
+    policy.allow("mypkg:Outer.Inner").expect("allowed");
+    assert_eq!(rating(&policy, "mypkg", "Outer.Inner").0, Rating::Innocuous);
+    assert_eq!(
+        rating(&policy, "mypkg.Outer", "Inner").0,
+        Rating::Suspicious
+    );
+}
+
+#[test]
+fn dunder_components_are_dangerous_anywhere() {
+    for (m, n) in [
+        ("builtins", "eval.__call__"),
+        ("numpy", "__builtins__"),
+        ("torch", "Tensor.__init__.__globals__"),
+        ("builtins", "object.__subclasses__"),
+        ("collections", "OrderedDict.__class__"),
+        ("__builtins__", "eval"),
+        ("builtins", "__import__"),
+        ("os.__dict__", "system"),
+        ("builtins", "type.__getattribute__"),
+        ("__main__", "__builtins__"),
+    ] {
+        assert_eq!(dangerous(m, n).rule, Some(Rule::DunderName), "{m}.{n}");
+    }
+    // Cython unpickle helpers start with `__` but are not dunders.
+    innocuous("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence");
+}
+
+// ---- user allowances -------------------------------------------------------------------
+
+#[test]
+fn user_allowances_extend_and_override_only_what_may_be_overridden() {
+    let mut policy = Policy::default();
+    policy.allow("mypackage.models.MyNet").expect("plain class");
+    policy
+        .allow("functools.partial")
+        .expect("callable wrapper is overridable");
+    policy
+        .allow("_functools.reduce")
+        .expect("normalised to functools.reduce");
+    let a = policy.assess("mypackage.models", "MyNet");
+    assert_eq!(a.rating, Rating::Innocuous);
+    assert_eq!(a.allowed_by, Some(USER_ALLOWANCE));
+    assert_eq!(rating(&policy, "functools", "partial").0, Rating::Innocuous);
+    assert!(policy.assess("functools", "partial").args_must_be_allowed);
+    assert!(
+        !policy
+            .assess("mypackage.models", "MyNet")
+            .args_must_be_allowed
+    );
+    assert_eq!(rating(&policy, "functools", "reduce").0, Rating::Innocuous);
+    assert_eq!(
+        rating(&policy, "functools", "partialmethod").0,
+        Rating::Dangerous
+    );
+}
+
+#[test]
+fn user_allowances_refuse_what_must_never_be_allowed() {
+    let mut policy = Policy::default();
+    for entry in [
+        "os.system",
+        "posix.system",
+        "nt.system",
+        "sys.modules",
+        "subprocess.Popen",
+        "builtins.eval",
+        "__builtin__.exec",
+        "builtins.compile",
+        "builtins.getattr",
+        "builtins.__import__",
+        "importlib.import_module",
+        "pickle.loads",
+        "marshal.loads",
+        "torch.load",
+        "operator.attrgetter",
+        "pkgutil.resolve_name",
+        "fickling.fickle.Pickled",
+        "numpy.__builtins__",
+        "pathlib:os.system",
+        "ctypes.CDLL",
+    ] {
+        let err = policy.allow(entry).expect_err(entry);
+        assert!(
+            matches!(err, PolicyError::Forbidden { .. }),
+            "{entry}: {err}"
+        );
+    }
+    assert_eq!(rating(&policy, "os", "system").0, Rating::Dangerous);
+}
+
+#[test]
+fn user_allowances_reject_malformed_names() {
+    let mut policy = Policy::default();
+    for entry in ["os", "", "torch.*", "a..b", ".b", "a.b c", "1mod.X", "mod."] {
+        let err = policy.allow(entry).expect_err(entry);
+        assert!(matches!(err, PolicyError::BadName { .. }), "{entry}: {err}");
+    }
+}
+
+#[test]
+fn user_denials_win_over_profiles() {
+    let mut policy = Policy::default();
+    policy.deny("sklearn.pipeline").expect("valid path");
+    policy.deny("posix").expect("valid path");
+    let a = policy.assess("sklearn.pipeline", "Pipeline");
+    assert_eq!(
+        (a.rating, a.rule),
+        (Rating::Dangerous, Some(Rule::DangerousImport))
+    );
+    assert!(a.reason.contains("policy file"), "{}", a.reason);
+    assert_eq!(
+        rating(
+            &policy,
+            "sklearn.linear_model._logistic",
+            "LogisticRegression"
+        )
+        .0,
+        Rating::Innocuous
+    );
+    assert!(policy.deny("a..b").is_err());
+}
+
+// ---- policy files ----------------------------------------------------------------------
+
+#[test]
+fn policy_file_parses_allow_deny_and_profiles() {
+    let policy = file::parse(
+        r#"
+allow = ["mypackage.MyNet", "functools.partial"]
+deny = ["transformers.training_args"]
+
+[profiles]
+sklearn = false
+"#,
+    )
+    .expect("valid file");
+    assert_eq!(rating(&policy, "mypackage", "MyNet").0, Rating::Innocuous);
+    assert_eq!(rating(&policy, "functools", "partial").0, Rating::Innocuous);
+    assert!(policy.assess("functools", "partial").args_must_be_allowed);
+    assert!(
+        !policy
+            .assess("mypackage.models", "MyNet")
+            .args_must_be_allowed
+    );
+    assert_eq!(
+        rating(&policy, "sklearn.pipeline", "Pipeline").0,
+        Rating::Suspicious
+    );
+    assert_eq!(
+        rating(&policy, "transformers.training_args", "TrainingArguments").0,
+        Rating::Dangerous
+    );
+}
+
+#[test]
+fn policy_file_errors_are_clear() {
+    let cases = [
+        ("allow = [\"os.system\"]", "can never be allowed"),
+        ("allow = [\"builtins.eval\"]", "can never be allowed"),
+        ("allow = [\"torch.*\"]", "wildcards"),
+        ("allow = [\"justaname\"]", "module.name"),
+        (
+            "[profiles]\ntensorflow = false",
+            "unknown profile `tensorflow`",
+        ),
+        ("allow = \"torch.Tensor\"", "invalid type"),
+        ("allowed = []", "unknown field"),
+        ("deny = [\"a..b\"]", "dotted path"),
+        ("[profiles]\nsklearn = \"no\"", "invalid type"),
+    ];
+    for (text, expected) in cases {
+        let err = file::parse(text).map(|_| ()).expect_err(text);
+        assert!(err.contains(expected), "{text:?}: {err}");
+    }
+}
+
+#[test]
+fn from_file_reports_path_and_discover_walks_up() {
+    let dir = std::env::temp_dir().join(format!("airlock-policy-test-{}", std::process::id()));
+    let nested = dir.join("a").join("b");
+    std::fs::create_dir_all(&nested).expect("temp dir");
+    let file_path = dir.join(POLICY_FILE_NAME);
+    std::fs::write(&file_path, "allow = [\"posix.system\"]\n").expect("write");
+    assert_eq!(Policy::discover(&nested), Some(file_path.clone()));
+    let err = Policy::from_file(&file_path).expect_err("forbidden entry");
+    let message = err.to_string();
+    assert!(
+        message.contains(POLICY_FILE_NAME) && message.contains("never"),
+        "{message}"
+    );
+    std::fs::write(&file_path, "allow = [\"mypkg.Net\"]\n").expect("write");
+    let policy = Policy::from_file(&file_path).expect("valid");
+    assert_eq!(rating(&policy, "mypkg", "Net").0, Rating::Innocuous);
+    assert!(matches!(
+        Policy::from_file(&dir.join("missing.toml")),
+        Err(PolicyError::Read { .. })
+    ));
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+// ---- real artifacts --------------------------------------------------------------------
+
+#[test]
+fn globals_of_ordinary_artifacts_are_innocuous() {
+    // Written by scripts/policy/gen-profiles.sh from pickles of fitted sklearn pipelines,
+    // forests and boosting models, numpy arrays/scalars/generators, torch.save and joblib.dump.
+    let observed = include_str!("profiles/observed.tsv");
+    let mut count = 0;
+    for line in observed.lines().filter(|l| !l.starts_with('#')) {
+        let mut fields = line.split('\t');
+        let (Some(label), Some(module), Some(name)) = (fields.next(), fields.next(), fields.next())
+        else {
+            panic!("malformed line {line:?}");
+        };
+        let a = Policy::default().assess(module, name);
+        assert_eq!(
+            a.rating,
+            Rating::Innocuous,
+            "{label}: {module}.{name}: {}",
+            a.reason
+        );
+        count += 1;
+    }
+    assert!(count > 50, "only {count} observed globals");
+}
+
+#[test]
+fn assess_is_cheap_enough_to_run_per_import() {
+    // Not a benchmark: a guard against accidental quadratic or allocation-heavy lookups.
+    let policy = Policy::default();
+    let names = [
+        ("torch._utils", "_rebuild_tensor_v2"),
+        ("sklearn.tree._tree", "Tree"),
+        ("posix", "system"),
+        ("pathlib", "os.system"),
+        ("mypackage", "Thing"),
+    ];
+    let started = std::time::Instant::now();
+    for _ in 0..20_000 {
+        for (m, n) in names {
+            std::hint::black_box(policy.assess(m, n));
+        }
+    }
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
