@@ -31,7 +31,6 @@ pub mod interpret;
 pub mod plan;
 pub mod source;
 pub mod write;
-mod zipdir;
 
 #[cfg(test)]
 mod tests;

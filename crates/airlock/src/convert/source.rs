@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::ConvertError;
-use super::zipdir::{self, ZipRecord};
+use crate::containers::zip::ZipArchive;
 use crate::formats::torch::{self, StorageRef};
 use crate::pickle::machine::{self, Outcome};
 use crate::scan::Scanner;
@@ -224,14 +224,15 @@ impl Checkpoint {
 
     fn read_zip(&mut self) -> Result<(), ConvertError> {
         let path = self.path.clone();
-        let records = zipdir::records(&self.map).map_err(|why| not_checkpoint(&path, &why))?;
-        // torch names the archive after its first record's folder.
+        let records = zip_records(&self.map);
+        // torch names the archive after its first record's folder, and refuses records
+        // outside any folder.
         let first = records
             .first()
-            .ok_or_else(|| not_checkpoint(&path, "the zip has no records"))?;
+            .ok_or_else(|| not_checkpoint(&path, "the zip has no central directory records"))?;
         let root = match first.name.split_once('/') {
             Some((root, _)) => format!("{root}/"),
-            None => String::new(),
+            None => return Err(not_checkpoint(&path, "the first record is not in a folder")),
         };
         let by_name: HashMap<&str, &ZipRecord> =
             records.iter().map(|r| (r.name.as_str(), r)).collect();
@@ -423,6 +424,34 @@ impl Checkpoint {
         }
         Ok(())
     }
+}
+
+/// One record of the zip as torch's miniz reader sees it (central directory entries only).
+#[derive(Debug, Clone)]
+struct ZipRecord {
+    name: String,
+    method: u16,
+    compressed_size: u64,
+    uncompressed_size: u64,
+    data_offset: u64,
+}
+
+fn zip_records(data: &[u8]) -> Vec<ZipRecord> {
+    let archive = ZipArchive::parse(data);
+    archive
+        .entries()
+        .iter()
+        .filter(|e| e.in_central)
+        .map(|e| ZipRecord {
+            name: e.name.to_string(),
+            method: e.method,
+            compressed_size: e.compressed_size,
+            uncompressed_size: e.uncompressed_size,
+            // An unreadable local header leaves the data nowhere: past the end, so any
+            // use of the record fails its bounds check.
+            data_offset: e.data_offset.map_or(u64::MAX, |o| o as u64),
+        })
+        .collect()
 }
 
 fn key_list(outcome: &Outcome<'_>) -> Vec<String> {

@@ -183,10 +183,17 @@ fn non_tensor_values_are_refused_or_skipped() {
 fn storage_size_mismatch_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.safetensors");
+    // The scanner already rates it dangerous (PT002)...
     let err = convert_file(&fixture("bad_size.pt"), &out, &Options::default()).unwrap_err();
+    assert!(matches!(err, ConvertError::Refused { .. }), "{err}");
+    assert!(err.to_string().contains("PT002"), "{err}");
+    assert!(!out.exists());
+    // ...and the converter's own check stops it too.
+    let checkpoint =
+        source::Checkpoint::open(&fixture("bad_size.pt"), &Scanner::default()).unwrap();
+    let err = plan::plan(&checkpoint, &Options::default()).unwrap_err();
     assert!(matches!(err, ConvertError::Layout { .. }), "{err}");
     assert!(err.to_string().contains("CVE-2026-24747"), "{err}");
-    assert!(!out.exists());
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
         0,
