@@ -30,6 +30,8 @@ pub mod folder;
 pub mod interpret;
 pub mod plan;
 pub mod source;
+#[doc(hidden)]
+pub mod testkit;
 pub mod write;
 
 #[cfg(test)]

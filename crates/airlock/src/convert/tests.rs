@@ -324,3 +324,102 @@ fn check_reports_the_plan() {
         plan.tensors.iter().map(|t| t.nbytes).sum::<u64>()
     );
 }
+
+/// A small deterministic generator (xorshift) for the round-trip test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn random_tensor(rng: &mut Rng, name: String) -> testkit::TensorSpec {
+    const CLASSES: &[(&str, u64)] = &[
+        ("FloatStorage", 4),
+        ("HalfStorage", 2),
+        ("LongStorage", 8),
+        ("ByteStorage", 1),
+        ("ComplexFloatStorage", 8),
+    ];
+    let (storage_class, element_size) = CLASSES[rng.below(CLASSES.len() as u64) as usize];
+    let rank = rng.below(4) as usize;
+    let shape: Vec<u64> = (0..rank).map(|_| rng.below(5)).collect();
+    // Contiguous strides, then perhaps a transpose or a step.
+    let mut strides = vec![0u64; rank];
+    let mut acc = 1;
+    for d in (0..rank).rev() {
+        strides[d] = acc;
+        acc *= shape[d].max(1) * if rng.below(3) == 0 { 2 } else { 1 };
+    }
+    if rank >= 2 && rng.below(2) == 0 {
+        strides.swap(0, rank - 1);
+    }
+    let offset = rng.below(4);
+    let numel: u64 = shape.iter().product();
+    let reach = if numel == 0 {
+        offset
+    } else {
+        offset
+            + shape
+                .iter()
+                .zip(&strides)
+                .map(|(d, s)| (d - 1) * s)
+                .sum::<u64>()
+            + 1
+    };
+    let elements = reach + rng.below(3);
+    let storage = (0..elements * element_size)
+        .map(|_| rng.next() as u8)
+        .collect();
+    testkit::TensorSpec {
+        name,
+        storage_class,
+        element_size,
+        storage,
+        offset,
+        shape,
+        strides,
+    }
+}
+
+#[test]
+fn round_trip_of_generated_checkpoints() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let dir = tempfile::tempdir().unwrap();
+    for case in 0..60 {
+        let count = 1 + rng.below(6);
+        let specs: Vec<testkit::TensorSpec> = (0..count)
+            .map(|i| random_tensor(&mut rng, format!("t{case}.{i}")))
+            .collect();
+        let input = dir.path().join(format!("case{case}.pt"));
+        std::fs::write(&input, testkit::checkpoint(&specs)).unwrap();
+        let output = dir.path().join(format!("case{case}.safetensors"));
+        let options = Options {
+            verify: true,
+            ..Options::default()
+        };
+        convert_file(&input, &output, &options).unwrap_or_else(|e| panic!("case {case}: {e}"));
+        let bytes = std::fs::read(&output).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.len(), specs.len());
+        for spec in &specs {
+            let t = st.tensor(&spec.name).unwrap();
+            let shape: Vec<usize> = spec.shape.iter().map(|&d| d as usize).collect();
+            assert_eq!(t.shape(), shape, "case {case} {}", spec.name);
+            assert_eq!(
+                t.data(),
+                testkit::expected_bytes(spec),
+                "case {case} {}",
+                spec.name
+            );
+        }
+    }
+}
