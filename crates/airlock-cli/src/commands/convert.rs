@@ -83,7 +83,7 @@ pub fn run(args: &ConvertArgs, out: &mut dyn Write) -> Result<()> {
         None => default_output(&args.input)?,
     };
     let summary = convert::convert_file(&args.input, &output, &options)?;
-    print_summary(&args.input, &summary, out)
+    print_summary(&summary, out)
 }
 
 fn default_output(input: &Path) -> Result<PathBuf> {
@@ -108,31 +108,31 @@ fn run_folder(args: &ConvertArgs, options: &Options, out: &mut dyn Write) -> Res
     let bar = if args.no_progress {
         indicatif::ProgressBar::hidden()
     } else {
-        let bar = indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
             indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar
     };
-    let summary = convert::convert_folder(
-        &args.input,
-        args.output.as_deref(),
-        options,
-        &mut |p| match p {
-            Progress::Start {
-                total, input, ..
-            } => {
-                bar.set_length(total as u64);
-                bar.set_message(input.display().to_string());
-            }
-            Progress::Done { .. } => bar.inc(1),
-        },
-    );
+    let summary =
+        convert::convert_folder(
+            &args.input,
+            args.output.as_deref(),
+            options,
+            &mut |p| match p {
+                Progress::Start { total, input, .. } => {
+                    bar.set_length(total as u64);
+                    bar.set_message(input.display().to_string());
+                }
+                Progress::Done { .. } => bar.inc(1),
+            },
+        );
     bar.finish_and_clear();
     let summary = summary?;
     for done in &summary.converted {
-        print_summary(&done.output, done, out)?;
+        print_summary(done, out)?;
     }
     if let Some(index) = &summary.index {
         writeln!(out, "wrote {}", index.display())?;
@@ -140,7 +140,7 @@ fn run_folder(args: &ConvertArgs, options: &Options, out: &mut dyn Write) -> Res
     Ok(())
 }
 
-fn print_summary(input: &Path, s: &Summary, out: &mut dyn Write) -> Result<()> {
+fn print_summary(s: &Summary, out: &mut dyn Write) -> Result<()> {
     let mut extra = Vec::new();
     let removed: usize = s.shared.iter().map(|g| g.removed.len()).sum();
     if removed > 0 {
@@ -161,7 +161,7 @@ fn print_summary(input: &Path, s: &Summary, out: &mut dyn Write) -> Result<()> {
     writeln!(
         out,
         "converted {} → {}: {} tensors, {} bytes{extra}",
-        input.display(),
+        s.input.display(),
         s.output.display(),
         s.tensors,
         s.bytes
@@ -170,7 +170,11 @@ fn print_summary(input: &Path, s: &Summary, out: &mut dyn Write) -> Result<()> {
 }
 
 fn print_plan(plan: &Plan, out: &mut dyn Write) -> Result<()> {
-    let order = if plan.big_endian { "big-endian" } else { "little-endian" };
+    let order = if plan.big_endian {
+        "big-endian"
+    } else {
+        "little-endian"
+    };
     writeln!(
         out,
         "{} ({} format, {order}): {} tensors, {} bytes of data",
@@ -181,7 +185,11 @@ fn print_plan(plan: &Plan, out: &mut dyn Write) -> Result<()> {
     )?;
     let width = plan.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
     for t in &plan.tensors {
-        let view = if t.is_contiguous() { "" } else { "  (view, made contiguous)" };
+        let view = if t.is_contiguous() {
+            ""
+        } else {
+            "  (view, made contiguous)"
+        };
         writeln!(
             out,
             "  {:<width$}  {:<11} {:<18} {:>12}{view}",
@@ -192,7 +200,12 @@ fn print_plan(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         )?;
     }
     for g in &plan.shared {
-        writeln!(out, "  shared: {} kept; {} removed", g.kept, g.removed.join(", "))?;
+        writeln!(
+            out,
+            "  shared: {} kept; {} removed",
+            g.kept,
+            g.removed.join(", ")
+        )?;
     }
     for (name, what) in &plan.skipped {
         writeln!(out, "  skipped: {name} = {what}")?;

@@ -30,6 +30,7 @@ pub type DataRange = (u64, u64);
 /// What a conversion wrote.
 #[derive(Debug, Clone)]
 pub struct Summary {
+    pub input: PathBuf,
     pub output: PathBuf,
     pub tensors: usize,
     /// Size of the written file.
@@ -111,6 +112,7 @@ pub fn write(
         let _ = d.sync_all();
     }
     Ok(Summary {
+        input: plan.input.clone(),
         output: output.to_path_buf(),
         tensors: plan.tensors.len(),
         bytes,
