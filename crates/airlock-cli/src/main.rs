@@ -1,9 +1,81 @@
-//! The `airlock` command.
+//! The `airlock` command: glue between the arguments, the subcommands and the exit status.
 
-fn main() {
-    let scanner = airlock::Scanner::default();
-    for path in std::env::args_os().skip(1) {
-        let report = scanner.scan_path(std::path::Path::new(&path));
-        println!("{} {}", report.verdict, report.path);
+mod args;
+mod commands;
+mod exit_status;
+mod output;
+mod size;
+mod walk;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+use exit_status::ExitStatus;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // usage errors exit 2, --help and --version exit 0
+    match run(&cli) {
+        Ok(status) => status.into(),
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            print_error(&error);
+            ExitStatus::Error.into()
+        }
+    }
+}
+
+fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
+    match &cli.command {
+        Command::Scan(args) => commands::scan::run(args, &cli.global),
+        Command::Rules(args) => {
+            let stdout = std::io::stdout();
+            let color = commands::scan::wants_color(cli.global.color, &stdout);
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let status = commands::rules::run(args.code.as_deref(), &mut out, color)?;
+            out.flush()?;
+            Ok(status)
+        }
+        Command::Convert(args) => {
+            let mut out = std::io::stdout().lock();
+            commands::convert::run(args, &mut out)?;
+            Ok(ExitStatus::Success)
+        }
+        Command::Explain(args) => {
+            let stdout = std::io::stdout();
+            let color = commands::scan::wants_color(cli.global.color, &stdout);
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            let status = commands::explain::run(args, &mut out, color)?;
+            out.flush()?;
+            Ok(status)
+        }
+    }
+}
+
+/// True when the error comes from writing to a closed pipe (`airlock scan | head`).
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// `error: <top>` then one `  caused by: <cause>` line per underlying error.
+fn print_error(error: &anyhow::Error) {
+    let red = anstyle::Style::new()
+        .fg_color(Some(anstyle::AnsiColor::Red.into()))
+        .bold();
+    anstream::eprintln!("{red}error{red:#}: {error}");
+    let mut shown = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        // Many errors repeat their source in their own message; print each text once.
+        if !shown.contains(&text) {
+            anstream::eprintln!("  caused by: {text}");
+        }
+        shown = text;
     }
 }

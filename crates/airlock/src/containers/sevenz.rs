@@ -118,22 +118,27 @@ fn lzma2_dictionary_kib(coder: &sevenz_rust2::Coder) -> Option<u32> {
 }
 
 fn report_error(ctx: &mut Ctx, what: &str, error: &Error) {
-    let encrypted = matches!(error, Error::PasswordRequired | Error::MaybeBadPassword(_));
-    if encrypted {
-        ctx.report(Finding::new(
-            Rule::ArchiveEncrypted,
-            format!("7z: {what} is encrypted; contents not inspected"),
-        ));
-    } else if let Error::UnsupportedCompressionMethod(m) = error {
-        ctx.report(Finding::new(
-            Rule::ArchiveUnsupported,
-            format!("7z: {what} uses compression method {m}, which is not decoded"),
-        ));
-    } else {
-        ctx.report(Finding::new(
-            Rule::ArchiveCorrupt,
-            format!("7z: {what} could not be read: {error}"),
-        ));
+    let message = match rule_for(error) {
+        Rule::ArchiveEncrypted => format!("7z: {what} is encrypted; contents not inspected"),
+        Rule::ArchiveUnsupported => {
+            format!("7z: {what} uses a compression method that is not decoded ({error})")
+        }
+        _ => format!("7z: {what} could not be read: {error}"),
+    };
+    ctx.report(Finding::new(rule_for(error), message));
+}
+
+/// The rule for a decoding error. AES support is not compiled in, so an AES coder surfaces as
+/// an unsupported method named `AES256_SHA256`: that is encryption.
+fn rule_for(error: &Error) -> Rule {
+    match error {
+        Error::PasswordRequired | Error::MaybeBadPassword(_) => Rule::ArchiveEncrypted,
+        Error::UnsupportedCompressionMethod(m) if m.contains("AES") => Rule::ArchiveEncrypted,
+        Error::UnsupportedCompressionMethod(_) | Error::ExternalUnsupported => {
+            Rule::ArchiveUnsupported
+        }
+        Error::MaxMemLimited { .. } => Rule::ArchiveLimit,
+        _ => Rule::ArchiveCorrupt,
     }
 }
 
@@ -200,6 +205,15 @@ mod tests {
         let report = scan(&z);
         assert!(codes(&report).contains(&"ARC004"), "{:?}", report.findings);
         assert_eq!(report.verdict, Verdict::Unscannable);
+    }
+
+    #[test]
+    fn aes_without_the_aes_feature_is_encryption() {
+        let aes = Error::UnsupportedCompressionMethod("AES256_SHA256".into());
+        assert_eq!(rule_for(&aes), Rule::ArchiveEncrypted);
+        let other = Error::UnsupportedCompressionMethod("LIZARD".into());
+        assert_eq!(rule_for(&other), Rule::ArchiveUnsupported);
+        assert_eq!(rule_for(&Error::PasswordRequired), Rule::ArchiveEncrypted);
     }
 
     #[test]

@@ -103,6 +103,15 @@ impl ZipEntry<'_> {
     }
 }
 
+/// A member's bytes and whether they were read to the end of the member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberData<'a> {
+    /// Borrowed from the archive for stored members, inflated for deflated ones.
+    pub bytes: Cow<'a, [u8]>,
+    /// False when the data ran past the end of the file or the decoder stopped early.
+    pub complete: bool,
+}
+
 /// Which kind of zip a loader would take this for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ZipFlavour {
@@ -166,13 +175,13 @@ impl<'a> ZipArchive<'a> {
     /// Stored data is borrowed; deflated data is inflated under the file's budgets. Returns
     /// `None` (after reporting why) when nothing can be read; a partial inflate reports ARC009
     /// or ARC007 and returns what was decoded.
-    pub fn read(&self, entry: &ZipEntry<'a>, ctx: &mut Ctx) -> Option<Cow<'a, [u8]>> {
+    pub fn read(&self, entry: &ZipEntry<'a>, ctx: &mut Ctx) -> Option<MemberData<'a>> {
         self.read_as(entry, entry.method, entry.compressed_size, ctx)
     }
 
     /// The member's bytes as a streaming reader would take them from the local header, when
     /// that differs from [`ZipArchive::read`].
-    pub fn read_local(&self, entry: &ZipEntry<'a>, ctx: &mut Ctx) -> Option<Cow<'a, [u8]>> {
+    pub fn read_local(&self, entry: &ZipEntry<'a>, ctx: &mut Ctx) -> Option<MemberData<'a>> {
         let method = entry.local_method?;
         let size = entry.local_compressed_size?;
         if entry.local_flags.unwrap_or(0) & FLAG_DATA_DESCRIPTOR != 0 && size == 0 {
@@ -187,7 +196,7 @@ impl<'a> ZipArchive<'a> {
         method: u16,
         size: u64,
         ctx: &mut Ctx,
-    ) -> Option<Cow<'a, [u8]>> {
+    ) -> Option<MemberData<'a>> {
         let name = &entry.name;
         let Some(start) = entry.data_offset else {
             ctx.report(Finding::new(
@@ -214,10 +223,14 @@ impl<'a> ZipArchive<'a> {
             }
         };
         match method {
-            METHOD_STORED => Some(Cow::Borrowed(raw)),
+            METHOD_STORED => Some(MemberData {
+                complete: end.is_some(),
+                bytes: Cow::Borrowed(raw),
+            }),
             METHOD_DEFLATE => {
                 let decoder = flate2::read::DeflateDecoder::new(raw);
                 let (out, end) = read_bounded(ctx, &format!("`{name}`"), decoder, size);
+                let complete = end == ReadEnd::Complete;
                 if let ReadEnd::Failed(why) = end {
                     ctx.report(
                         Finding::new(
@@ -230,7 +243,10 @@ impl<'a> ZipArchive<'a> {
                         .at(start as u64),
                     );
                 }
-                Some(Cow::Owned(out))
+                Some(MemberData {
+                    bytes: Cow::Owned(out),
+                    complete,
+                })
             }
             other => {
                 ctx.report(Finding::new(
@@ -348,6 +364,14 @@ impl<'a> ZipArchive<'a> {
     }
 
     fn add_local_only(&mut self, offset: u64, local: &LocalHeader<'a>) {
+        let deferred = local.flags & FLAG_DATA_DESCRIPTOR != 0 && local.compressed_size == 0;
+        // Sizes deferred to a data descriptor: a deflate stream finds its own end, so it is
+        // given the rest of the file.
+        let compressed_size = if deferred && local.method == METHOD_DEFLATE {
+            self.data.len().saturating_sub(local.data_offset) as u64
+        } else {
+            local.compressed_size
+        };
         self.entries.push(ZipEntry {
             name: local.name.clone(),
             local_name: Some(local.name.clone()),
@@ -357,7 +381,7 @@ impl<'a> ZipArchive<'a> {
             flags: local.flags,
             local_flags: Some(local.flags),
             crc: local.crc,
-            compressed_size: local.compressed_size,
+            compressed_size,
             uncompressed_size: local.uncompressed_size,
             local_compressed_size: Some(local.compressed_size),
             local_uncompressed_size: Some(local.uncompressed_size),
@@ -417,18 +441,18 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
 /// Scans one member by content as torch reads it, and the local-header reading where it
 /// differs.
 pub fn scan_entry<'a>(archive: &ZipArchive<'a>, entry: &ZipEntry<'a>, ctx: &mut Ctx) {
-    let Some(bytes) = archive.read(entry, ctx) else {
+    let Some(member) = archive.read(entry, ctx) else {
         return;
     };
-    if check_content(entry, &bytes, ctx) {
-        ctx.scan_member(&entry.name, &bytes);
+    if check_content(entry, &member, ctx) {
+        ctx.scan_member(&entry.name, &member.bytes);
     }
     if entry.in_central && entry.local_disagrees() {
         let same_reading = entry.local_method == Some(entry.method)
             && entry.local_compressed_size == Some(entry.compressed_size);
         if !same_reading && let Some(other) = archive.read_local(entry, ctx) {
             let name = entry.local_name.as_deref().unwrap_or(&entry.name);
-            ctx.scan_member(&format!("{name} (local header)"), &other);
+            ctx.scan_member(&format!("{name} (local header)"), &other.bytes);
         }
     }
 }
@@ -436,8 +460,9 @@ pub fn scan_entry<'a>(archive: &ZipArchive<'a>, entry: &ZipEntry<'a>, ctx: &mut 
 /// Checks the member's bytes against its CRC and flags. Returns false for a member that is
 /// really encrypted (flag 0x1 and content that neither matches its CRC nor looks like
 /// anything a loader reads), which is reported as ARC004 and not scanned.
-pub fn check_content(entry: &ZipEntry, bytes: &[u8], ctx: &mut Ctx) -> bool {
+pub fn check_content(entry: &ZipEntry, member: &MemberData, ctx: &mut Ctx) -> bool {
     let name = &entry.name;
+    let bytes = member.bytes.as_ref();
     let crc_ok = crc32fast::hash(bytes) == entry.crc;
     let flags = entry.flags | entry.local_flags.unwrap_or(0);
     let readable = crc_ok || looks_loadable(bytes);
@@ -458,7 +483,8 @@ pub fn check_content(entry: &ZipEntry, bytes: &[u8], ctx: &mut Ctx) -> bool {
             ),
         ));
     }
-    if !crc_ok {
+    // A partial read was already reported (ARC009/ARC007); its CRC says nothing more.
+    if !crc_ok && member.complete {
         ctx.report(Finding::new(
             Rule::ArchiveChecksum,
             format!(
@@ -987,7 +1013,12 @@ mod tests {
         m.deflate = true;
         let zip = build(&[m]);
         let report = scan_zip(&zip);
-        assert_eq!(report.members[0].size, PICKLE.len() as u64 * 100);
+        let pickle = report
+            .members
+            .iter()
+            .find(|m| m.path == "archive/data.pkl")
+            .expect("member");
+        assert_eq!(pickle.size, PICKLE.len() as u64 * 100);
         assert!(!codes(&report).contains(&"ARC002"));
     }
 
@@ -1076,6 +1107,21 @@ mod tests {
         // The member that could be read imports os.system: dangerous beats unscannable.
         assert_eq!(report.verdict, Verdict::Dangerous);
         assert!(member_paths(&report).contains(&"a.pkl"));
+    }
+
+    #[test]
+    fn streamed_member_without_directory_is_inflated() {
+        let mut m = member("s.pkl", &PICKLE.repeat(10));
+        m.deflate = true;
+        m.flags = FLAG_DATA_DESCRIPTOR;
+        let mut zip = build(&[m]);
+        // Zero the local sizes (deferred to a descriptor) and drop the central directory.
+        zip[18..26].fill(0);
+        let cd = zip.windows(4).position(|w| w == CENTRAL_SIG).unwrap();
+        zip.truncate(cd);
+        let report = scan_zip(&zip);
+        assert!(codes(&report).contains(&"ARC009"));
+        assert_eq!(report.members[0].size, PICKLE.len() as u64 * 10);
     }
 
     #[test]

@@ -107,9 +107,11 @@ fn scan_main_pickle<'a>(
     entry: &ZipEntry<'a>,
 ) -> Vec<StorageRef> {
     let mut storages = Vec::new();
-    if let Some(bytes) = archive.read(entry, ctx)
-        && zip::check_content(entry, &bytes, ctx)
+    let main = archive.read(entry, ctx);
+    if let Some(member) = &main
+        && zip::check_content(entry, member, ctx)
     {
+        let bytes = &member.bytes;
         let found = ctx.in_member(&entry.name, bytes.len() as u64, |ctx| {
             let outcome = machine::run(ctx, &bytes, 0);
             super::pickle_stream::report_failure(ctx, &outcome);
@@ -141,10 +143,10 @@ fn scan_main_pickle<'a>(
     }
     if entry.local_disagrees()
         && let Some(other) = archive.read_local(entry, ctx)
-        && other.as_ref() != archive.read(entry, ctx).as_deref().unwrap_or_default()
+        && main.as_ref().is_none_or(|m| m.bytes != other.bytes)
     {
         let name = entry.local_name.as_deref().unwrap_or(&entry.name);
-        ctx.scan_member(&format!("{name} (local header)"), &other);
+        ctx.scan_member(&format!("{name} (local header)"), &other.bytes);
     }
     storages
 }

@@ -55,10 +55,11 @@ pub struct Outcome<'a> {
 }
 
 impl Outcome<'_> {
-    /// True when the bytes at `start` did not look like a pickle at all: the loader failed
-    /// at the first instruction or so, before importing or building anything.
+    /// True when the loader would fail on these bytes before importing or calling anything:
+    /// loading them runs nothing, whatever opcodes they happen to start with (a PNG header
+    /// decodes as NEWFALSE, PERSID).
     pub fn is_not_a_pickle(&self) -> bool {
-        !self.stopped && self.imports == 0 && self.calls == 0 && self.opcodes <= 2
+        !self.stopped && self.imports == 0 && self.calls == 0
     }
 }
 

@@ -1,0 +1,11 @@
+//! Zip reader target: any bytes parse into an archive and scan without panicking.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let archive = airlock::containers::zip::ZipArchive::parse(data);
+    let _ = airlock::containers::zip::zip_flavour(&archive);
+    let mut zip = b"PK\x03\x04".to_vec();
+    zip.extend_from_slice(data);
+    let _ = airlock::Scanner::default().scan_bytes("fuzz.zip", &zip);
+});
