@@ -101,7 +101,7 @@ impl Checkpoint {
             records: HashMap::new(),
         };
         if checkpoint.map.starts_with(b"PK\x03\x04") {
-            checkpoint.read_zip()?;
+            checkpoint.read_zip(scanner.limits())?;
         } else if checkpoint.map.get(257..262) == Some(b"ustar") {
             return Err(ConvertError::Unsupported {
                 path: path.to_path_buf(),
@@ -222,7 +222,7 @@ impl Checkpoint {
         out.flush()
     }
 
-    fn read_zip(&mut self) -> Result<(), ConvertError> {
+    fn read_zip(&mut self, limits: &crate::Limits) -> Result<(), ConvertError> {
         let path = self.path.clone();
         let records = zip_records(&self.map);
         // torch names the archive after its first record's folder, and refuses records
@@ -263,6 +263,7 @@ impl Checkpoint {
                 }
             };
         }
+        check_inflation(&path, &records, limits)?;
         let prefix = format!("{root}data/");
         for record in &records {
             let Some(key) = record.name.strip_prefix(&prefix) else {
@@ -452,6 +453,40 @@ fn zip_records(data: &[u8]) -> Vec<ZipRecord> {
             data_offset: e.data_offset.map_or(u64::MAX, |o| o as u64),
         })
         .collect()
+}
+
+/// Deflated records are inflated as they are copied: their declared sizes are held to the
+/// scanner's decompression budget (total bytes, and ratio for records over 1 MiB), so a
+/// small file cannot make the converter write terabytes.
+fn check_inflation(
+    path: &Path,
+    records: &[ZipRecord],
+    limits: &crate::Limits,
+) -> Result<(), ConvertError> {
+    let mut total = 0u64;
+    for r in records.iter().filter(|r| r.method != 0) {
+        total = total.saturating_add(r.uncompressed_size);
+        let ratio = r.uncompressed_size / r.compressed_size.max(1);
+        if r.uncompressed_size > 1 << 20 && ratio > limits.max_compression_ratio {
+            return Err(layout(
+                path,
+                format!(
+                    "record `{}` inflates {ratio}:1, over the {}:1 limit (zip bomb)",
+                    r.name, limits.max_compression_ratio
+                ),
+            ));
+        }
+    }
+    if total > limits.max_inflated_bytes {
+        return Err(layout(
+            path,
+            format!(
+                "deflated records declare {total} bytes, over the {}-byte decompression budget",
+                limits.max_inflated_bytes
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn key_list(outcome: &Outcome<'_>) -> Vec<String> {

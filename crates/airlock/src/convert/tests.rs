@@ -423,3 +423,23 @@ fn round_trip_of_generated_checkpoints() {
         }
     }
 }
+
+#[test]
+fn deflated_records_are_held_to_the_bomb_limits() {
+    let checkpoint = std::fs::read(fixture("deflated.pt")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("deflated.pt");
+    std::fs::write(&input, checkpoint).unwrap();
+    let tight = Scanner::new(
+        crate::Policy::default(),
+        crate::Limits {
+            max_inflated_bytes: 16,
+            ..crate::Limits::default()
+        },
+    );
+    let err = match source::Checkpoint::open(&input, &tight) {
+        Err(e) => e,
+        Ok(_) => panic!("the budget must stop it"),
+    };
+    assert!(err.to_string().contains("decompression budget"), "{err}");
+}
