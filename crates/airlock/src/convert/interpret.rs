@@ -253,6 +253,9 @@ impl<'a> Interpreter<'_, 'a> {
         name: &str,
         wrapping: usize,
     ) -> Result<Option<TensorRef>, ConvertError> {
+        if let Some(Node::PersistentLoad { pid, offset }) = self.arena.node(v) {
+            return self.tar_tensor(name, *offset, *pid).map(Some);
+        }
         let Some(call) = self.arena.call_of(v) else {
             return Ok(None);
         };
@@ -345,6 +348,54 @@ impl<'a> Interpreter<'_, 'a> {
                 "_rebuild_from_type_v2 without a rebuild function",
             )),
         }
+    }
+
+    /// A tar-format tensor: the persistent id is the key of an entry of the `tensors` member.
+    fn tar_tensor(&mut self, name: &str, at: u64, pid: Value) -> Result<TensorRef, ConvertError> {
+        let key = self
+            .arena
+            .str_of(pid)
+            .map(str::to_string)
+            .or_else(|| self.arena.int_of(pid).map(|i| i.to_string()));
+        let found = key.as_deref().and_then(|k| self.checkpoint.tar_tensor(k));
+        let Some((t, storage_type)) = found else {
+            return Err(self.fail(
+                name,
+                Some(at),
+                "a persistent load that names no tensor of the `tensors` member",
+            ));
+        };
+        let (dtype, element_size) = storage_dtype(storage_type).ok_or_else(|| {
+            self.fail(
+                name,
+                Some(at),
+                format!("torch.{} has no safetensors dtype", storage_type.class),
+            )
+        })?;
+        let record = self.checkpoint.record(&t.storage).ok_or_else(|| {
+            self.fail(
+                name,
+                Some(at),
+                format!("storage `{}` is not in the `storages` member", t.storage),
+            )
+        })?;
+        if t.shape.len() != t.strides.len() {
+            return Err(self.fail(name, Some(at), "sizes and strides differ in length"));
+        }
+        let tensor = TensorRef {
+            name: name.to_string(),
+            dtype,
+            element_size,
+            shape: t.shape.clone(),
+            strides: t.strides.clone(),
+            offset: t.offset,
+            storage: t.storage.clone(),
+            storage_len: record.len,
+            swap: 1,
+            at,
+        };
+        self.check_bounds(&tensor)?;
+        Ok(tensor)
     }
 
     /// `(storage, offset, size, stride, ...)` → a checked tensor description.

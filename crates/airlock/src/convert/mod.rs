@@ -9,7 +9,7 @@
 //! whatever the checkpoint's size.
 //!
 //! Steps: [`Scanner`] scans the input (a dangerous file is refused) → [`source`] finds the
-//! pickle and the storage records (zip, legacy stacked pickles) → [`interpret`] turns the
+//! pickle and the storage records (zip, legacy stacked pickles, pre-1.0 tar) → [`interpret`] turns the
 //! pickle's values into tensor descriptions → [`plan`] removes shared-storage aliases the
 //! way the Hugging Face converter does → [`write`] writes a temporary file, re-reads and
 //! validates it, and renames it into place. [`folder`] does the same for model folders and

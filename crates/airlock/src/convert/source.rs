@@ -3,7 +3,7 @@
 //! Routed by content as `torch.load` routes: `PK\x03\x04` is the zip format (`<root>/data.pkl`
 //! plus one `<root>/data/<key>` record per storage, `<root>/byteorder`), anything else is
 //! tried as the legacy format (five pickles, then per storage an int64 count and the raw
-//! bytes). The file is memory-mapped only to parse the directory and the pickles; tensor
+//! bytes); a tar (`ustar` at 257) is the pre-1.0 tar format. The file is memory-mapped only to parse the directory and the pickles; tensor
 //! bytes are read with positioned reads, so their pages never count against memory.
 
 use std::collections::HashMap;
@@ -16,8 +16,9 @@ use memmap2::Mmap;
 
 use super::ConvertError;
 use crate::containers::zip::ZipArchive;
-use crate::formats::torch::{self, StorageRef};
+use crate::formats::torch::{self, StorageRef, StorageType};
 use crate::pickle::machine::{self, Outcome};
+use crate::pickle::value::Value;
 use crate::scan::Scanner;
 
 /// Largest pickle inflated into memory from a deflated `data.pkl`.
@@ -30,6 +31,8 @@ pub const CHUNK: usize = 1 << 20;
 pub enum Format {
     Zip,
     Legacy,
+    /// The pre-1.0 tar format: members `storages`, `tensors`, `pickle`.
+    Tar,
 }
 
 impl Format {
@@ -37,6 +40,7 @@ impl Format {
         match self {
             Format::Zip => "zip",
             Format::Legacy => "legacy",
+            Format::Tar => "tar",
         }
     }
 }
@@ -69,6 +73,19 @@ pub struct Checkpoint {
     map: Mmap,
     pickle: PickleBytes,
     records: HashMap<String, StorageRecord>,
+    /// Tar format: tensors by key, described in the `tensors` member.
+    tar_tensors: HashMap<String, TarTensor>,
+    /// Tar format: each storage's class, from the `storages` member.
+    tar_storage_types: HashMap<String, &'static StorageType>,
+}
+
+/// A tensor of the tar format's `tensors` member (offset, sizes, strides in elements).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TarTensor {
+    pub storage: String,
+    pub offset: u64,
+    pub shape: Vec<u64>,
+    pub strides: Vec<u64>,
 }
 
 enum PickleBytes {
@@ -99,14 +116,14 @@ impl Checkpoint {
             map,
             pickle: PickleBytes::Mapped(0..0),
             records: HashMap::new(),
+            tar_tensors: HashMap::new(),
+            tar_storage_types: HashMap::new(),
         };
         if checkpoint.map.starts_with(b"PK\x03\x04") {
             checkpoint.read_zip(scanner.limits())?;
         } else if checkpoint.map.get(257..262) == Some(b"ustar") {
-            return Err(ConvertError::Unsupported {
-                path: path.to_path_buf(),
-                why: "the legacy tar checkpoint format is not supported".into(),
-            });
+            checkpoint.format = Format::Tar;
+            checkpoint.read_tar(scanner)?;
         } else {
             checkpoint.format = Format::Legacy;
             checkpoint.read_legacy(scanner)?;
@@ -127,7 +144,7 @@ impl Checkpoint {
     /// for zips.
     pub fn with_outcome<R>(&self, scanner: &Scanner, f: impl FnOnce(&Outcome<'_>) -> R) -> R {
         let (data, start): (&[u8], usize) = match &self.pickle {
-            PickleBytes::Mapped(range) if self.format == Format::Legacy => (&self.map, range.start),
+            PickleBytes::Mapped(range) if self.format != Format::Zip => (&self.map, range.start),
             _ => (self.pickle(), 0),
         };
         scanner.with_ctx(|ctx| {
@@ -141,7 +158,14 @@ impl Checkpoint {
         match self.format {
             Format::Zip => "data.pkl",
             Format::Legacy => "the main pickle",
+            Format::Tar => "the `pickle` member",
         }
+    }
+
+    /// A tar-format tensor by the key its persistent id names, with its storage's class.
+    pub fn tar_tensor(&self, key: &str) -> Option<(&TarTensor, &'static StorageType)> {
+        let t = self.tar_tensors.get(key)?;
+        Some((t, self.tar_storage_types.get(&t.storage)?))
     }
 
     /// The record of storage `key`.
@@ -353,6 +377,122 @@ impl Checkpoint {
         }
     }
 
+    /// Reads the tar format as torch's `legacy_load` does: the `storages` member (a count,
+    /// then per storage a pickled `(key, location, storage_type)`, an int64 element count and
+    /// the raw bytes, then a pickled list of storage views), the `tensors` member (a count,
+    /// then per tensor a pickled `(key, storage_id, type)`, `<i` ndim, 4 pad bytes, sizes,
+    /// strides and offset as `<q`), and the `pickle` member whose persistent ids are tensor keys.
+    fn read_tar(&mut self, scanner: &Scanner) -> Result<(), ConvertError> {
+        let path = self.path.clone();
+        let members = tar_members(&self.map).map_err(|why| not_checkpoint(&path, &why))?;
+        let member = |name: &str| {
+            members
+                .iter()
+                .rev()
+                .find(|(n, _)| n == name)
+                .map(|(_, r)| r.clone())
+                .ok_or_else(|| not_checkpoint(&path, &format!("no `{name}` member")))
+        };
+        let (storages, tensors, pickle) =
+            (member("storages")?, member("tensors")?, member("pickle")?);
+        let data: &[u8] = &self.map;
+        let parsed = scanner.with_ctx(|ctx| -> Result<_, String> {
+            let mut records = HashMap::new();
+            let mut types = HashMap::new();
+            let mut run = |start: usize, end: usize, what: &str| -> Result<Unpickled, String> {
+                let o = machine::run(ctx, data.get(..end).unwrap_or_default(), start);
+                if !o.stopped {
+                    return Err(format!("{what} does not unpickle"));
+                }
+                let root = o.root.unwrap_or(Value::None);
+                let items = o.arena.seq_of(root).unwrap_or_default();
+                let strs = items.iter().map(|v| key_text(&o.arena, *v)).collect();
+                let ty = items.iter().find_map(|v| {
+                    let g = o.arena.global_of(*v)?;
+                    torch::storage_type(&g.module, &g.name)
+                });
+                let empty_list = o.arena.seq_of(root).is_some_and(<[Value]>::is_empty);
+                let int = o.arena.int_of(root).or(empty_list.then_some(0));
+                Ok(Unpickled {
+                    keys: strs,
+                    storage_type: ty,
+                    int,
+                    end: o.end,
+                })
+            };
+            let Unpickled {
+                int: count,
+                end: mut pos,
+                ..
+            } = run(storages.start, storages.end, "the storage count")?;
+            for i in 0..count.unwrap_or(-1).max(0) {
+                let Unpickled {
+                    keys: strs,
+                    storage_type: ty,
+                    end,
+                    ..
+                } = run(pos, storages.end, "a storage header")?;
+                let key = strs
+                    .first()
+                    .cloned()
+                    .flatten()
+                    .ok_or(format!("storage {i} has no key"))?;
+                let ty = ty.ok_or(format!("storage `{key}` has no storage class"))?;
+                let numel =
+                    u64_at(data, end as u64).ok_or(format!("storage `{key}` is cut off"))?;
+                let len = numel
+                    .checked_mul(ty.element_size)
+                    .filter(|l| (end as u64 + 8).saturating_add(*l) <= storages.end as u64)
+                    .ok_or(format!(
+                        "storage `{key}` declares {numel} elements, more than the member holds"
+                    ))?;
+                records.insert(
+                    key.clone(),
+                    StorageRecord {
+                        source: Source::Stored {
+                            offset: end as u64 + 8,
+                        },
+                        len,
+                        legacy_numel: None,
+                    },
+                );
+                types.insert(key, ty);
+                pos = (end as u64 + 8 + len) as usize;
+            }
+            let views = run(pos, storages.end, "the storage view list")?.int;
+            if views != Some(0) {
+                return Err("storage views (pre-1.0 shared storages) are not supported".into());
+            }
+            let Unpickled {
+                int: count,
+                end: mut pos,
+                ..
+            } = run(tensors.start, tensors.end, "the tensor count")?;
+            let mut tensors_out = HashMap::new();
+            for i in 0..count.unwrap_or(-1).max(0) {
+                let Unpickled {
+                    keys: strs, end, ..
+                } = run(pos, tensors.end, "a tensor header")?;
+                let (Some(Some(key)), Some(Some(storage))) =
+                    (strs.first().cloned(), strs.get(1).cloned())
+                else {
+                    return Err(format!("tensor {i} has no key or storage id"));
+                };
+                let (tensor, next) = tar_tensor_body(data, end, tensors.end, storage)
+                    .ok_or(format!("tensor `{key}` is cut off"))?;
+                tensors_out.insert(key, tensor);
+                pos = next;
+            }
+            Ok((records, types, tensors_out))
+        });
+        let (records, types, tensors) = parsed.map_err(|why| layout(&path, why))?;
+        self.records = records;
+        self.tar_storage_types = types;
+        self.tar_tensors = tensors;
+        self.pickle = PickleBytes::Mapped(pickle);
+        Ok(())
+    }
+
     /// Runs the five pickles of a legacy file and locates every storage after them.
     fn read_legacy(&mut self, scanner: &Scanner) -> Result<(), ConvertError> {
         let path = self.path.clone();
@@ -487,6 +627,73 @@ fn check_inflation(
         ));
     }
     Ok(())
+}
+
+/// What one small pickle of the tar format held: its items as keys, the storage class among
+/// them, its value as an integer (an empty list counts as 0), and where it ended.
+struct Unpickled {
+    keys: Vec<Option<String>>,
+    storage_type: Option<&'static StorageType>,
+    int: Option<i128>,
+    end: usize,
+}
+
+/// `(name, data range)` of each tar member, read with the `tar` crate (members are stored,
+/// so their bytes are a range of the file).
+fn tar_members(data: &[u8]) -> Result<Vec<(String, Range<usize>)>, String> {
+    let mut archive = tar::Archive::new(std::io::Cursor::new(data));
+    let mut out = Vec::new();
+    for entry in archive.entries().map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let range = to_range(entry.raw_file_position(), entry.size())
+            .filter(|r| r.end <= data.len())
+            .ok_or(format!("member `{name}` runs past the end"))?;
+        out.push((name, range));
+    }
+    Ok(out)
+}
+
+/// A storage or tensor key: a string, or an integer written in decimal (torch looks keys
+/// up with `int(saved_id)`).
+fn key_text(arena: &crate::pickle::value::Arena<'_>, v: Value) -> Option<String> {
+    arena
+        .str_of(v)
+        .map(str::to_string)
+        .or_else(|| arena.int_of(v).map(|i| i.to_string()))
+}
+
+/// The binary part of a `tensors` entry after its pickle; returns the tensor and where the
+/// next entry starts.
+fn tar_tensor_body(
+    data: &[u8],
+    at: usize,
+    end: usize,
+    storage: String,
+) -> Option<(TarTensor, usize)> {
+    let data = data.get(..end)?;
+    let ndim = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?) as usize;
+    let mut pos = at + 8;
+    let mut read = |n: usize| -> Option<Vec<u64>> {
+        let bytes = data.get(pos..pos.checked_add(n.checked_mul(8)?)?)?;
+        pos += n * 8;
+        bytes
+            .chunks_exact(8)
+            .map(|c| u64::try_from(i64::from_le_bytes(c.try_into().ok()?)).ok())
+            .collect()
+    };
+    let shape = read(ndim)?;
+    let strides = read(ndim)?;
+    let offset = *read(1)?.first()?;
+    Some((
+        TarTensor {
+            storage,
+            offset,
+            shape,
+            strides,
+        },
+        pos,
+    ))
 }
 
 fn key_list(outcome: &Outcome<'_>) -> Vec<String> {

@@ -443,3 +443,10 @@ fn deflated_records_are_held_to_the_bomb_limits() {
     };
     assert!(err.to_string().contains("decompression budget"), "{err}");
 }
+
+#[test]
+fn legacy_tar_format_matches_torch() {
+    check_pair("legacy_tar.pt", &Options::default());
+    let plan = plan_file(&fixture("legacy_tar.pt"), &Options::default()).unwrap();
+    assert_eq!(plan.format, "tar");
+}
