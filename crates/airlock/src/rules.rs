@@ -5,7 +5,9 @@
 //! what it detects, why it matters, an example and references.
 //!
 //! Codes are grouped by prefix: `PKL` the pickle engine, `PT` PyTorch containers, `ARC`
-//! archives and compression, `NPY` NumPy, `JBL` joblib, `GEN` anything about reading the file.
+//! archives and compression, `NPY` NumPy, `JBL` joblib, `ST` safetensors, `GGUF` GGUF,
+//! `KER` Keras and HDF5, `TF` TensorFlow, `ONNX` ONNX, `EXE` executables and other
+//! identified formats, `GEN` anything about reading the file.
 
 use serde::{Serialize, Serializer};
 
@@ -164,6 +166,94 @@ rules! {
         "Bytes follow a .npy array's data; numpy.load never reads them.");
     JoblibArrayData = ("JBL001", "joblib-array-data", Suspicious, incomplete: true,
         "The raw array bytes joblib writes after a NumpyArrayWrapper could not be delimited, so the rest of the file was not read.");
+
+    // ---- safetensors -----------------------------------------------------------------------
+    StHeaderUnreadable = ("ST001", "st-header-unreadable", Suspicious, incomplete: true,
+        "The safetensors header cannot be read (too short, over the 100 MB cap, past the end, not UTF-8, not JSON); its content was not inspected.");
+    StHeaderRejected = ("ST002", "st-header-rejected", Suspicious, incomplete: false,
+        "The safetensors header breaks a rule of the reference reader (dtype, shape, offsets, sizes, whole-file coverage); the safetensors library refuses the file.");
+    StDuplicateKey = ("ST003", "st-duplicate-key", Suspicious, incomplete: false,
+        "A key appears twice in the safetensors header; the reference reader keeps the last, other JSON readers may keep the first.");
+    StNonstandardHeader = ("ST004", "st-nonstandard-header", Suspicious, incomplete: false,
+        "The safetensors header has something no writer produces but the reference reader lets through (unknown fields, leading whitespace, null metadata).");
+    StMetadataCode = ("ST005", "st-metadata-code", Dangerous, incomplete: false,
+        "A `__metadata__` value holds Python code or a shell command.");
+    StMetadataUrl = ("ST006", "st-metadata-url", Info, incomplete: false,
+        "A `__metadata__` value holds a URL.");
+    StMetadataPickle = ("ST007", "st-metadata-pickle", Suspicious, incomplete: false,
+        "A `__metadata__` value decodes (base64 or hex) to a pickle, which is scanned.");
+
+    // ---- GGUF ------------------------------------------------------------------------------
+    GgufVersion = ("GGUF001", "gguf-version", Suspicious, incomplete: true,
+        "The GGUF version is one ggml refuses (0, 1, or newer than 3); the file was not parsed.");
+    GgufOutOfBounds = ("GGUF002", "gguf-out-of-bounds", Dangerous, incomplete: true,
+        "A GGUF string length, array count or item count is over ggml's cap or larger than the bytes left (the llama.cpp heap-overflow CVE shape).");
+    GgufBadValueType = ("GGUF003", "gguf-bad-value-type", Dangerous, incomplete: true,
+        "A GGUF metadata value has an unknown type or is an array of arrays; ggml refuses it, older parsers indexed type tables with it.");
+    GgufBadKey = ("GGUF004", "gguf-bad-key", Suspicious, incomplete: false,
+        "A GGUF metadata key is empty or appears twice; readers disagree on which value wins.");
+    GgufBadAlignment = ("GGUF005", "gguf-bad-alignment", Dangerous, incomplete: false,
+        "`general.alignment` is not a u32 power of two; tensor offsets computed from it are wrong.");
+    GgufTensorName = ("GGUF006", "gguf-tensor-name", Dangerous, incomplete: false,
+        "A GGUF tensor name is 64 bytes or longer: ggml copies names into a 64-byte buffer.");
+    GgufDuplicateTensor = ("GGUF007", "gguf-duplicate-tensor", Suspicious, incomplete: false,
+        "Two GGUF tensors have the same name.");
+    GgufBadShape = ("GGUF008", "gguf-bad-shape", Dangerous, incomplete: false,
+        "A GGUF tensor has more than 4 dimensions, a negative dimension, or an element count that overflows.");
+    GgufBadTensorType = ("GGUF009", "gguf-bad-tensor-type", Dangerous, incomplete: false,
+        "A GGUF tensor has an unknown or removed ggml type, or a first dimension not divisible by the type's block size.");
+    GgufBadOffset = ("GGUF010", "gguf-bad-offset", Dangerous, incomplete: false,
+        "A GGUF tensor's offset is not the running padded total of the tensors before it (overlapping or misplaced data).");
+    GgufDataOutsideFile = ("GGUF011", "gguf-data-outside-file", Dangerous, incomplete: false,
+        "A GGUF tensor's data extends past the end of the file.");
+    GgufTemplateDangerous = ("GGUF012", "gguf-template-dangerous", Dangerous, incomplete: false,
+        "A Jinja chat template reaches Python internals (dunder attributes, globals walks, os/subprocess/eval): code execution in unsandboxed renderers (CVE-2024-34359).");
+    GgufTemplateUnparsed = ("GGUF013", "gguf-template-unparsed", Suspicious, incomplete: false,
+        "A Jinja chat template does not parse (or is too large to analyse); what it would do when rendered is unknown.");
+    GgufMetadataCode = ("GGUF014", "gguf-metadata-code", Dangerous, incomplete: false,
+        "A GGUF metadata string holds Python code or a shell command.");
+    GgufMetadataUrl = ("GGUF015", "gguf-metadata-url", Info, incomplete: false,
+        "A GGUF metadata string holds a URL.");
+    GgufMetadataPickle = ("GGUF016", "gguf-metadata-pickle", Suspicious, incomplete: false,
+        "A GGUF metadata string decodes (base64 or hex) to a pickle, which is scanned.");
+    GgufLimit = ("GGUF017", "gguf-limit", Suspicious, incomplete: true,
+        "A GGUF file declares more tensors or metadata entries than Airlock's limit; the header was not read to its end.");
+
+    // ---- Keras, TensorFlow, ONNX, other formats and executables --------------------------
+    KerasLambda = ("KER001", "keras-lambda", Dangerous, incomplete: false,
+        "A Keras Lambda layer carries marshal'd Python bytecode that runs when the model is loaded or called (CVE-2024-3660).");
+    KerasForeignModule = ("KER002", "keras-foreign-module", Dangerous, incomplete: false,
+        "A Keras config names a `module` outside `keras`, so deserialization imports arbitrary Python code.");
+    KerasFunctionObject = ("KER003", "keras-function-object", Dangerous, incomplete: false,
+        "A Keras config deserializes a `class_name: \"function\"` object, resolving an arbitrary callable (CVE-2025-1550).");
+    KerasUnsafeCall = ("KER004", "keras-unsafe-call", Dangerous, incomplete: false,
+        "A Keras config references `enable_unsafe_deserialization` or `load_model`, turning safe mode off or loading another model (CVE-2025-8747, CVE-2025-9906).");
+    KerasTfsmLayer = ("KER005", "keras-tfsm-layer", Dangerous, incomplete: false,
+        "A Keras config contains a TFSMLayer, which loads an external TensorFlow SavedModel from a path (CVE-2026-1462).");
+    KerasCustomObject = ("KER006", "keras-custom-object", Suspicious, incomplete: false,
+        "A Keras config needs a custom object (`registered_name`) whose code must be registered by the loading program.");
+    KerasConfigMalformed = ("KER007", "keras-config-malformed", Suspicious, incomplete: true,
+        "A Keras config could not be read completely (invalid JSON, too deep, or not the expected shape).");
+    Hdf5Malformed = ("KER008", "hdf5-malformed", Suspicious, incomplete: true,
+        "An HDF5 file's structure could not be read completely, or it uses a feature Airlock does not parse.");
+    TfHostOp = ("TF001", "tf-host-op", Dangerous, incomplete: false,
+        "A TensorFlow graph contains an op that reads or writes files, runs Python, or talks to the network.");
+    TfCheckpointOp = ("TF002", "tf-checkpoint-op", Dangerous, incomplete: false,
+        "A TensorFlow graph uses a checkpoint op (Save, SaveV2, Restore, MergeV2Checkpoints, ...) outside the saver functions TensorFlow generates.");
+    TfMalformed = ("TF003", "tf-malformed", Suspicious, incomplete: true,
+        "A TensorFlow SavedModel protobuf could not be parsed completely.");
+    OnnxExternalPath = ("ONNX001", "onnx-external-path", Dangerous, incomplete: false,
+        "An ONNX tensor's external data location is empty, absolute, or escapes the model folder.");
+    OnnxCustomDomain = ("ONNX002", "onnx-custom-domain", Suspicious, incomplete: false,
+        "An ONNX model uses an operator domain outside the standard ones, which needs a native library at runtime.");
+    OnnxMalformed = ("ONNX003", "onnx-malformed", Suspicious, incomplete: true,
+        "An ONNX ModelProto could not be parsed completely.");
+    Executable = ("EXE001", "executable", Dangerous, incomplete: false,
+        "A native executable (ELF, PE, Mach-O, llamafile) sits where model files are expected.");
+    ShellScript = ("EXE002", "script", Suspicious, incomplete: false,
+        "A script with a `#!` interpreter line sits where model files are expected.");
+    UnverifiedFormat = ("EXE003", "unverified-format", Suspicious, incomplete: true,
+        "The file is a model format Airlock identifies but does not fully verify (TFLite, CoreML, Flax/msgpack).");
 
     // ---- Reading the file ----------------------------------------------------------------
     NotAModel = ("GEN001", "not-a-model", Info, incomplete: false,

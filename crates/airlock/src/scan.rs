@@ -96,10 +96,21 @@ impl Scanner {
 
     /// Scans bytes already in memory. `display_path` names them in the report.
     pub fn scan_bytes(&self, display_path: &str, data: &[u8]) -> FileReport {
+        self.scan_with(display_path, data, crate::formats::route)
+    }
+
+    /// Scans bytes with a given format entry point instead of routing by content (used when
+    /// the caller already knows what the bytes are, e.g. a member found by name, and by the
+    /// per-format fuzz targets and tests). Same panic isolation as [`Scanner::scan_bytes`].
+    pub fn scan_with(
+        &self,
+        display_path: &str,
+        data: &[u8],
+        scan: impl FnOnce(&mut Ctx, &[u8]) -> &'static str,
+    ) -> FileReport {
         let started = Instant::now();
         let mut ctx = Ctx::new(self, started);
-        let format = match catch_unwind(AssertUnwindSafe(|| crate::formats::route(&mut ctx, data)))
-        {
+        let format = match catch_unwind(AssertUnwindSafe(|| scan(&mut ctx, data))) {
             Ok(format) => format,
             Err(panic) => {
                 let what = panic

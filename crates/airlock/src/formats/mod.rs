@@ -11,9 +11,18 @@
 //!
 //! Extensions are never consulted.
 
+pub mod gguf;
+pub mod hdf5;
+pub mod identify;
 pub mod joblib;
+pub mod keras;
+pub mod marshal;
 pub mod numpy;
+pub mod onnx;
 pub mod pickle_stream;
+pub mod protobuf;
+pub mod safetensors;
+pub mod savedmodel;
 pub mod torch;
 pub mod torch_zip;
 
@@ -39,6 +48,16 @@ pub enum Sniffed {
     /// Raw LZMA ("alone") stream, as joblib writes with compress='lzma'.
     Lzma,
     Safetensors,
+    /// GGUF (llama.cpp): magic `GGUF`.
+    Gguf,
+    /// HDF5 (legacy Keras `.h5`): signature at offset 0, 512, 1024, ...
+    Hdf5,
+    /// ONNX ModelProto (strict protobuf check).
+    Onnx,
+    /// TensorFlow SavedModel `saved_model.pb` (strict protobuf check).
+    SavedModel,
+    /// Executables, scripts, TFLite: identified, not parsed as models.
+    Identified(identify::Identified),
     /// Anything else: tried as a pickle stream.
     Other,
 }
@@ -70,8 +89,18 @@ pub fn sniff(data: &[u8]) -> Sniffed {
         Sniffed::Lzma
     } else if data.get(257..262) == Some(b"ustar") {
         Sniffed::Tar
+    } else if starts(b"GGUF") {
+        Sniffed::Gguf
     } else if looks_like_safetensors(data) {
         Sniffed::Safetensors
+    } else if hdf5::find_superblock(data).is_some() {
+        Sniffed::Hdf5
+    } else if let Some(kind) = identify::identify(data) {
+        Sniffed::Identified(kind)
+    } else if onnx::is_onnx_model(data) {
+        Sniffed::Onnx
+    } else if savedmodel::is_saved_model(data) {
+        Sniffed::SavedModel
     } else {
         Sniffed::Other
     }
@@ -89,12 +118,21 @@ fn is_zlib_header(data: &[u8]) -> bool {
     }
 }
 
+/// An 8-byte length followed by a JSON object (after optional whitespace, which the
+/// reference reader accepts). The length is not bounded here: an oversized or truncated
+/// header is still a safetensors file, and the safetensors module reports it (and also scans
+/// the bytes as a pickle, since they are not a valid safetensors file).
 fn looks_like_safetensors(data: &[u8]) -> bool {
     let Some(len) = data.get(..8) else {
         return false;
     };
     let len = u64::from_le_bytes(len.try_into().unwrap_or_default());
-    len > 1 && len < 100_000_000 && data.len() as u64 >= 8 + len && data.get(8) == Some(&b'{')
+    let first = data
+        .iter()
+        .skip(8)
+        .take(64)
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    len > 1 && first == Some(&b'{')
 }
 
 /// Scans `data` by its content and returns the name of the format found.
@@ -104,13 +142,12 @@ pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             ctx.report(Finding::new(Rule::NotAModel, "empty file"));
             "empty"
         }
-        Sniffed::Safetensors => {
-            ctx.report(Finding::new(
-                Rule::NotAModel,
-                "safetensors file: holds no code; header validation is not implemented yet",
-            ));
-            "safetensors"
-        }
+        Sniffed::Safetensors => safetensors::scan(ctx, data),
+        Sniffed::Gguf => gguf::scan(ctx, data),
+        Sniffed::Hdf5 => hdf5::scan_hdf5(ctx, data),
+        Sniffed::Onnx => onnx::scan_onnx(ctx, data),
+        Sniffed::SavedModel => savedmodel::scan_saved_model(ctx, data),
+        Sniffed::Identified(kind) => identify::scan_identified(ctx, data, kind),
         Sniffed::Other => pickle_stream::scan_or_classify(ctx, data),
         Sniffed::Zip => crate::containers::zip::scan(ctx, data),
         Sniffed::Npy => numpy::scan(ctx, data),
@@ -161,8 +198,13 @@ mod tests {
         let mut st = 2u64.to_le_bytes().to_vec();
         st.extend_from_slice(b"{}");
         assert_eq!(sniff(&st), Sniffed::Safetensors);
-        let mut bad = 99u64.to_le_bytes().to_vec();
-        bad.extend_from_slice(b"{}");
-        assert_eq!(sniff(&bad), Sniffed::Other);
+        // A header running past the end is a truncated safetensors file, reported as such.
+        let mut truncated = 99u64.to_le_bytes().to_vec();
+        truncated.extend_from_slice(b"{}");
+        assert_eq!(sniff(&truncated), Sniffed::Safetensors);
+        let mut spaced = 4u64.to_le_bytes().to_vec();
+        spaced.extend_from_slice(b"  {}");
+        assert_eq!(sniff(&spaced), Sniffed::Safetensors);
+        assert_eq!(sniff(b"\x80\x02}q\x00(X\x01\x00\x00\x00a."), Sniffed::Other);
     }
 }

@@ -1,0 +1,423 @@
+//! Files Airlock identifies but does not parse as models: native executables (ELF, PE,
+//! Mach-O, llamafile), scripts, TFLite flatbuffers (custom ops listed), and skops schemas.
+//!
+//! Each identification records what was checked and whether Airlock can vouch for the file.
+//! Executables are dangerous in a model folder (EXE001): loading a model never needs one, and a
+//! llamafile *is* a program. Scripts with a `#!` line are suspicious (EXE002). TFLite is
+//! identified (EXE003, marks the file unscannable) and its custom ops, which need native
+//! kernels, are listed; its tensors and buffers are not verified. CoreML (a protobuf with no magic) and Flax msgpack (no magic)
+//! are not identified, because no content test for them is reliable enough to route on.
+
+use serde_json::Value;
+
+use crate::report::Finding;
+use crate::rules::Rule;
+use crate::scan::Ctx;
+
+/// A kind of non-model file recognised by its leading bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Identified {
+    Elf,
+    Pe,
+    MachO,
+    /// Actually Portable Executable (`MZqFpD`): a llamafile, runnable on every OS.
+    Llamafile,
+    Script,
+    Tflite,
+}
+
+/// Recognises executables, scripts and TFLite by their leading bytes.
+pub fn identify(data: &[u8]) -> Option<Identified> {
+    const MACHO: &[[u8; 4]] = &[
+        [0xfe, 0xed, 0xfa, 0xce],
+        [0xfe, 0xed, 0xfa, 0xcf],
+        [0xce, 0xfa, 0xed, 0xfe],
+        [0xcf, 0xfa, 0xed, 0xfe],
+    ];
+    let head = data.get(..4);
+    if data.starts_with(b"MZqFpD") {
+        Some(Identified::Llamafile)
+    } else if data.starts_with(b"\x7fELF") {
+        Some(Identified::Elf)
+    } else if is_pe(data) {
+        Some(Identified::Pe)
+    } else if head.is_some_and(|h| MACHO.iter().any(|m| h == m)) || is_fat_macho(data) {
+        Some(Identified::MachO)
+    } else if data.starts_with(b"#!") {
+        Some(Identified::Script)
+    } else if data.get(4..8) == Some(b"TFL3") {
+        Some(Identified::Tflite)
+    } else {
+        None
+    }
+}
+
+fn u32_at(data: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+    let bytes: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(bytes)
+    } else {
+        u32::from_le_bytes(bytes)
+    })
+}
+
+/// `MZ` with `PE\0\0` at the offset stored in `e_lfanew` (0x3c), as Windows' loader requires.
+fn is_pe(data: &[u8]) -> bool {
+    data.starts_with(b"MZ")
+        && u32_at(data, 0x3c, false)
+            .and_then(|off| usize::try_from(off).ok())
+            .and_then(|off| data.get(off..off.checked_add(4)?))
+            == Some(b"PE\0\0")
+}
+
+/// Universal binaries share `CAFEBABE` with Java class files; a fat header's architecture
+/// count is small, while a class file's version makes that word at least 45.
+fn is_fat_macho(data: &[u8]) -> bool {
+    (data.starts_with(&[0xca, 0xfe, 0xba, 0xbe]) || data.starts_with(&[0xca, 0xfe, 0xba, 0xbf]))
+        && u32_at(data, 4, true).is_some_and(|n| (1..20).contains(&n))
+}
+
+/// Reports an identified file. Returns the format name.
+pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> &'static str {
+    match kind {
+        Identified::Llamafile => executable(
+            ctx,
+            "llamafile (Actually Portable Executable with an embedded model)",
+            "llamafile",
+        ),
+        Identified::Elf => executable(ctx, "ELF executable or shared library", "elf"),
+        Identified::Pe => executable(ctx, "Windows PE executable", "pe"),
+        Identified::MachO => executable(ctx, "Mach-O executable", "mach-o"),
+        Identified::Script => {
+            let line = data.split(|&b| b == b'\n').next().unwrap_or_default();
+            let line: String = String::from_utf8_lossy(line).chars().take(120).collect();
+            ctx.report(Finding::new(
+                Rule::ShellScript,
+                format!("script with interpreter line `{line}`"),
+            ));
+            ctx.note(
+                "script: not a model; its interpreter line was read, its code was not analysed",
+            );
+            "script"
+        }
+        Identified::Tflite => {
+            let ops = tflite_operator_codes(data);
+            let detail = match &ops {
+                Ok(ops) => {
+                    let custom: Vec<_> = ops
+                        .iter()
+                        .filter_map(|o| o.custom.as_deref())
+                        .map(|c| format!("`{c}`"))
+                        .collect();
+                    if custom.is_empty() {
+                        format!("{} operator code(s), no custom ops", ops.len())
+                    } else {
+                        format!(
+                            "{} operator code(s), custom ops needing native kernels: {}",
+                            ops.len(),
+                            custom.join(", ")
+                        )
+                    }
+                }
+                Err(e) => format!("operator codes could not be read: {e}"),
+            };
+            ctx.report(Finding::new(
+                Rule::UnverifiedFormat,
+                format!(
+                    "TFLite flatbuffer: {detail}; tensors, subgraphs and buffers were not verified"
+                ),
+            ));
+            ctx.note(format!(
+                "TFLite: {detail}; identified only, Airlock cannot vouch for it"
+            ));
+            "tflite"
+        }
+    }
+}
+
+fn executable(ctx: &mut Ctx, what: &str, format: &'static str) -> &'static str {
+    ctx.report(Finding::new(
+        Rule::Executable,
+        format!("{what}: native code has no place in a model folder"),
+    ));
+    ctx.note(format!(
+        "{what}: identified by its header; a program, not model data"
+    ));
+    format
+}
+
+/// One entry of a TFLite model's `operator_codes`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TfliteOp {
+    pub builtin_code: i32,
+    /// The custom op name when the op is CUSTOM (builtin code 32).
+    pub custom: Option<String>,
+}
+
+/// Reads `Model.operator_codes` (schema.fbs: Model field 1; OperatorCode fields
+/// deprecated_builtin_code=0, custom_code=1, builtin_code=3) from a TFLite flatbuffer. A
+/// hand-written bounded flatbuffer walk: four table lookups do not justify a flatbuffers
+/// dependency plus generated code, and every offset here is checked.
+pub fn tflite_operator_codes(data: &[u8]) -> Result<Vec<TfliteOp>, String> {
+    const CUSTOM: i32 = 32;
+    let fb = Flatbuffer(data);
+    let model = fb.deref(0)?;
+    let Some(vector) = fb.field_ref(model, 1)? else {
+        return Ok(Vec::new());
+    };
+    let count = fb.u32(vector)? as usize;
+    if count > data.len() / 4 {
+        return Err("operator_codes longer than the file".into());
+    }
+    (0..count)
+        .map(|i| {
+            let table = fb.deref(vector + 4 + 4 * i)?;
+            let deprecated = fb
+                .field_at(table, 0)?
+                .map(|at| fb.byte(at))
+                .transpose()?
+                .map_or(0, |b| i32::from(b as i8));
+            let builtin = fb
+                .field_at(table, 3)?
+                .map(|at| fb.u32(at))
+                .transpose()?
+                .map_or(deprecated, |v| (v as i32).max(deprecated));
+            let custom = match fb.field_ref(table, 1)? {
+                Some(s) if builtin == CUSTOM => Some(fb.string(s)?),
+                _ => None,
+            };
+            Ok(TfliteOp {
+                builtin_code: builtin,
+                custom,
+            })
+        })
+        .collect()
+}
+
+struct Flatbuffer<'a>(&'a [u8]);
+
+impl Flatbuffer<'_> {
+    fn byte(&self, at: usize) -> Result<u8, String> {
+        self.0
+            .get(at)
+            .copied()
+            .ok_or_else(|| format!("offset {at:#x} outside the file"))
+    }
+    fn u16(&self, at: usize) -> Result<u16, String> {
+        Ok(u16::from_le_bytes([self.byte(at)?, self.byte(at + 1)?]))
+    }
+    fn u32(&self, at: usize) -> Result<u32, String> {
+        u32_at(self.0, at, false).ok_or_else(|| format!("offset {at:#x} outside the file"))
+    }
+    /// Follows the unsigned offset stored at `at`.
+    fn deref(&self, at: usize) -> Result<usize, String> {
+        at.checked_add(self.u32(at)? as usize)
+            .filter(|&t| t < self.0.len())
+            .ok_or_else(|| "offset outside the file".into())
+    }
+    /// Position of field `index` of the table at `table`, if present.
+    fn field_at(&self, table: usize, index: usize) -> Result<Option<usize>, String> {
+        let vtable = (table as i64) - i64::from(self.u32(table)? as i32);
+        let vtable = usize::try_from(vtable).map_err(|_| "vtable outside the file")?;
+        let vt_len = usize::from(self.u16(vtable)?);
+        let slot = 4 + 2 * index;
+        if slot + 2 > vt_len {
+            return Ok(None);
+        }
+        let off = usize::from(self.u16(vtable + slot)?);
+        Ok((off != 0).then_some(table + off))
+    }
+    fn field_ref(&self, table: usize, index: usize) -> Result<Option<usize>, String> {
+        self.field_at(table, index)?
+            .map(|at| self.deref(at))
+            .transpose()
+    }
+    fn string(&self, at: usize) -> Result<String, String> {
+        let len = self.u32(at)? as usize;
+        let bytes = self
+            .0
+            .get(at + 4..)
+            .and_then(|b| b.get(..len))
+            .ok_or("string outside the file")?;
+        Ok(String::from_utf8_lossy(bytes).chars().take(200).collect())
+    }
+}
+
+/// Checks a skops archive's `schema.json`: every `__module__`/`__class__` pair it will
+/// construct is rated by the policy like a pickle import.
+pub fn check_skops_schema(ctx: &mut Ctx, schema_json: &[u8]) {
+    let value: Value = match serde_json::from_slice(schema_json) {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.report(Finding::new(
+                Rule::KerasConfigMalformed,
+                format!("skops schema.json is not valid JSON: {e}"),
+            ));
+            return;
+        }
+    };
+    let mut types = Vec::new();
+    collect_skops_types(&value, &mut types, 0);
+    let count = types.len();
+    for (module, name) in types {
+        let assessment = ctx.policy().assess(&module, &name);
+        ctx.import(&module, &name, 0, &assessment);
+    }
+    ctx.note(format!(
+        "skops schema: {count} type(s) it will construct, each rated by the policy"
+    ));
+}
+
+/// skops loaders that build plain containers and JSON values themselves, whatever type the
+/// node names (skops `_general.py`): their `builtins.dict`/`list`/... is not an import.
+const SKOPS_CONTAINER_LOADERS: &[&str] =
+    &["DictNode", "ListNode", "SetNode", "TupleNode", "JsonNode"];
+
+fn collect_skops_types(value: &Value, into: &mut Vec<(String, String)>, depth: usize) {
+    if depth > 200 {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            let loader = map
+                .get("__loader__")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if let (Some(Value::String(m)), Some(Value::String(c))) =
+                (map.get("__module__"), map.get("__class__"))
+                && !SKOPS_CONTAINER_LOADERS.contains(&loader)
+            {
+                let pair = (m.clone(), c.clone());
+                if !into.contains(&pair) {
+                    into.push(pair);
+                }
+            }
+            map.values()
+                .for_each(|v| collect_skops_types(v, into, depth + 1));
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|v| collect_skops_types(v, into, depth + 1)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Rating, Verdict};
+    use crate::scan::Scanner;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/formats/misc/"
+        );
+        std::fs::read(format!("{path}{name}")).unwrap()
+    }
+
+    #[test]
+    fn executables_are_dangerous() {
+        for (file, format) in [
+            ("tiny.elf", "elf"),
+            ("tiny.exe", "pe"),
+            ("tiny.macho", "mach-o"),
+            ("llamafile.bin", "llamafile"),
+        ] {
+            let report = Scanner::default().scan_bytes(file, &fixture(file));
+            assert_eq!(report.format, format, "{file}");
+            assert_eq!(report.verdict, Verdict::Dangerous, "{file}");
+            assert_eq!(report.findings[0].rule, Rule::Executable);
+        }
+    }
+
+    #[test]
+    fn scripts_are_suspicious_and_tflite_unvouched() {
+        let report = Scanner::default().scan_bytes("run.sh", &fixture("run.sh"));
+        assert_eq!(
+            (report.format.as_str(), report.verdict),
+            ("script", Verdict::Suspicious)
+        );
+        assert!(report.findings[0].message.contains("#!/bin/bash"));
+        let report = Scanner::default().scan_bytes("m.tflite", &fixture("model.tflite"));
+        assert_eq!(
+            (report.format.as_str(), report.verdict),
+            ("tflite", Verdict::Unscannable)
+        );
+        let message = &report.findings[0].message;
+        assert!(
+            message.contains("2 operator code(s), custom ops needing native kernels: `MyNativeOp`"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn tflite_reader_is_bounded() {
+        let data = fixture("model.tflite");
+        let ops = tflite_operator_codes(&data).unwrap();
+        let custom = Some("MyNativeOp".to_string());
+        assert_eq!(
+            ops,
+            [
+                TfliteOp {
+                    builtin_code: 0,
+                    custom: None
+                },
+                TfliteOp {
+                    builtin_code: 32,
+                    custom
+                }
+            ]
+        );
+        for cut in 0..data.len() {
+            let _ = tflite_operator_codes(&data[..cut]);
+        }
+        let mut bad = data.clone();
+        bad[0x10..0x14].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+        assert!(tflite_operator_codes(&bad).is_err());
+    }
+
+    #[test]
+    fn near_misses_are_not_executables() {
+        assert_eq!(identify(b"MZ just text"), None, "MZ without a PE header");
+        assert_eq!(
+            identify(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 52]),
+            None,
+            "Java class file"
+        );
+        assert_eq!(
+            identify(&[0xca, 0xfe, 0xba, 0xbe, 0, 0, 0, 2]),
+            Some(Identified::MachO)
+        );
+        let mut pe = vec![0u8; 64];
+        pe[..2].copy_from_slice(b"MZ");
+        pe[0x3c..0x40].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
+        assert_eq!(identify(&pe), None, "e_lfanew past the end");
+    }
+
+    #[test]
+    fn skops_schema_types_are_rated_by_the_policy() {
+        let scan = |name: &str| {
+            let data = fixture(name);
+            Scanner::default().scan_with("schema.json", &data, |ctx, d| {
+                check_skops_schema(ctx, d);
+                "skops"
+            })
+        };
+        let bad = scan("skops_schema_malicious.json");
+        assert_eq!(bad.verdict, Verdict::Dangerous);
+        assert!(
+            bad.imports
+                .iter()
+                .any(|i| i.qualified() == "subprocess.Popen" && i.rating == Rating::Dangerous)
+        );
+        assert!(bad.imports.iter().any(|i| i.qualified() == "os.system"));
+        let good = scan("skops_schema_benign.json");
+        assert!(
+            good.imports
+                .iter()
+                .any(|i| i.qualified() == "sklearn.linear_model._logistic.LogisticRegression")
+        );
+        assert_ne!(good.verdict, Verdict::Dangerous);
+    }
+}

@@ -1,0 +1,416 @@
+//! Keras model configs: `.keras` v3 `config.json` / `metadata.json`, the legacy `.h5`
+//! `model_config` attribute and Keras objects in `keras_metadata.pb`.
+//!
+//! Keras rebuilds a model by deserializing every `{"module", "class_name", "config",
+//! "registered_name"}` object in its config, wherever it sits (layers, nested models,
+//! activations, initializers, losses, dtype policies). So the whole JSON tree is walked, not
+//! only `layers`, and every object is judged:
+//! - Lambda layers (KER001): Keras 3 `{"class_name": "__lambda__", "config": {"code": base64}}`
+//!   or legacy `[b64code, defaults, closure]` with `function_type: "lambda"`; the base64 is
+//!   decoded and the marshal'd code object summarised (see [`super::marshal`]).
+//! - `module` outside `keras` / `keras.*` (KER002); Keras-ecosystem packages (`keras_hub`,
+//!   `keras_nlp`, `keras_cv`, `tf_keras`) are rated as custom objects (KER006) instead: they
+//!   are real libraries the loader imports, but Airlock cannot vouch for their classes.
+//! - `class_name: "function"` whose module is outside Keras (KER003, CVE-2025-1550).
+//! - References to `enable_unsafe_deserialization`, `load_model` or `get_file` (KER004,
+//!   CVE-2025-8747, CVE-2025-9906).
+//! - `TFSMLayer` (KER005, CVE-2026-1462).
+//! - Custom objects: a `registered_name` with a `package>Name` shape, or no module (KER006).
+//!
+//! JSON is parsed with serde_json, whose recursion limit (128) is kept; a config that does
+//! not parse is reported incomplete (KER007).
+
+use serde_json::Value;
+
+use super::marshal::{self, CodeSummary};
+use crate::report::Finding;
+use crate::rules::Rule;
+use crate::scan::Ctx;
+
+/// Keras-ecosystem packages: imported by the loader, rated as custom code rather than foreign.
+const ECOSYSTEM_MODULES: &[&str] = &["keras_hub", "keras_nlp", "keras_cv", "tf_keras"];
+/// Callables that switch safe mode off, load other models or fetch files.
+const UNSAFE_CALLS: &[&str] = &["enable_unsafe_deserialization", "load_model", "get_file"];
+/// Deeper than serde_json's own limit, so never reached on parsed input; a guard all the same.
+const MAX_WALK_DEPTH: usize = 256;
+
+/// True when the member names of a zip are those of a Keras v3 archive.
+pub fn is_keras_archive(member_names: &[&str]) -> bool {
+    let has = |n: &str| member_names.contains(&n);
+    has("config.json")
+        && (has("metadata.json") || has("model.weights.h5") || has("model.weights.npz"))
+}
+
+/// Analyses a `.keras` archive's `config.json` (or `metadata.json`) bytes.
+pub fn scan_keras_config(ctx: &mut Ctx, config_json: &[u8]) {
+    scan_keras_json(ctx, config_json, "config.json");
+}
+
+/// Analyses any Keras JSON document; `source` names it in messages.
+pub fn scan_keras_json(ctx: &mut Ctx, json: &[u8], source: &str) {
+    let value: Value = match serde_json::from_slice(json) {
+        Ok(v) => v,
+        Err(e) => {
+            ctx.report(Finding::new(
+                Rule::KerasConfigMalformed,
+                format!("{source} is not valid JSON Keras can read: {e}"),
+            ));
+            return;
+        }
+    };
+    let mut walk = Walk {
+        ctx,
+        path: Vec::new(),
+        objects: 0,
+        flagged: 0,
+    };
+    walk.value(&value, 0);
+    let (objects, flagged) = (walk.objects, walk.flagged);
+    if let Some(version) = value.get("keras_version").and_then(Value::as_str) {
+        ctx.note(format!("{source}: keras {version}"));
+    }
+    ctx.note(format!(
+        "{source}: {objects} Keras objects checked, {}",
+        match flagged {
+            0 => "no code".to_string(),
+            n => format!("{n} finding(s)"),
+        }
+    ));
+}
+
+struct Walk<'c, 's> {
+    ctx: &'c mut Ctx<'s>,
+    /// Names of the enclosing layers/models, for "layer path" in messages.
+    path: Vec<String>,
+    objects: usize,
+    flagged: usize,
+}
+
+impl Walk<'_, '_> {
+    fn report(&mut self, rule: Rule, what: String) {
+        self.flagged += 1;
+        let at = if self.path.is_empty() {
+            "the config root".to_string()
+        } else {
+            format!("layer `{}`", self.path.join("/"))
+        };
+        self.ctx
+            .report(Finding::new(rule, format!("{what} (at {at})")));
+    }
+
+    fn value(&mut self, value: &Value, depth: usize) {
+        if depth > MAX_WALK_DEPTH {
+            self.ctx.report(Finding::new(
+                Rule::KerasConfigMalformed,
+                "config nested too deeply; the rest was not checked",
+            ));
+            return;
+        }
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| self.value(v, depth + 1)),
+            Value::Object(map) => {
+                let named = map
+                    .get("class_name")
+                    .is_some()
+                    .then(|| object_name(value))
+                    .flatten();
+                if let Some(name) = &named {
+                    self.path.push(name.clone());
+                }
+                if map.contains_key("class_name") {
+                    self.objects += 1;
+                    self.keras_object(value);
+                }
+                map.values().for_each(|v| self.value(v, depth + 1));
+                if named.is_some() {
+                    self.path.pop();
+                }
+            }
+            Value::String(s) => self.unsafe_call(s),
+            _ => {}
+        }
+    }
+
+    fn unsafe_call(&mut self, s: &str) {
+        let last = s.rsplit(['.', ':']).next().unwrap_or(s);
+        if UNSAFE_CALLS.contains(&last) {
+            self.report(Rule::KerasUnsafeCall, format!("references `{s}`"));
+        }
+    }
+
+    /// Judges one serialized Keras object (anything with a `class_name`).
+    fn keras_object(&mut self, obj: &Value) {
+        let class = obj
+            .get("class_name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let module = obj.get("module").and_then(Value::as_str);
+        let foreign = module.filter(|m| !is_keras_module(m));
+        match (class, foreign) {
+            ("Lambda", _) => self.lambda(obj),
+            ("TFSMLayer", _) => self.report(
+                Rule::KerasTfsmLayer,
+                "TFSMLayer loads an external SavedModel".into(),
+            ),
+            ("function", Some(m)) => {
+                let target = obj.get("config").and_then(Value::as_str).unwrap_or("?");
+                self.report(
+                    Rule::KerasFunctionObject,
+                    format!("function object resolves `{m}.{target}`"),
+                );
+            }
+            (_, Some(m)) if is_ecosystem_module(m) => {
+                self.report(
+                    Rule::KerasCustomObject,
+                    format!("`{m}.{class}` comes from a Keras add-on package"),
+                );
+            }
+            (_, Some(m)) => self.report(Rule::KerasForeignModule, format!("imports `{m}.{class}`")),
+            (_, None) => self.custom_object(obj, class, module),
+        }
+    }
+
+    fn custom_object(&mut self, obj: &Value, class: &str, module: Option<&str>) {
+        let registered = obj.get("registered_name").and_then(Value::as_str);
+        let custom = match registered {
+            Some(r) => r.contains('>') || (module.is_none() && class != "function"),
+            None => false,
+        };
+        if custom {
+            self.report(
+                Rule::KerasCustomObject,
+                format!(
+                    "custom object `{}` needs code registered by the loading program",
+                    registered.unwrap_or(class)
+                ),
+            );
+        }
+    }
+
+    fn lambda(&mut self, layer: &Value) {
+        let config = layer.get("config");
+        let function = config.and_then(|c| c.get("function"));
+        let payload = match function {
+            // Keras 3: {"class_name": "__lambda__", "config": {"code": ...}}
+            Some(f @ Value::Object(_)) => f
+                .get("config")
+                .and_then(|c| c.get("code"))
+                .and_then(Value::as_str),
+            // Legacy: [b64code, defaults, closure] with function_type "lambda".
+            Some(Value::Array(parts)) => parts.first().and_then(Value::as_str),
+            _ => None,
+        };
+        let detail = match (payload, function) {
+            (Some(code), _) => describe_payload(code),
+            (None, Some(Value::String(name))) => format!("calls the Python function `{name}`"),
+            _ => "its function could not be located".to_string(),
+        };
+        self.report(Rule::KerasLambda, format!("Lambda layer: {detail}"));
+    }
+}
+
+/// The `name` of a layer or model object (`config.name`, else `name`).
+fn object_name(obj: &Value) -> Option<String> {
+    obj.get("config")
+        .and_then(|c| c.get("name"))
+        .or_else(|| obj.get("name"))
+        .and_then(Value::as_str)
+        .map(|s| s.chars().take(100).collect())
+}
+
+fn is_keras_module(module: &str) -> bool {
+    module == "keras" || module.starts_with("keras.")
+}
+
+fn is_ecosystem_module(module: &str) -> bool {
+    let root = module.split('.').next().unwrap_or(module);
+    ECOSYSTEM_MODULES.contains(&root)
+}
+
+/// Decodes a Lambda's base64 payload and summarises the code object it holds.
+fn describe_payload(code: &str) -> String {
+    let raw = decode_base64(code);
+    match marshal::summarize_code(&raw) {
+        Ok(summary) => describe_code(&summary),
+        Err(e) => format!(
+            "{} bytes of marshal data that could not be read as a code object ({e})",
+            raw.len()
+        ),
+    }
+}
+
+fn describe_code(s: &CodeSummary) -> String {
+    let list = |v: &[String]| {
+        let shown: Vec<_> = v.iter().take(12).map(|n| format!("`{n}`")).collect();
+        if shown.is_empty() {
+            "none".to_string()
+        } else {
+            shown.join(", ")
+        }
+    };
+    format!(
+        "{}-byte Python code object ({} code object(s)) referencing names {}; string constants {}",
+        s.bytecode_len,
+        s.code_objects,
+        list(&s.names),
+        list(&s.strings)
+    )
+}
+
+/// Decodes base64 the way Python's `codecs.decode(..., "base64")` (binascii, non-strict)
+/// does, which is how Keras reads Lambda code: characters outside the alphabet (newlines) are
+/// skipped and decoding stops at padding. Hand-written for that parity; a strict decoder
+/// would reject payloads Keras accepts.
+pub fn decode_base64(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let mut acc = 0u32;
+    let mut bits = 0u32;
+    for byte in text.bytes() {
+        let value = match byte {
+            b'A'..=b'Z' => byte - b'A',
+            b'a'..=b'z' => byte - b'a' + 26,
+            b'0'..=b'9' => byte - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{FileReport, Verdict};
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/formats/keras/"
+        );
+        std::fs::read(format!("{path}{name}")).unwrap()
+    }
+
+    /// Runs the config analysis through the scanner's context.
+    pub(crate) fn scan_config(data: &[u8]) -> FileReport {
+        crate::scan::Scanner::default().scan_with("config.json", data, |ctx, d| {
+            scan_keras_config(ctx, d);
+            "keras-config"
+        })
+    }
+
+    fn rules(report: &FileReport) -> Vec<Rule> {
+        report.findings.iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn benign_config_is_safe() {
+        let report = scan_config(&fixture("benign.config.json"));
+        assert_eq!(report.verdict, Verdict::Safe, "{:?}", report.findings);
+        assert!(
+            report.summary.contains("Keras objects checked, no code"),
+            "{}",
+            report.summary
+        );
+    }
+
+    #[test]
+    fn lambda_layer_reports_its_names_and_layer_path() {
+        let report = scan_config(&fixture("lambda.config.json"));
+        assert_eq!(report.verdict, Verdict::Dangerous);
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::KerasLambda)
+            .unwrap();
+        assert!(
+            f.message.contains("`__import__`, `system`"),
+            "{}",
+            f.message
+        );
+        assert!(f.message.contains("layer `m/evil`"), "{}", f.message);
+    }
+
+    #[test]
+    fn each_malicious_config_gets_its_rule() {
+        for (file, rule) in [
+            ("module_os.config.json", Rule::KerasForeignModule),
+            ("function_class.config.json", Rule::KerasFunctionObject),
+            ("tfsmlayer.config.json", Rule::KerasTfsmLayer),
+            ("unsafe_call.config.json", Rule::KerasUnsafeCall),
+            ("custom_object.config.json", Rule::KerasCustomObject),
+        ] {
+            let report = scan_config(&fixture(file));
+            assert!(
+                rules(&report).contains(&rule),
+                "{file}: {:?}",
+                report.findings
+            );
+            let expected = if rule == Rule::KerasCustomObject {
+                Verdict::Suspicious
+            } else {
+                Verdict::Dangerous
+            };
+            assert_eq!(report.verdict, expected, "{file}");
+        }
+    }
+
+    #[test]
+    fn legacy_lambda_list_form_is_decoded() {
+        let config = br#"{"class_name": "Sequential", "config": {"name": "s", "layers": [
+            {"class_name": "Lambda", "config": {"name": "l", "function_type": "lambda",
+             "function": ["4wEAAAAAAAAAAAAAAAMAAAATAAAA80oAAACXAHQBAAAAAAAAAAAAAGQBpgEAAKsBAAAAAAAAAACgAQAAAAAAAAAAAAAAAAAAAAAAAAAAZAKmAQAAqwEAAAAAAAAAAHABfABTACkDTtoCb3PaAmlkKQLaCl9faW1wb3J0X1/aBnN5c3RlbSkB2gF0cwEAAAAg+j0vd29yay93dC9mbXQtYi9zY3JpcHRzL2ZpeHR1cmVzL21ha2VfZm9ybWF0c19rZXJhc190Zl9vbm54LnB5+gg8bGFtYmRhPvo1a2VyYXNfZml4dHVyZXMuPGxvY2Fscz4uc21hbGxfbW9kZWwuPGxvY2Fscz4uPGxhbWJkYT4+AAAAcyEAAACAAK1quBTRLj7ULj7XLkXSLkXAZNEuS9QuS9AuUMhxgADzAAAAAA==", null, null]}}]}}"#;
+        let report = scan_config(config);
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::KerasLambda)
+            .unwrap();
+        assert!(
+            f.message.contains("`system`") && f.message.contains("layer `s/l`"),
+            "{}",
+            f.message
+        );
+    }
+
+    #[test]
+    fn keras_activation_functions_are_not_flagged() {
+        let config = br#"{"module": "keras.layers", "class_name": "Dense", "config": {"name": "d",
+            "activation": {"module": "keras.activations", "class_name": "function", "config": "relu", "registered_name": "relu"}}}"#;
+        assert_eq!(scan_config(config).verdict, Verdict::Safe);
+    }
+
+    #[test]
+    fn invalid_or_too_deep_json_is_unscannable() {
+        assert_eq!(
+            scan_config(b"{\"class_name\": ").verdict,
+            Verdict::Unscannable
+        );
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        assert_eq!(scan_config(deep.as_bytes()).verdict, Verdict::Unscannable);
+    }
+
+    #[test]
+    fn keras_archive_members_are_recognised() {
+        assert!(is_keras_archive(&[
+            "metadata.json",
+            "config.json",
+            "model.weights.h5"
+        ]));
+        assert!(!is_keras_archive(&["data.pkl", "config.json"]));
+    }
+
+    #[test]
+    fn base64_skips_newlines_like_binascii() {
+        assert_eq!(decode_base64("aGVs\nbG8=\n"), b"hello");
+        assert_eq!(decode_base64(""), b"");
+    }
+}

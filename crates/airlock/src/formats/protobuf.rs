@@ -1,0 +1,227 @@
+//! A small, zero-copy protobuf wire-format reader for the few messages Airlock inspects
+//! (TensorFlow SavedModel, ONNX ModelProto).
+//!
+//! Why not `prost`: prost decodes whole messages into owned structs, so an ONNX initializer's
+//! `raw_data` (hundreds of MB) would be copied just to learn its length, and unknown fields are
+//! dropped silently. Reading the wire format directly costs ~100 lines, borrows every
+//! length-delimited field from the input (nothing is copied, nothing allocated per field), and
+//! lets each caller walk only the fields it needs. Every length is checked against the bytes
+//! left before slicing; malformed input is an `Err` with the byte offset, never a panic.
+
+/// A wire-format error: what went wrong and where (offset within the message being read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    pub offset: usize,
+    pub what: &'static str,
+}
+
+impl std::fmt::Display for WireError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (at offset {:#x})", self.what, self.offset)
+    }
+}
+
+/// The value of one field as it appears on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Bytes(&'a [u8]),
+    Fixed32(u32),
+}
+
+/// One field: its number, its value, and the offset of its tag within the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub number: u32,
+    pub value: Value<'a>,
+    pub offset: usize,
+}
+
+impl<'a> Field<'a> {
+    /// The payload of a length-delimited field (sub-message, string, bytes).
+    pub fn bytes(&self) -> Option<&'a [u8]> {
+        match self.value {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// The payload as UTF-8 text, lossily (names in reports only).
+    pub fn text(&self) -> Option<String> {
+        self.bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+
+    pub fn varint(&self) -> Option<u64> {
+        match self.value {
+            Value::Varint(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// Iterates over the fields of one message. Yields `Err` once and then stops.
+pub struct Fields<'a> {
+    data: &'a [u8],
+    pos: usize,
+    failed: bool,
+}
+
+/// Reads the fields of the message encoded in `data`.
+pub fn fields(data: &[u8]) -> Fields<'_> {
+    Fields {
+        data,
+        pos: 0,
+        failed: false,
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn varint(&mut self) -> Result<u64, WireError> {
+        let mut value = 0u64;
+        for shift in (0..64).step_by(7) {
+            let Some(&byte) = self.data.get(self.pos) else {
+                return Err(self.error("truncated varint"));
+            };
+            self.pos += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(self.error("varint longer than 10 bytes"))
+    }
+
+    fn take(&mut self, n: u64) -> Result<&'a [u8], WireError> {
+        let end = usize::try_from(n)
+            .ok()
+            .and_then(|n| self.pos.checked_add(n))
+            .filter(|&end| end <= self.data.len())
+            .ok_or_else(|| self.error("field runs past the end of its message"))?;
+        let slice = self.data.get(self.pos..end).unwrap_or_default();
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn error(&self, what: &'static str) -> WireError {
+        WireError {
+            offset: self.pos,
+            what,
+        }
+    }
+
+    fn next_field(&mut self) -> Result<Field<'a>, WireError> {
+        let offset = self.pos;
+        let key = self.varint()?;
+        let number = u32::try_from(key >> 3)
+            .ok()
+            .filter(|&n| n != 0 && n < 1 << 29)
+            .ok_or(WireError {
+                offset,
+                what: "invalid field number",
+            })?;
+        let value = match key & 7 {
+            0 => Value::Varint(self.varint()?),
+            1 => Value::Fixed64(u64::from_le_bytes(
+                self.take(8)?.try_into().unwrap_or_default(),
+            )),
+            2 => {
+                let len = self.varint()?;
+                Value::Bytes(self.take(len)?)
+            }
+            5 => Value::Fixed32(u32::from_le_bytes(
+                self.take(4)?.try_into().unwrap_or_default(),
+            )),
+            _ => {
+                return Err(WireError {
+                    offset,
+                    what: "unsupported wire type (groups or invalid)",
+                });
+            }
+        };
+        Ok(Field {
+            number,
+            value,
+            offset,
+        })
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<Field<'a>, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.pos >= self.data.len() {
+            return None;
+        }
+        let field = self.next_field();
+        self.failed = field.is_err();
+        Some(field)
+    }
+}
+
+/// Collects the payloads of every length-delimited occurrence of field `number`.
+pub fn repeated_bytes(data: &[u8], number: u32) -> Result<Vec<&[u8]>, WireError> {
+    let mut out = Vec::new();
+    for field in fields(data) {
+        let field = field?;
+        if field.number == number
+            && let Some(b) = field.bytes()
+        {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
+/// The last occurrence of length-delimited field `number` (protobuf's "last one wins").
+pub fn last_bytes(data: &[u8], number: u32) -> Result<Option<&[u8]>, WireError> {
+    Ok(repeated_bytes(data, number)?.pop())
+}
+
+/// The last occurrence of varint field `number`.
+pub fn last_varint(data: &[u8], number: u32) -> Result<Option<u64>, WireError> {
+    let mut out = None;
+    for field in fields(data) {
+        let field = field?;
+        if field.number == number
+            && let Some(v) = field.varint()
+        {
+            out = Some(v);
+        }
+    }
+    Ok(out)
+}
+
+/// Where `inner` (a sub-slice borrowed from `outer`) starts within `outer`, for reporting.
+pub fn offset_in(outer: &[u8], inner: &[u8]) -> u64 {
+    (inner.as_ptr() as usize).saturating_sub(outer.as_ptr() as usize) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_varints_strings_and_nested_messages() {
+        // field 1 varint 150, field 2 "hi", field 3 fixed32, field 4 fixed64
+        let msg = b"\x08\x96\x01\x12\x02hi\x1d\x01\x00\x00\x00\x21\x02\x00\x00\x00\x00\x00\x00\x00";
+        let got: Vec<_> = fields(msg).collect::<Result<_, _>>().unwrap();
+        assert_eq!(got[0].value, Value::Varint(150));
+        assert_eq!(got[1].bytes(), Some(&b"hi"[..]));
+        assert_eq!(got[2].value, Value::Fixed32(1));
+        assert_eq!(got[3].value, Value::Fixed64(2));
+        assert_eq!(last_varint(msg, 1).unwrap(), Some(150));
+    }
+
+    #[test]
+    fn rejects_lengths_past_the_end_and_bad_keys() {
+        assert!(fields(b"\x12\x05hi").any(|f| f.is_err()));
+        assert!(fields(b"\x0b").any(|f| f.is_err()), "group wire type");
+        assert!(fields(b"\x00\x01").any(|f| f.is_err()), "field number 0");
+        assert!(fields(b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01").any(|f| f.is_err()));
+        let huge = b"\x12\xff\xff\xff\xff\xff\xff\xff\xff\x7f";
+        assert!(fields(huge).any(|f| f.is_err()));
+    }
+}

@@ -1,0 +1,89 @@
+//! Files saved by the real libraries (`tests/fixtures/benign/`, made by
+//! `scripts/fixtures/make_benign.py`; `manifest.json` lists each file's key globals and the
+//! library versions). Every one must be reported safe, with its key globals among the imports:
+//! these are the false positives users complain about most.
+
+use airlock::{Scanner, Verdict};
+use serde_json::Value;
+
+use crate::{finding_codes, fixtures};
+
+/// (file name, key globals) from `manifest.json`.
+fn manifest() -> Vec<(String, Vec<String>)> {
+    let path = fixtures("benign/manifest.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let doc: Value = serde_json::from_str(&text).expect("manifest.json is JSON");
+    let files = doc["files"].as_object().expect("`files` is an object");
+    files
+        .iter()
+        .map(|(name, entry)| {
+            let globals = entry["key_globals"]
+                .as_array()
+                .expect("`key_globals` is a list")
+                .iter()
+                .map(|g| g.as_str().expect("a global is a string").to_string())
+                .collect();
+            (name.clone(), globals)
+        })
+        .collect()
+}
+
+#[test]
+fn manifest_lists_every_fixture() {
+    let listed: Vec<String> = manifest().into_iter().map(|(name, _)| name).collect();
+    let dir = fixtures("benign");
+    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+        .expect("benign fixtures folder")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name != "README.md" && name != "manifest.json")
+        .collect();
+    on_disk.sort();
+    assert_eq!(listed, on_disk);
+    assert!(listed.len() >= 20, "only {} benign fixtures", listed.len());
+}
+
+#[test]
+fn every_benign_file_is_safe_with_its_key_globals() {
+    let scanner = Scanner::default();
+    let mut failures = Vec::new();
+    let files = manifest();
+    for (name, key_globals) in &files {
+        let report = scanner.scan_path(&fixtures("benign").join(name));
+        if report.verdict != Verdict::Safe {
+            let flagged: Vec<String> = report
+                .findings
+                .iter()
+                .map(|f| format!("{} {}", f.rule.code(), f.message))
+                .collect();
+            failures.push(format!(
+                "{name}: expected safe, got {} ({}; format {}): {}",
+                report.verdict,
+                finding_codes(&report),
+                report.format,
+                flagged.join(" | ")
+            ));
+        }
+        let imports: Vec<String> = report.imports.iter().map(|i| i.qualified()).collect();
+        for global in key_globals {
+            if !imports.contains(global) {
+                failures.push(format!(
+                    "{name}: `{global}` not among imports [{}]",
+                    imports.join(", ")
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n{} problems over {} benign files",
+        failures.join("\n"),
+        failures.len(),
+        files.len()
+    );
+}

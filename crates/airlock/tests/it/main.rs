@@ -1,0 +1,31 @@
+//! Airlock's integration tests: one binary (to keep link time low), one module per fixture set.
+//!
+//! - [`oracle`]: the differential oracle — thousands of hand-written pickles that do the same
+//!   thing written in different ways, each of which must get the same verdict.
+//! - [`benign`]: files saved by real torch, NumPy, joblib and scikit-learn, all of which must be
+//!   reported safe with the globals those libraries need.
+//!
+//! Fixtures live in `tests/fixtures/` at the repository root and are made by the scripts in
+//! `scripts/fixtures/` (see the README there).
+
+mod benign;
+mod oracle;
+
+use std::path::PathBuf;
+
+/// `tests/fixtures/<name>` at the repository root.
+pub fn fixtures(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
+}
+
+/// The rule codes of a report's findings, for failure messages.
+pub fn finding_codes(report: &airlock::FileReport) -> String {
+    let codes: Vec<&str> = report.findings.iter().map(|f| f.rule.code()).collect();
+    if codes.is_empty() {
+        "no findings".to_string()
+    } else {
+        codes.join(",")
+    }
+}
