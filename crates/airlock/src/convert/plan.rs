@@ -157,7 +157,7 @@ fn unsupported(path: &Path, name: &str, why: &str) -> ConvertError {
 
 /// Byte range a tensor spans in its storage, as safetensors' `_end_ptr` measures it.
 fn area(t: &TensorRef) -> (u64, u64) {
-    let start = t.offset * t.element_size;
+    let start = t.offset.saturating_mul(t.element_size);
     let stop = if t.numel() > 0 {
         last_index(t).map_or(u64::MAX, |i| (i + 1) * t.element_size)
     } else {

@@ -195,10 +195,16 @@ fn write_tensor(checkpoint: &Checkpoint, t: &PlannedTensor, out: &mut File) -> s
         }
     }
     let swap = src.swap;
-    emit(checkpoint, &record, src, &mut |chunk: &mut [u8]| {
-        byteswap(chunk, swap);
-        out.write_all(chunk)
-    })
+    emit(
+        checkpoint,
+        &record,
+        src,
+        MAX_GATHER_SPAN,
+        &mut |chunk: &mut [u8]| {
+            byteswap(chunk, swap);
+            out.write_all(chunk)
+        },
+    )
 }
 
 fn storage_record(checkpoint: &Checkpoint, t: &TensorRef) -> std::io::Result<StorageRecord> {
@@ -208,11 +214,13 @@ fn storage_record(checkpoint: &Checkpoint, t: &TensorRef) -> std::io::Result<Sto
 }
 
 /// Produces a tensor's elements in C order, in chunks of whole elements (before any byte
-/// swap), from a contiguous run, an in-memory span, or one run at a time.
+/// swap), from a contiguous run, an in-memory span of at most `max_span` bytes, or one run
+/// at a time.
 fn emit(
     checkpoint: &Checkpoint,
     record: &StorageRecord,
     t: &TensorRef,
+    max_span: u64,
     sink: &mut dyn FnMut(&mut [u8]) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let es = t.element_size;
@@ -232,7 +240,7 @@ fn emit(
     let run_bytes = run_elems * es;
     let span = end - start;
     let mut out: Vec<u8> = Vec::with_capacity(CHUNK.max(run_bytes as usize).min(CHUNK * 4));
-    if span <= MAX_GATHER_SPAN {
+    if span <= max_span {
         let mut storage = Vec::with_capacity(span as usize);
         checkpoint.read_range(record, start, span, &mut |c| {
             storage.extend_from_slice(c);
@@ -246,7 +254,7 @@ fn emit(
             out.extend_from_slice(run);
             flush_if_full(&mut out, sink)
         })?;
-    } else {
+    } else if run_bytes <= CHUNK as u64 {
         let mut run = vec![0u8; run_bytes as usize];
         for_each_run(t, &outer, |elem| {
             let mut filled = 0usize;
@@ -259,6 +267,16 @@ fn emit(
             })?;
             out.extend_from_slice(&run);
             flush_if_full(&mut out, sink)
+        })?;
+    } else {
+        // Long runs stream through in chunks of whole elements.
+        let mut chunk = Vec::new();
+        for_each_run(t, &outer, |elem| {
+            checkpoint.read_range(record, elem * es, run_bytes, &mut |c| {
+                chunk.clear();
+                chunk.extend_from_slice(c);
+                sink(&mut chunk)
+            })
         })?;
     }
     if !out.is_empty() {
@@ -474,4 +492,90 @@ fn verify_tensor(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scanner;
+    use crate::convert::{Options, plan};
+
+    /// The run-at-a-time path (used when a view spans more than [`MAX_GATHER_SPAN`]) gives
+    /// the same bytes as the in-memory gather.
+    #[test]
+    fn run_at_a_time_matches_gather() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/convert/views.pt");
+        let checkpoint = Checkpoint::open(&path, &Scanner::default()).unwrap();
+        let plan = plan::plan(&checkpoint, &Options::default()).unwrap();
+        let mut strided = 0;
+        for t in plan
+            .tensors
+            .iter()
+            .filter(|t| !t.is_contiguous() && t.nbytes > 0)
+        {
+            strided += 1;
+            let record = checkpoint.record(&t.source.storage).unwrap();
+            let collect = |max_span| {
+                let mut bytes = Vec::new();
+                emit(
+                    &checkpoint,
+                    &record,
+                    &t.source,
+                    max_span,
+                    &mut |c: &mut [u8]| {
+                        bytes.extend_from_slice(c);
+                        Ok(())
+                    },
+                )
+                .unwrap();
+                bytes
+            };
+            let gathered = collect(MAX_GATHER_SPAN);
+            assert_eq!(gathered.len() as u64, t.nbytes, "{}", t.name);
+            assert_eq!(collect(0), gathered, "{}", t.name);
+        }
+        assert!(
+            strided >= 3,
+            "the fixture has transposed, strided and expanded views"
+        );
+    }
+
+    /// Runs longer than a chunk stream through without being buffered whole.
+    #[test]
+    fn long_runs_stream_in_chunks() {
+        let rows = 4u64;
+        let cols = 300_000u64;
+        let storage: Vec<u8> = (0..rows * cols * 4).map(|i| (i % 251) as u8).collect();
+        let spec = crate::convert::testkit::TensorSpec {
+            name: "every_other_row".into(),
+            storage_class: "FloatStorage",
+            element_size: 4,
+            storage,
+            offset: cols,
+            shape: vec![2, cols],
+            strides: vec![2 * cols, 1],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.pt");
+        std::fs::write(
+            &path,
+            crate::convert::testkit::checkpoint(std::slice::from_ref(&spec)),
+        )
+        .unwrap();
+        let checkpoint = Checkpoint::open(&path, &Scanner::default()).unwrap();
+        let plan = plan::plan(&checkpoint, &Options::default()).unwrap();
+        let t = &plan.tensors[0];
+        let record = checkpoint.record(&t.source.storage).unwrap();
+        let mut bytes = Vec::new();
+        let mut largest = 0;
+        emit(&checkpoint, &record, &t.source, 0, &mut |c: &mut [u8]| {
+            largest = largest.max(c.len());
+            bytes.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap();
+        assert!(largest <= CHUNK);
+        assert_eq!(bytes, crate::convert::testkit::expected_bytes(&spec));
+    }
 }
