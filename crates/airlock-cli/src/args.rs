@@ -48,6 +48,8 @@ pub enum Command {
     Explain(ExplainArgs),
     /// List the rules Airlock reports, or print one rule's documentation.
     Rules(RulesArgs),
+    /// Convert PyTorch checkpoints to safetensors without executing them.
+    Convert(crate::commands::convert::ConvertArgs),
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,11 @@ fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
             out.flush()?;
             Ok(status)
         }
+        Command::Convert(args) => {
+            let mut out = std::io::stdout().lock();
+            commands::convert::run(args, &mut out)?;
+            Ok(ExitStatus::Success)
+        }
         Command::Explain(args) => {
             let stdout = std::io::stdout();
             let color = commands::scan::wants_color(cli.global.color, &stdout);

@@ -20,6 +20,7 @@
 //! - [`rules`]: every finding's stable code; [`report`]: the report data model.
 
 pub mod containers;
+pub mod convert;
 pub mod formats;
 pub mod limits;
 pub mod pickle;

@@ -130,6 +130,16 @@ impl Scanner {
     }
 }
 
+impl Scanner {
+    /// Runs `f` with a fresh per-file context under this scanner's policy and limits, for
+    /// callers that drive format code themselves (the converter runs the pickle machine in
+    /// one). Findings reported into it are dropped.
+    pub fn with_ctx<R>(&self, f: impl FnOnce(&mut Ctx) -> R) -> R {
+        let mut ctx = Ctx::new(self, Instant::now());
+        f(&mut ctx)
+    }
+}
+
 /// Per-file scanning state shared by every format module that looks at that file.
 pub struct Ctx<'s> {
     scanner: &'s Scanner,

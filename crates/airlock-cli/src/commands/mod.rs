@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod convert;
 pub mod explain;
 pub mod rules;
 pub mod scan;

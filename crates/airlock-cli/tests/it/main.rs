@@ -3,6 +3,7 @@
 //! Inputs are built in a temporary folder by each test. The "malicious" pickle is a handful
 //! of bytes written by the test and only ever read by airlock; nothing here unpickles it.
 
+mod convert;
 mod explain;
 mod rules;
 mod sarif;

@@ -123,9 +123,11 @@ pub const STORAGE_TYPES: &[StorageType] = &[
     },
 ];
 
-/// Looks a storage class up by its global (`torch.FloatStorage`, also under `torch.cuda`).
+/// Looks a storage class up by its global (`torch.FloatStorage`, also under `torch.cuda`;
+/// torch ≥ 2 pickles untyped storages as `torch.storage.UntypedStorage`).
 pub fn storage_type(module: &str, name: &str) -> Option<&'static StorageType> {
-    if module != "torch" && module != "torch.cuda" {
+    let untyped = module == "torch.storage" && name == "UntypedStorage";
+    if module != "torch" && module != "torch.cuda" && !untyped {
         return None;
     }
     STORAGE_TYPES.iter().find(|t| t.class == name)

@@ -1,0 +1,214 @@
+//! `airlock convert`: PyTorch checkpoints (a file, a folder, a sharded checkpoint) to
+//! safetensors, through `airlock::convert` — nothing in the checkpoint is ever executed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use airlock::convert::{self, Options, Plan, Progress, Summary};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// A checkpoint (`.bin`, `.pt`, `.pth`, `.ckpt`, any name: routed by content) or a model
+    /// folder (every checkpoint in it, or a sharded checkpoint with its index).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+
+    /// Output file (for a folder: output folder). Default: beside the input, named as the
+    /// Hub's converter names it (`pytorch_model.bin` → `model.safetensors`).
+    #[arg(long, short = 'o', value_name = "OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Take the state dict from this top-level key (default: `state_dict`, `model_state_dict`,
+    /// `model` or `module` when the top level has one, else the top level itself).
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// Convert nested dicts with `.`-joined names instead of refusing them.
+    #[arg(long)]
+    pub flatten: bool,
+
+    /// Drop plain non-tensor values (numbers, strings) instead of refusing them; they are listed.
+    #[arg(long)]
+    pub skip_non_tensors: bool,
+
+    /// Write every name as its own copy instead of removing shared-storage aliases.
+    #[arg(long)]
+    pub no_dedup: bool,
+
+    /// Replace existing output files.
+    #[arg(long)]
+    pub force: bool,
+
+    /// After writing, compare every tensor's bytes with the checkpoint.
+    #[arg(long)]
+    pub verify: bool,
+
+    /// Print what would be written (names, dtypes, shapes, bytes, shared groups); write nothing.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Do not show a progress bar when converting a folder.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+impl ConvertArgs {
+    fn options(&self) -> Options {
+        Options {
+            key: self.key.clone(),
+            flatten: self.flatten,
+            skip_non_tensors: self.skip_non_tensors,
+            no_dedup: self.no_dedup,
+            force: self.force,
+            verify: self.verify,
+            scanner: None,
+        }
+    }
+}
+
+/// Runs the subcommand; any conversion error is returned (exit status 2).
+pub fn run(args: &ConvertArgs, out: &mut dyn Write) -> Result<()> {
+    let options = args.options();
+    if args.input.is_dir() {
+        return run_folder(args, &options, out);
+    }
+    if args.check {
+        let plan = convert::plan_file(&args.input, &options)?;
+        return print_plan(&plan, out);
+    }
+    let output = match &args.output {
+        Some(o) => o.clone(),
+        None => default_output(&args.input)?,
+    };
+    let summary = convert::convert_file(&args.input, &output, &options)?;
+    print_summary(&summary, out)
+}
+
+fn default_output(input: &Path) -> Result<PathBuf> {
+    let name = input
+        .file_name()
+        .and_then(|n| n.to_str())
+        .with_context(|| format!("{}: cannot name an output for it; use -o", input.display()))?;
+    Ok(input.with_file_name(convert::safetensors_name(name)))
+}
+
+fn run_folder(args: &ConvertArgs, options: &Options, out: &mut dyn Write) -> Result<()> {
+    if args.check {
+        let plans = convert::plan_folder(&args.input, options)?;
+        if plans.is_empty() {
+            bail!("{}: no checkpoints to convert", args.input.display());
+        }
+        for plan in plans {
+            print_plan(&plan, out)?;
+        }
+        return Ok(());
+    }
+    let bar = if args.no_progress {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    };
+    let summary =
+        convert::convert_folder(
+            &args.input,
+            args.output.as_deref(),
+            options,
+            &mut |p| match p {
+                Progress::Start { total, input, .. } => {
+                    bar.set_length(total as u64);
+                    bar.set_message(input.display().to_string());
+                }
+                Progress::Done { .. } => bar.inc(1),
+            },
+        );
+    bar.finish_and_clear();
+    let summary = summary?;
+    for done in &summary.converted {
+        print_summary(done, out)?;
+    }
+    if let Some(index) = &summary.index {
+        writeln!(out, "wrote {}", index.display())?;
+    }
+    Ok(())
+}
+
+fn print_summary(s: &Summary, out: &mut dyn Write) -> Result<()> {
+    let mut extra = Vec::new();
+    let removed: usize = s.shared.iter().map(|g| g.removed.len()).sum();
+    if removed > 0 {
+        extra.push(format!("{removed} shared alias(es) recorded in metadata"));
+    }
+    if !s.skipped.is_empty() {
+        let names: Vec<&str> = s.skipped.iter().map(|(n, _)| n.as_str()).collect();
+        extra.push(format!("skipped {}", names.join(", ")));
+    }
+    if s.verified {
+        extra.push("verified".into());
+    }
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", extra.join("; "))
+    };
+    writeln!(
+        out,
+        "converted {} → {}: {} tensors, {} bytes{extra}",
+        s.input.display(),
+        s.output.display(),
+        s.tensors,
+        s.bytes
+    )?;
+    Ok(())
+}
+
+fn print_plan(plan: &Plan, out: &mut dyn Write) -> Result<()> {
+    let order = if plan.big_endian {
+        "big-endian"
+    } else {
+        "little-endian"
+    };
+    writeln!(
+        out,
+        "{} ({} format, {order}): {} tensors, {} bytes of data",
+        plan.input.display(),
+        plan.format,
+        plan.tensors.len(),
+        plan.data_bytes()
+    )?;
+    let width = plan.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    for t in &plan.tensors {
+        let view = if t.is_contiguous() {
+            ""
+        } else {
+            "  (view, made contiguous)"
+        };
+        writeln!(
+            out,
+            "  {:<width$}  {:<11} {:<18} {:>12}{view}",
+            t.name,
+            format!("{:?}", t.dtype),
+            format!("{:?}", t.shape),
+            t.nbytes
+        )?;
+    }
+    for g in &plan.shared {
+        writeln!(
+            out,
+            "  shared: {} kept; {} removed",
+            g.kept,
+            g.removed.join(", ")
+        )?;
+    }
+    for (name, what) in &plan.skipped {
+        writeln!(out, "  skipped: {name} = {what}")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,148 @@
+//! Builds small torch-style zip checkpoints byte by byte, for round-trip tests and the fuzz
+//! targets: a protocol-2 `data.pkl` in the layout `torch.save` writes (a dict of
+//! `_rebuild_tensor_v2` calls on `('storage', torch.<Type>Storage, key, 'cpu', numel)`
+//! persistent ids) and stored records, with no torch involved.
+
+/// One tensor to write: its storage class, raw little-endian storage bytes and view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorSpec {
+    pub name: String,
+    /// `FloatStorage`, `HalfStorage`, ... (a class of [`crate::formats::torch::STORAGE_TYPES`]).
+    pub storage_class: &'static str,
+    pub element_size: u64,
+    pub storage: Vec<u8>,
+    pub offset: u64,
+    pub shape: Vec<u64>,
+    pub strides: Vec<u64>,
+}
+
+/// The pickle `torch.save` would write for a dict of these tensors (storage key = index).
+pub fn state_dict_pickle(tensors: &[TensorSpec]) -> Vec<u8> {
+    let mut p = vec![0x80, 2, b'}', b'('];
+    for (key, t) in tensors.iter().enumerate() {
+        unicode(&mut p, &t.name);
+        p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n(");
+        p.push(b'(');
+        unicode(&mut p, "storage");
+        p.extend_from_slice(format!("ctorch\n{}\n", t.storage_class).as_bytes());
+        unicode(&mut p, &key.to_string());
+        unicode(&mut p, "cpu");
+        int(&mut p, t.storage.len() as u64 / t.element_size.max(1));
+        p.extend_from_slice(b"tQ");
+        int(&mut p, t.offset);
+        tuple(&mut p, &t.shape);
+        tuple(&mut p, &t.strides);
+        p.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtR");
+    }
+    p.extend_from_slice(b"u.");
+    p
+}
+
+fn unicode(p: &mut Vec<u8>, s: &str) {
+    p.push(b'X');
+    p.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    p.extend_from_slice(s.as_bytes());
+}
+
+fn int(p: &mut Vec<u8>, v: u64) {
+    // LONG1 with 8 little-endian bytes and a zero sign byte: any u64 round-trips.
+    p.extend_from_slice(&[0x8a, 9]);
+    p.extend_from_slice(&v.to_le_bytes());
+    p.push(0);
+}
+
+fn tuple(p: &mut Vec<u8>, items: &[u64]) {
+    p.push(b'(');
+    for &i in items {
+        int(p, i);
+    }
+    p.push(b't');
+}
+
+/// A stored zip of `(name, bytes)` records, as a minimal writer lays it out.
+pub fn stored_zip(records: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, data) in records {
+        let offset = out.len() as u32;
+        let crc = crc32(data);
+        let fixed = |sig: &[u8], buf: &mut Vec<u8>| {
+            buf.extend_from_slice(sig);
+            buf.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            buf.extend_from_slice(&crc.to_le_bytes());
+            buf.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            buf.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            buf.extend_from_slice(&[0, 0]);
+        };
+        fixed(b"PK\x03\x04", &mut out);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(b"PK\x01\x02\x14\x00");
+        let mut entry = Vec::new();
+        fixed(b"", &mut entry);
+        central.extend_from_slice(&entry);
+        central.extend_from_slice(&[0; 10]);
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let dir_offset = out.len() as u32;
+    let count = records.len() as u16;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(b"PK\x05\x06\0\0\0\0");
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+    out.extend_from_slice(&dir_offset.to_le_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A complete torch-style checkpoint holding `tensors`.
+pub fn checkpoint(tensors: &[TensorSpec]) -> Vec<u8> {
+    let mut records = vec![
+        ("archive/data.pkl".to_string(), state_dict_pickle(tensors)),
+        ("archive/byteorder".to_string(), b"little".to_vec()),
+    ];
+    for (key, t) in tensors.iter().enumerate() {
+        records.push((format!("archive/data/{key}"), t.storage.clone()));
+    }
+    records.push(("archive/version".to_string(), b"3\n".to_vec()));
+    stored_zip(&records)
+}
+
+/// The bytes a contiguous copy of the view holds, computed element by element.
+pub fn expected_bytes(t: &TensorSpec) -> Vec<u8> {
+    let numel: u64 = t.shape.iter().product();
+    let es = t.element_size as usize;
+    let mut out = Vec::new();
+    let mut idx = vec![0u64; t.shape.len()];
+    for _ in 0..numel {
+        let elem = t.offset + idx.iter().zip(&t.strides).map(|(i, s)| i * s).sum::<u64>();
+        let at = elem as usize * es;
+        out.extend_from_slice(t.storage.get(at..at + es).unwrap_or_default());
+        for d in (0..idx.len()).rev() {
+            idx[d] += 1;
+            if idx[d] < t.shape[d] {
+                break;
+            }
+            idx[d] = 0;
+        }
+    }
+    out
+}

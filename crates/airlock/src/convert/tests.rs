@@ -1,0 +1,452 @@
+//! Tests of the converter against fixtures made by real torch (`scripts/fixtures/make_convert.py`):
+//! each output must hold the same tensors (names, dtypes, shapes, bytes) and metadata as the
+//! file `safetensors.torch.save_file` wrote from what `torch.load` returned.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::SafeTensors;
+
+use super::*;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/convert")
+        .join(name)
+}
+
+/// Asserts two safetensors files hold the same tensors and metadata.
+fn assert_same(actual: &Path, expected: &Path) {
+    let a = std::fs::read(actual).unwrap();
+    let e = std::fs::read(expected).unwrap();
+    let (_, a_meta) = SafeTensors::read_metadata(&a).unwrap();
+    let (_, e_meta) = SafeTensors::read_metadata(&e).unwrap();
+    assert_eq!(
+        a_meta.metadata(),
+        e_meta.metadata(),
+        "metadata of {actual:?}"
+    );
+    let a = SafeTensors::deserialize(&a).unwrap();
+    let e = SafeTensors::deserialize(&e).unwrap();
+    let mut a_names = a.names();
+    let mut e_names = e.names();
+    a_names.sort();
+    e_names.sort();
+    assert_eq!(a_names, e_names, "tensor names of {actual:?}");
+    for name in e_names {
+        let (at, et) = (a.tensor(name).unwrap(), e.tensor(name).unwrap());
+        assert_eq!(at.dtype(), et.dtype(), "{name}");
+        assert_eq!(at.shape(), et.shape(), "{name}");
+        assert_eq!(at.data(), et.data(), "bytes of {name}");
+    }
+}
+
+fn convert_fixture(name: &str, options: &Options) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.safetensors");
+    convert_file(&fixture(name), &out, options).unwrap();
+    (dir, out)
+}
+
+fn check_pair(input: &str, options: &Options) {
+    let (_dir, out) = convert_fixture(input, options);
+    let expected = fixture(&safetensors_name(input));
+    assert_same(&out, &expected);
+    // Verification re-reads every element from the source.
+    let verified = Options {
+        verify: true,
+        ..options.clone()
+    };
+    let (_dir2, out2) = convert_fixture(input, &verified);
+    assert_same(&out2, &expected);
+}
+
+#[test]
+fn every_dtype_matches_save_file() {
+    check_pair("dtypes.pt", &Options::default());
+}
+
+#[test]
+fn legacy_format_matches_save_file() {
+    check_pair("dtypes_legacy.pt", &Options::default());
+}
+
+#[test]
+fn views_are_materialised_contiguous() {
+    check_pair("views.pt", &Options::default());
+}
+
+#[test]
+fn tied_weights_keep_the_first_complete_name() {
+    check_pair("tied.pt", &Options::default());
+    let plan = plan_file(&fixture("tied.pt"), &Options::default()).unwrap();
+    assert!(plan.shared.contains(&SharedGroup {
+        kept: "lm_head.weight".into(),
+        removed: vec!["model.embed.weight".into()],
+    }));
+    assert_eq!(
+        plan.metadata.get("b.tail").map(String::as_str),
+        Some("a.whole")
+    );
+    // Two halves of one storage do not overlap: both are written.
+    let names: Vec<&str> = plan.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.contains(&"c.halfA") && names.contains(&"c.halfB"));
+}
+
+#[test]
+fn no_dedup_writes_every_name() {
+    let options = Options {
+        no_dedup: true,
+        ..Options::default()
+    };
+    let (_dir, out) = convert_fixture("tied.pt", &options);
+    let bytes = std::fs::read(&out).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.len(), 6);
+    assert_eq!(
+        st.tensor("model.embed.weight").unwrap().data(),
+        st.tensor("lm_head.weight").unwrap().data()
+    );
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    assert_eq!(
+        meta.metadata().clone().unwrap(),
+        HashMap::from([("format".to_string(), "pt".to_string())])
+    );
+}
+
+#[test]
+fn parameters_match_save_file() {
+    check_pair("params.pt", &Options::default());
+}
+
+#[test]
+fn deflated_records_are_read() {
+    check_pair("deflated.pt", &Options::default());
+}
+
+#[test]
+fn big_endian_storages_are_swapped() {
+    check_pair("bigendian.pt", &Options::default());
+}
+
+#[test]
+fn lightning_checkpoint_unwraps_state_dict() {
+    check_pair("lightning.ckpt", &Options::default());
+    let explicit = Options {
+        key: Some("state_dict".into()),
+        ..Options::default()
+    };
+    check_pair("lightning.ckpt", &explicit);
+}
+
+#[test]
+fn missing_key_is_an_error() {
+    let options = Options {
+        key: Some("model_ema".into()),
+        ..Options::default()
+    };
+    let err = plan_file(&fixture("lightning.ckpt"), &options).unwrap_err();
+    assert!(
+        err.to_string().contains("no top-level key `model_ema`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn nested_dicts_need_flatten() {
+    let err = plan_file(&fixture("nested.pt"), &Options::default()).unwrap_err();
+    assert!(err.to_string().contains("`encoder`"), "{err}");
+    assert!(err.to_string().contains("--flatten"), "{err}");
+    let options = Options {
+        flatten: true,
+        ..Options::default()
+    };
+    check_pair("nested.pt", &options);
+}
+
+#[test]
+fn non_tensor_values_are_refused_or_skipped() {
+    let err = plan_file(&fixture("mixed.pt"), &Options::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("is not a tensor"), "{text}");
+    let options = Options {
+        skip_non_tensors: true,
+        ..Options::default()
+    };
+    check_pair("mixed.pt", &options);
+    let plan = plan_file(&fixture("mixed.pt"), &options).unwrap();
+    let skipped: Vec<&str> = plan.skipped.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(skipped, ["step", "name", "lr"]);
+}
+
+#[test]
+fn storage_size_mismatch_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.safetensors");
+    // The scanner already rates it dangerous (PT002)...
+    let err = convert_file(&fixture("bad_size.pt"), &out, &Options::default()).unwrap_err();
+    assert!(matches!(err, ConvertError::Refused { .. }), "{err}");
+    assert!(err.to_string().contains("PT002"), "{err}");
+    assert!(!out.exists());
+    // ...and the converter's own check stops it too.
+    let checkpoint =
+        source::Checkpoint::open(&fixture("bad_size.pt"), &Scanner::default()).unwrap();
+    let err = plan::plan(&checkpoint, &Options::default()).unwrap_err();
+    assert!(matches!(err, ConvertError::Layout { .. }), "{err}");
+    assert!(err.to_string().contains("CVE-2026-24747"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "no partial output"
+    );
+}
+
+#[test]
+fn dangerous_pickle_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.safetensors");
+    let err = convert_file(&fixture("dangerous.pt"), &out, &Options::default()).unwrap_err();
+    assert!(matches!(err, ConvertError::Refused { .. }), "{err}");
+    assert!(err.to_string().contains("dangerous"), "{err}");
+    // A bare pickle (torch's legacy path) calling os.system: refused by the first scan.
+    let bare = dir.path().join("evil.bin");
+    std::fs::write(&bare, b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00id\x85R.").unwrap();
+    let err = convert_file(&bare, &out, &Options::default()).unwrap_err();
+    assert!(matches!(err, ConvertError::Refused { .. }), "{err}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn existing_output_is_kept_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.safetensors");
+    std::fs::write(&out, b"precious").unwrap();
+    let err = convert_file(&fixture("params.pt"), &out, &Options::default()).unwrap_err();
+    assert!(matches!(err, ConvertError::Exists { .. }), "{err}");
+    assert_eq!(std::fs::read(&out).unwrap(), b"precious");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let force = Options {
+        force: true,
+        ..Options::default()
+    };
+    convert_file(&fixture("params.pt"), &out, &force).unwrap();
+    assert_same(&out, &fixture("params.safetensors"));
+}
+
+#[test]
+fn not_a_checkpoint_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.bin");
+    std::fs::write(&text, b"just some text\n").unwrap();
+    let err = plan_file(&text, &Options::default()).unwrap_err();
+    assert!(matches!(err, ConvertError::NotACheckpoint { .. }), "{err}");
+}
+
+#[test]
+fn sharded_folder_converts_with_index() {
+    let out = tempfile::tempdir().unwrap();
+    let mut events = Vec::new();
+    let summary = convert_folder(
+        &fixture("sharded"),
+        Some(out.path()),
+        &Options::default(),
+        &mut |p| {
+            if let Progress::Done { index, total, .. } = p {
+                events.push((index, total));
+            }
+        },
+    )
+    .unwrap();
+    assert_eq!(events, [(1, 2), (2, 2)]);
+    assert_eq!(summary.converted.len(), 2);
+    let expected = fixture("sharded/expected");
+    for name in [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+    ] {
+        assert_same(&out.path().join(name), &expected.join(name));
+    }
+    let read = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    assert_eq!(
+        read(out.path().join("model.safetensors.index.json")),
+        read(expected.join("model.safetensors.index.json"))
+    );
+    // Running again refuses to overwrite.
+    let again = convert_folder(
+        &fixture("sharded"),
+        Some(out.path()),
+        &Options::default(),
+        &mut |_| {},
+    );
+    assert!(matches!(again, Err(ConvertError::Exists { .. })));
+}
+
+#[test]
+fn shard_names_must_stay_in_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pytorch_model.bin.index.json"),
+        r#"{"weight_map": {"w": "../../etc/passwd"}}"#,
+    )
+    .unwrap();
+    let err = convert_folder(dir.path(), None, &Options::default(), &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("not a plain file name"), "{err}");
+}
+
+#[test]
+fn safetensors_names_follow_the_hub() {
+    assert_eq!(
+        safetensors_name("pytorch_model-00001-of-00002.bin"),
+        "model-00001-of-00002.safetensors"
+    );
+    assert_eq!(safetensors_name("last.ckpt"), "last.safetensors");
+    assert_eq!(safetensors_name("weights"), "weights.safetensors");
+}
+
+#[test]
+fn check_reports_the_plan() {
+    let plan = plan_file(&fixture("views.pt"), &Options::default()).unwrap();
+    assert_eq!(plan.format, "zip");
+    let scalar = plan.tensors.iter().find(|t| t.name == "scalar").unwrap();
+    assert!(scalar.shape.is_empty());
+    assert_eq!(scalar.nbytes, 4);
+    let transposed = plan
+        .tensors
+        .iter()
+        .find(|t| t.name == "transposed")
+        .unwrap();
+    assert!(!transposed.is_contiguous());
+    assert_eq!(transposed.shape, [6, 4]);
+    assert_eq!(
+        plan.data_bytes(),
+        plan.tensors.iter().map(|t| t.nbytes).sum::<u64>()
+    );
+}
+
+/// A small deterministic generator (xorshift) for the round-trip test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn random_tensor(rng: &mut Rng, name: String) -> testkit::TensorSpec {
+    const CLASSES: &[(&str, u64)] = &[
+        ("FloatStorage", 4),
+        ("HalfStorage", 2),
+        ("LongStorage", 8),
+        ("ByteStorage", 1),
+        ("ComplexFloatStorage", 8),
+    ];
+    let (storage_class, element_size) = CLASSES[rng.below(CLASSES.len() as u64) as usize];
+    let rank = rng.below(4) as usize;
+    let shape: Vec<u64> = (0..rank).map(|_| rng.below(5)).collect();
+    // Contiguous strides, then perhaps a transpose or a step.
+    let mut strides = vec![0u64; rank];
+    let mut acc = 1;
+    for d in (0..rank).rev() {
+        strides[d] = acc;
+        acc *= shape[d].max(1) * if rng.below(3) == 0 { 2 } else { 1 };
+    }
+    if rank >= 2 && rng.below(2) == 0 {
+        strides.swap(0, rank - 1);
+    }
+    let offset = rng.below(4);
+    let numel: u64 = shape.iter().product();
+    let reach = if numel == 0 {
+        offset
+    } else {
+        offset
+            + shape
+                .iter()
+                .zip(&strides)
+                .map(|(d, s)| (d - 1) * s)
+                .sum::<u64>()
+            + 1
+    };
+    let elements = reach + rng.below(3);
+    let storage = (0..elements * element_size)
+        .map(|_| rng.next() as u8)
+        .collect();
+    testkit::TensorSpec {
+        name,
+        storage_class,
+        element_size,
+        storage,
+        offset,
+        shape,
+        strides,
+    }
+}
+
+#[test]
+fn round_trip_of_generated_checkpoints() {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let dir = tempfile::tempdir().unwrap();
+    for case in 0..60 {
+        let count = 1 + rng.below(6);
+        let specs: Vec<testkit::TensorSpec> = (0..count)
+            .map(|i| random_tensor(&mut rng, format!("t{case}.{i}")))
+            .collect();
+        let input = dir.path().join(format!("case{case}.pt"));
+        std::fs::write(&input, testkit::checkpoint(&specs)).unwrap();
+        let output = dir.path().join(format!("case{case}.safetensors"));
+        let options = Options {
+            verify: true,
+            ..Options::default()
+        };
+        convert_file(&input, &output, &options).unwrap_or_else(|e| panic!("case {case}: {e}"));
+        let bytes = std::fs::read(&output).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(st.len(), specs.len());
+        for spec in &specs {
+            let t = st.tensor(&spec.name).unwrap();
+            let shape: Vec<usize> = spec.shape.iter().map(|&d| d as usize).collect();
+            assert_eq!(t.shape(), shape, "case {case} {}", spec.name);
+            assert_eq!(
+                t.data(),
+                testkit::expected_bytes(spec),
+                "case {case} {}",
+                spec.name
+            );
+        }
+    }
+}
+
+#[test]
+fn deflated_records_are_held_to_the_bomb_limits() {
+    let checkpoint = std::fs::read(fixture("deflated.pt")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("deflated.pt");
+    std::fs::write(&input, checkpoint).unwrap();
+    let tight = Scanner::new(
+        crate::Policy::default(),
+        crate::Limits {
+            max_inflated_bytes: 16,
+            ..crate::Limits::default()
+        },
+    );
+    let err = match source::Checkpoint::open(&input, &tight) {
+        Err(e) => e,
+        Ok(_) => panic!("the budget must stop it"),
+    };
+    assert!(err.to_string().contains("decompression budget"), "{err}");
+}
+
+#[test]
+fn legacy_tar_format_matches_torch() {
+    check_pair("legacy_tar.pt", &Options::default());
+    let plan = plan_file(&fixture("legacy_tar.pt"), &Options::default()).unwrap();
+    assert_eq!(plan.format, "tar");
+}
