@@ -15,6 +15,6 @@ fuzz_target!(|data: &[u8]| {
         max_stack_depth: 100_000,
         max_memo_entries: 1_000_000,
     };
-    let _ = airlock::pickle::lite::run(data, 0, limits);
+    let _ = airlock::pickle::lite::run(data, 0, limits, scanner.policy());
     let _ = airlock::pickle::disassemble(data);
 });

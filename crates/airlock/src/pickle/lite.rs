@@ -14,29 +14,50 @@
 
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{RawInstr, Reader};
-use crate::report::Finding;
+use crate::policy::Policy;
+use crate::report::{Finding, Rating};
 use crate::rules::Rule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Atom,
+    /// A string: `id` is its offset and `len` its length when borrowed from the input
+    /// (`len == u32::MAX` when it had to be decoded).
+    Str,
     List,
     Dict,
     Set,
+    Tuple,
     Other,
+    /// An imported global: `id` indexes the globals table.
+    Global,
+    /// A call result: `id` indexes the size table, and the callee table says what was called.
+    Call,
 }
 
-/// A stack or memo cell: the kind, and for containers an index into the size table.
+/// A stack or memo cell: the kind, and an index or span depending on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cell {
     kind: Kind,
-    id: u32,
+    len: u32,
+    id: u64,
 }
 
 const ATOM: Cell = Cell {
     kind: Kind::Atom,
-    id: u32::MAX,
+    len: 0,
+    id: u64::MAX,
 };
+
+/// Calls whose results accept SETITEM(S), APPEND(S) and ADDITEMS, like the full machine's.
+const DICT_LIKE: &[&str] = &[
+    "collections.OrderedDict",
+    "collections.Counter",
+    "collections.defaultdict",
+    "builtins.dict",
+];
+const LIST_LIKE: &[&str] = &["builtins.list", "collections.deque"];
+const SET_LIKE: &[&str] = &["builtins.set"];
 
 /// What the fast pass concluded.
 #[derive(Debug)]
@@ -56,6 +77,9 @@ pub struct LiteOutcome {
     pub opcodes: u64,
     pub protocol: u8,
     pub findings: Vec<Finding>,
+    /// Every import (module, name, offset), all rated innocuous by the policy.
+    pub imports: Vec<(String, String, u64)>,
+    pub calls: u32,
 }
 
 /// Limits the fast pass honours (the same as the full machine's).
@@ -67,7 +91,7 @@ pub struct LiteLimits {
 }
 
 /// Runs the fast pass over the pickle at `start`.
-pub fn run(data: &[u8], start: usize, limits: LiteLimits) -> LiteResult {
+pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> LiteResult {
     let mut reader = Reader::new(data, start);
     let mut stack: Vec<Cell> = Vec::new();
     let mut marks: Vec<usize> = Vec::new();
@@ -83,7 +107,13 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits) -> LiteResult {
         opcodes: 0,
         protocol: 0,
         findings: Vec::new(),
+        imports: Vec::new(),
+        calls: 0,
     };
+    // Imported globals: normalised `module.name`; and for each sized cell, the global it is a
+    // call of (u32::MAX when none).
+    let mut globals: Vec<String> = Vec::new();
+    let mut callees: Vec<u32> = Vec::new();
     let mut seen_proto = false;
     let mut frame_end: Option<usize> = None;
     let (mut frame_flagged, mut expansion_flagged) = (false, false);
@@ -150,8 +180,9 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits) -> LiteResult {
         }
         use Opcode as O;
         let mut new_container = |kind: Kind, size: u64, sizes: &mut Vec<u64>| -> Cell {
-            let id = u32::try_from(sizes.len()).unwrap_or(u32::MAX);
+            let id = sizes.len() as u64;
             sizes.push(size);
+            callees.push(u32::MAX);
             if size > threshold && !expansion_flagged {
                 expansion_flagged = true;
                 out.findings.push(
@@ -162,23 +193,113 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits) -> LiteResult {
                     .at(at),
                 );
             }
-            Cell { kind, id }
+            Cell { kind, len: 0, id }
         };
         match instr.op {
-            O::GLOBAL
-            | O::STACK_GLOBAL
-            | O::INST
-            | O::OBJ
-            | O::REDUCE
-            | O::NEWOBJ
-            | O::NEWOBJ_EX
-            | O::BUILD
-            | O::EXT1
-            | O::EXT2
-            | O::EXT4
-            | O::PERSID
-            | O::BINPERSID => {
+            O::EXT1 | O::EXT2 | O::EXT4 | O::PERSID | O::BINPERSID => {
                 return LiteResult::NeedsFull;
+            }
+            O::GLOBAL | O::INST => {
+                if instr.op == O::INST && marks.is_empty() {
+                    fail!(at, "could not find MARK");
+                }
+                let Ok(full) = Reader::new(data, at as usize).next_instr() else {
+                    return LiteResult::NeedsFull;
+                };
+                let super::reader::Arg::Pair(module, name) = full.arg else {
+                    return LiteResult::NeedsFull;
+                };
+                if !super::machine::is_python_path(&module)
+                    || !super::machine::is_python_path(&name)
+                {
+                    return LiteResult::NeedsFull;
+                }
+                let Some(global) =
+                    import(policy, &module, &name, at, &mut globals, &mut out.imports)
+                else {
+                    return LiteResult::NeedsFull;
+                };
+                if instr.op == O::INST {
+                    let size = pop_mark!(at);
+                    let cell = new_container(Kind::Call, size, &mut sizes);
+                    callees[cell.id as usize] = global.id as u32;
+                    out.calls += 1;
+                    stack.push(cell);
+                } else {
+                    stack.push(global);
+                }
+            }
+            O::STACK_GLOBAL => {
+                let name = pop!(at);
+                let module = pop!(at);
+                let (Some(m), Some(n)) = (borrowed_text(data, module), borrowed_text(data, name))
+                else {
+                    if [module, name].iter().all(|c| {
+                        c.kind != Kind::Str && c.kind != Kind::Global && c.kind != Kind::Call
+                    }) {
+                        fail!(at, "STACK_GLOBAL requires str operands");
+                    }
+                    return LiteResult::NeedsFull;
+                };
+                if !super::machine::is_python_path(m) || !super::machine::is_python_path(n) {
+                    return LiteResult::NeedsFull;
+                }
+                let Some(global) = import(policy, m, n, at, &mut globals, &mut out.imports) else {
+                    return LiteResult::NeedsFull;
+                };
+                stack.push(global);
+            }
+            O::REDUCE | O::NEWOBJ | O::NEWOBJ_EX | O::OBJ => {
+                let callable = match instr.op {
+                    O::OBJ => {
+                        let Some(&mark) = marks.last() else {
+                            fail!(at, "could not find MARK")
+                        };
+                        let Some(first) = stack.get(mark).copied() else {
+                            fail!(at, "unpickling stack underflow")
+                        };
+                        pop_mark!(at);
+                        first
+                    }
+                    O::NEWOBJ_EX => {
+                        pop!(at);
+                        pop!(at);
+                        pop!(at)
+                    }
+                    O::NEWOBJ => {
+                        pop!(at);
+                        pop!(at)
+                    }
+                    _ => {
+                        let args = pop!(at);
+                        let callable = pop!(at);
+                        if !matches!(args.kind, Kind::Tuple | Kind::Global | Kind::Call) {
+                            fail!(at, "REDUCE argument list must be a tuple");
+                        }
+                        callable
+                    }
+                };
+                if callable.kind != Kind::Global {
+                    return LiteResult::NeedsFull;
+                }
+                let cell = new_container(Kind::Call, 1, &mut sizes);
+                callees[cell.id as usize] = callable.id as u32;
+                out.calls += 1;
+                stack.push(cell);
+            }
+            O::BUILD => {
+                let state = pop!(at);
+                let Some(target) = peek(&stack, &marks) else {
+                    fail!(at, "unpickling stack underflow")
+                };
+                if target.kind != Kind::Call {
+                    // BUILD on a global, or on a plain value: the full machine judges it.
+                    return LiteResult::NeedsFull;
+                }
+                let by = size_of(&sizes, state);
+                if let Some(size) = sizes.get_mut(target.id as usize) {
+                    *size = size.saturating_add(by);
+                }
             }
             O::MARK => marks.push(stack.len()),
             O::STOP => {
@@ -217,20 +338,37 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits) -> LiteResult {
             | O::LONG4
             | O::FLOAT
             | O::BINFLOAT
-            | O::STRING
-            | O::BINSTRING
-            | O::SHORT_BINSTRING
-            | O::UNICODE
-            | O::BINUNICODE
-            | O::SHORT_BINUNICODE
-            | O::BINUNICODE8
             | O::BINBYTES
             | O::SHORT_BINBYTES
             | O::BINBYTES8
             | O::BYTEARRAY8 => {
                 stack.push(ATOM);
             }
-            O::EMPTY_TUPLE => stack.push(ATOM),
+            O::SHORT_BINUNICODE | O::BINUNICODE | O::BINUNICODE8 => {
+                let width = match instr.op {
+                    O::SHORT_BINUNICODE => 1,
+                    O::BINUNICODE => 4,
+                    _ => 8,
+                };
+                let body = instr.offset + 1 + width;
+                let len = u32::try_from(instr.end - body).unwrap_or(u32::MAX);
+                stack.push(Cell {
+                    kind: Kind::Str,
+                    len,
+                    id: body,
+                });
+            }
+            O::STRING | O::BINSTRING | O::SHORT_BINSTRING | O::UNICODE => {
+                stack.push(Cell {
+                    kind: Kind::Str,
+                    len: u32::MAX,
+                    id: 0,
+                });
+            }
+            O::EMPTY_TUPLE => {
+                let cell = new_container(Kind::Tuple, 1, &mut sizes);
+                stack.push(cell);
+            }
             O::TUPLE1 | O::TUPLE2 | O::TUPLE3 => {
                 let n = match instr.op {
                     O::TUPLE1 => 1,
@@ -245,12 +383,17 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits) -> LiteResult {
                     .iter()
                     .fold(1u64, |acc, c| acc.saturating_add(size_of(&sizes, *c)));
                 stack.truncate(first);
-                let cell = new_container(Kind::Other, size, &mut sizes);
+                let cell = new_container(Kind::Tuple, size, &mut sizes);
                 stack.push(cell);
             }
             O::TUPLE | O::FROZENSET => {
                 let size = pop_mark!(at);
-                let cell = new_container(Kind::Other, size, &mut sizes);
+                let kind = if instr.op == O::TUPLE {
+                    Kind::Tuple
+                } else {
+                    Kind::Other
+                };
+                let cell = new_container(kind, size, &mut sizes);
                 stack.push(cell);
             }
             O::EMPTY_LIST => {
@@ -293,15 +436,35 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits) -> LiteResult {
                 } else {
                     Kind::Dict
                 };
-                grow_or_flag(
-                    &mut sizes,
-                    &mut out.findings,
-                    target,
-                    want,
-                    added,
-                    at,
-                    instr.op,
-                );
+                if matches!(target.kind, Kind::Call | Kind::Global) {
+                    // A call result or an imported object: accepted only for the container
+                    // classes; anything else is for the full machine to judge.
+                    let classes = match want {
+                        Kind::List => LIST_LIKE,
+                        Kind::Dict => DICT_LIKE,
+                        _ => SET_LIKE,
+                    };
+                    let callee = (target.kind == Kind::Call)
+                        .then(|| callees.get(target.id as usize).copied())
+                        .flatten()
+                        .and_then(|g| globals.get(g as usize));
+                    if !callee.is_some_and(|c| classes.contains(&c.as_str())) {
+                        return LiteResult::NeedsFull;
+                    }
+                    if let Some(size) = sizes.get_mut(target.id as usize) {
+                        *size = size.saturating_add(added);
+                    }
+                } else {
+                    grow_or_flag(
+                        &mut sizes,
+                        &mut out.findings,
+                        target,
+                        want,
+                        added,
+                        at,
+                        instr.op,
+                    );
+                }
             }
             O::APPENDS | O::SETITEMS | O::ADDITEMS => {
                 let mark = marks.last().copied().unwrap_or(0);
@@ -317,15 +480,35 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits) -> LiteResult {
                     O::SETITEMS => Kind::Dict,
                     _ => Kind::Set,
                 };
-                grow_or_flag(
-                    &mut sizes,
-                    &mut out.findings,
-                    target,
-                    want,
-                    added,
-                    at,
-                    instr.op,
-                );
+                if matches!(target.kind, Kind::Call | Kind::Global) {
+                    // A call result or an imported object: accepted only for the container
+                    // classes; anything else is for the full machine to judge.
+                    let classes = match want {
+                        Kind::List => LIST_LIKE,
+                        Kind::Dict => DICT_LIKE,
+                        _ => SET_LIKE,
+                    };
+                    let callee = (target.kind == Kind::Call)
+                        .then(|| callees.get(target.id as usize).copied())
+                        .flatten()
+                        .and_then(|g| globals.get(g as usize));
+                    if !callee.is_some_and(|c| classes.contains(&c.as_str())) {
+                        return LiteResult::NeedsFull;
+                    }
+                    if let Some(size) = sizes.get_mut(target.id as usize) {
+                        *size = size.saturating_add(added);
+                    }
+                } else {
+                    grow_or_flag(
+                        &mut sizes,
+                        &mut out.findings,
+                        target,
+                        want,
+                        added,
+                        at,
+                        instr.op,
+                    );
+                }
             }
             O::GET | O::BINGET | O::LONG_BINGET => {
                 let Some(index) = memo_index(&instr) else {
@@ -405,11 +588,54 @@ fn peek(stack: &[Cell], marks: &[usize]) -> Option<Cell> {
 }
 
 fn size_of(sizes: &[u64], cell: Cell) -> u64 {
-    if cell.kind == Kind::Atom {
-        1
-    } else {
-        sizes.get(cell.id as usize).copied().unwrap_or(1)
+    match cell.kind {
+        Kind::Atom | Kind::Str | Kind::Global => 1,
+        _ => sizes.get(cell.id as usize).copied().unwrap_or(1),
     }
+}
+
+/// The text of a string cell borrowed from the input.
+fn borrowed_text(data: &[u8], cell: Cell) -> Option<&str> {
+    if cell.kind != Kind::Str || cell.len == u32::MAX {
+        return None;
+    }
+    let start = usize::try_from(cell.id).ok()?;
+    std::str::from_utf8(data.get(start..start.checked_add(cell.len as usize)?)?).ok()
+}
+
+/// Records an import the policy rates innocuous and returns its cell; `None` when the full
+/// machine must judge it (anything else, or joblib's wrapper, whose array bytes need values).
+fn import(
+    policy: &Policy,
+    module: &str,
+    name: &str,
+    at: u64,
+    globals: &mut Vec<String>,
+    imports: &mut Vec<(String, String, u64)>,
+) -> Option<Cell> {
+    let assessment = policy.assess(module, name);
+    let qualified = crate::policy::normalize_qualified(&format!("{module}.{name}"));
+    if assessment.rating != Rating::Innocuous
+        || assessment.loads_nested
+        || qualified == crate::formats::joblib::NUMPY_ARRAY_WRAPPER
+    {
+        return None;
+    }
+    if imports.len() < 100_000 {
+        imports.push((module.to_string(), name.to_string(), at));
+    }
+    let id = match globals.iter().position(|g| *g == qualified) {
+        Some(i) => i,
+        None => {
+            globals.push(qualified);
+            globals.len() - 1
+        }
+    };
+    Some(Cell {
+        kind: Kind::Global,
+        len: 0,
+        id: id as u64,
+    })
 }
 
 fn grow_or_flag(

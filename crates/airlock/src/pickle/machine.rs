@@ -163,11 +163,17 @@ fn run_lite<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Option<Outcome<'
         max_stack_depth: limits.max_stack_depth,
         max_memo_entries: limits.max_memo_entries,
     };
-    let super::lite::LiteResult::Done(lite) = super::lite::run(data, start, lite_limits) else {
+    let policy = ctx.policy();
+    let super::lite::LiteResult::Done(lite) = super::lite::run(data, start, lite_limits, policy)
+    else {
         return None;
     };
     if lite.end.saturating_sub(start) < LITE_MIN_BYTES {
         return None;
+    }
+    for (module, name, offset) in &lite.imports {
+        let assessment = policy.assess(module, name);
+        ctx.import(module, name, *offset, &assessment);
     }
     for finding in lite.findings {
         ctx.report(finding);
@@ -190,8 +196,8 @@ fn run_lite<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Option<Outcome<'
         error: lite.error,
         limited: lite.limited,
         opcodes: lite.opcodes,
-        imports: 0,
-        calls: 0,
+        imports: u32::try_from(lite.imports.len()).unwrap_or(u32::MAX),
+        calls: lite.calls,
         persistent_ids: Vec::new(),
         protocol: lite.protocol,
     })
@@ -1138,7 +1144,7 @@ const LIST_LIKE: &[&str] = &["builtins.list", "collections.deque"];
 const SET_LIKE: &[&str] = &["builtins.set"];
 
 /// A dotted path of Python identifiers (`os.path`, `Popen`, `évalue`), as `find_class` needs.
-fn is_python_path(text: &str) -> bool {
+pub(crate) fn is_python_path(text: &str) -> bool {
     !text.is_empty()
         && text.split('.').all(|part| {
             let mut chars = part.chars();

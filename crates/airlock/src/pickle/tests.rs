@@ -512,7 +512,7 @@ fn fast_pass_agrees_with_the_full_machine() {
     };
     for (i, data) in cases.iter().enumerate() {
         assert!(data.len() > 100_000);
-        let lite::LiteResult::Done(fast) = lite::run(data, 0, limits) else {
+        let lite::LiteResult::Done(fast) = lite::run(data, 0, limits, scanner.policy()) else {
             panic!("case {i} needs full")
         };
         let mut ctx = crate::scan::Ctx::new(&scanner, std::time::Instant::now());
@@ -562,4 +562,75 @@ fn names_that_cannot_be_imported_stop_the_load() {
     let r = scan(b"\x80\x04\x8c\x02os\x8c\x0esystem; rm -rf\x93.");
     assert!(r.imports.is_empty());
     assert!(rules(&r).contains(&Rule::MalformedPickle));
+}
+
+/// `builtins.list()` filled by APPENDS with `n` small tuples, as bench/data/pickle500 is.
+fn big_list_call_pickle(n: usize, tail: &[u8]) -> Vec<u8> {
+    let mut data = cat(&[b"\x80\x04", &u("builtins"), &u("list"), b"\x93)R"]);
+    for chunk in 0..n / 100 {
+        data.push(b'(');
+        for i in 0..100 {
+            data.extend_from_slice(&u(&format!("k{chunk}_{i}")));
+            data.extend_from_slice(b"K\x07G?\xf0\x00\x00\x00\x00\x00\x00\x87");
+        }
+        data.push(b'e');
+    }
+    data.extend_from_slice(tail);
+    data.push(b'.');
+    data
+}
+
+#[test]
+fn fast_pass_accepts_innocuous_imports_and_their_calls() {
+    use super::lite;
+    let scanner = Scanner::default();
+    let data = big_list_call_pickle(20_000, b"");
+    let limits = lite::LiteLimits {
+        max_opcodes: u64::MAX,
+        max_stack_depth: usize::MAX,
+        max_memo_entries: 1 << 30,
+    };
+    let lite::LiteResult::Done(fast) = lite::run(&data, 0, limits, scanner.policy()) else {
+        panic!("an allowlisted constructor should stay in the fast pass");
+    };
+    assert!(fast.stopped);
+    assert_eq!(fast.imports.len(), 1);
+    assert_eq!(fast.calls, 1);
+    let r = scan(&data);
+    assert_eq!(imports(&r), ["builtins.list"]);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+}
+
+#[test]
+fn fast_pass_gives_way_on_build_on_a_global_or_odd_mutations() {
+    use super::lite;
+    let scanner = Scanner::default();
+    let limits = lite::LiteLimits {
+        max_opcodes: u64::MAX,
+        max_stack_depth: usize::MAX,
+        max_memo_entries: 1 << 30,
+    };
+    // BUILD on the imported class itself (after the data): the full machine reports PKL006.
+    let tail = cat(&[b"0", &u("collections"), &u("OrderedDict"), b"\x93}b"]);
+    let data = big_list_call_pickle(20_000, &tail);
+    assert!(matches!(
+        lite::run(&data, 0, limits, scanner.policy()),
+        lite::LiteResult::NeedsFull
+    ));
+    assert!(rules(&scan(&data)).contains(&Rule::BuildOnNonClass));
+    // SETITEMS on a list() result is not a dict mutation: the full machine judges it.
+    let data = big_list_call_pickle(20_000, b"(K\x01K\x02u");
+    assert!(matches!(
+        lite::run(&data, 0, limits, scanner.policy()),
+        lite::LiteResult::NeedsFull
+    ));
+    assert!(rules(&scan(&data)).contains(&Rule::MutationTarget));
+    // Any import the policy does not rate innocuous: full machine.
+    let tail = cat(&[b"0", &u("os"), &u("system"), b"\x93"]);
+    let data = big_list_call_pickle(20_000, &tail);
+    assert!(matches!(
+        lite::run(&data, 0, limits, scanner.policy()),
+        lite::LiteResult::NeedsFull
+    ));
+    assert_eq!(scan(&data).verdict, Verdict::Dangerous);
 }
