@@ -49,15 +49,7 @@ const ATOM: Cell = Cell {
     id: u64::MAX,
 };
 
-/// Calls whose results accept SETITEM(S), APPEND(S) and ADDITEMS, like the full machine's.
-const DICT_LIKE: &[&str] = &[
-    "collections.OrderedDict",
-    "collections.Counter",
-    "collections.defaultdict",
-    "builtins.dict",
-];
-const LIST_LIKE: &[&str] = &["builtins.list", "collections.deque"];
-const SET_LIKE: &[&str] = &["builtins.set"];
+use super::machine::{DICT_LIKE, LIST_LIKE, SET_LIKE};
 
 /// What the fast pass concluded.
 #[derive(Debug)]
@@ -436,34 +428,15 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 } else {
                     Kind::Dict
                 };
-                if matches!(target.kind, Kind::Call | Kind::Global) {
-                    // A call result or an imported object: accepted only for the container
-                    // classes; anything else is for the full machine to judge.
-                    let classes = match want {
-                        Kind::List => LIST_LIKE,
-                        Kind::Dict => DICT_LIKE,
-                        _ => SET_LIKE,
-                    };
-                    let callee = (target.kind == Kind::Call)
-                        .then(|| callees.get(target.id as usize).copied())
-                        .flatten()
-                        .and_then(|g| globals.get(g as usize));
-                    if !callee.is_some_and(|c| classes.contains(&c.as_str())) {
-                        return LiteResult::NeedsFull;
-                    }
-                    if let Some(size) = sizes.get_mut(target.id as usize) {
-                        *size = size.saturating_add(added);
-                    }
-                } else {
-                    grow_or_flag(
-                        &mut sizes,
-                        &mut out.findings,
-                        target,
-                        want,
-                        added,
-                        at,
-                        instr.op,
-                    );
+                let mutation = Mutation {
+                    target,
+                    want,
+                    by: added,
+                    at,
+                    op: instr.op,
+                };
+                if !mutate(&mut sizes, &mut out.findings, &callees, &globals, mutation) {
+                    return LiteResult::NeedsFull;
                 }
             }
             O::APPENDS | O::SETITEMS | O::ADDITEMS => {
@@ -480,34 +453,15 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                     O::SETITEMS => Kind::Dict,
                     _ => Kind::Set,
                 };
-                if matches!(target.kind, Kind::Call | Kind::Global) {
-                    // A call result or an imported object: accepted only for the container
-                    // classes; anything else is for the full machine to judge.
-                    let classes = match want {
-                        Kind::List => LIST_LIKE,
-                        Kind::Dict => DICT_LIKE,
-                        _ => SET_LIKE,
-                    };
-                    let callee = (target.kind == Kind::Call)
-                        .then(|| callees.get(target.id as usize).copied())
-                        .flatten()
-                        .and_then(|g| globals.get(g as usize));
-                    if !callee.is_some_and(|c| classes.contains(&c.as_str())) {
-                        return LiteResult::NeedsFull;
-                    }
-                    if let Some(size) = sizes.get_mut(target.id as usize) {
-                        *size = size.saturating_add(added);
-                    }
-                } else {
-                    grow_or_flag(
-                        &mut sizes,
-                        &mut out.findings,
-                        target,
-                        want,
-                        added,
-                        at,
-                        instr.op,
-                    );
+                let mutation = Mutation {
+                    target,
+                    want,
+                    by: added,
+                    at,
+                    op: instr.op,
+                };
+                if !mutate(&mut sizes, &mut out.findings, &callees, &globals, mutation) {
+                    return LiteResult::NeedsFull;
                 }
             }
             O::GET | O::BINGET | O::LONG_BINGET => {
@@ -638,28 +592,60 @@ fn import(
     })
 }
 
-fn grow_or_flag(
-    sizes: &mut [u64],
-    findings: &mut Vec<Finding>,
+/// One APPEND(S)/SETITEM(S)/ADDITEMS: what it is applied to and what it adds.
+struct Mutation {
     target: Cell,
     want: Kind,
     by: u64,
     at: u64,
     op: Opcode,
-) {
-    if target.kind == want {
-        if let Some(size) = sizes.get_mut(target.id as usize) {
-            *size = size.saturating_add(by);
+}
+
+/// Applies a mutation: a container of the right kind grows; a plain value of the wrong kind
+/// is a finding; a call result or an imported object is accepted only when it is one of the
+/// container classes. Returns false when the full machine must judge it.
+fn mutate(
+    sizes: &mut [u64],
+    findings: &mut Vec<Finding>,
+    callees: &[u32],
+    globals: &[String],
+    m: Mutation,
+) -> bool {
+    let grow = |sizes: &mut [u64]| {
+        if let Some(size) = sizes.get_mut(m.target.id as usize) {
+            *size = size.saturating_add(m.by);
         }
+    };
+    if matches!(m.target.kind, Kind::Call | Kind::Global) {
+        let classes = match m.want {
+            Kind::List => LIST_LIKE,
+            Kind::Dict => DICT_LIKE,
+            _ => SET_LIKE,
+        };
+        let callee = (m.target.kind == Kind::Call)
+            .then(|| callees.get(m.target.id as usize).copied())
+            .flatten()
+            .and_then(|g| globals.get(g as usize));
+        if !callee.is_some_and(|c| classes.contains(&c.as_str())) {
+            return false;
+        }
+        grow(sizes);
+    } else if m.target.kind == m.want {
+        grow(sizes);
     } else if findings.len() < 100 {
         findings.push(
             Finding::new(
                 Rule::MutationTarget,
-                format!("{} applied to a value that is not a {want:?}", op.name()),
+                format!(
+                    "{} applied to a value that is not a {:?}",
+                    m.op.name(),
+                    m.want
+                ),
             )
-            .at(at),
+            .at(m.at),
         );
     }
+    true
 }
 
 fn memo_index(instr: &RawInstr) -> Option<usize> {

@@ -1132,16 +1132,16 @@ impl<'a> Machine<'a, '_, '_> {
 }
 
 /// Classes whose instances accept SETITEM(S) like a dict.
-const DICT_LIKE: &[&str] = &[
+pub(super) const DICT_LIKE: &[&str] = &[
     "collections.OrderedDict",
     "collections.Counter",
     "collections.defaultdict",
     "builtins.dict",
 ];
 /// Classes whose instances accept APPEND(S) like a list.
-const LIST_LIKE: &[&str] = &["builtins.list", "collections.deque"];
+pub(super) const LIST_LIKE: &[&str] = &["builtins.list", "collections.deque"];
 /// Classes whose instances accept ADDITEMS like a set.
-const SET_LIKE: &[&str] = &["builtins.set"];
+pub(super) const SET_LIKE: &[&str] = &["builtins.set"];
 
 /// A dotted path of Python identifiers (`os.path`, `Popen`, `évalue`), as `find_class` needs.
 pub(crate) fn is_python_path(text: &str) -> bool {
