@@ -12,6 +12,7 @@
 //! the caller then runs the full machine from the start. Its findings are returned, not
 //! reported, so giving up leaves no trace.
 
+use super::machine::{DICT_LIKE, LIST_LIKE, SET_LIKE};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{RawInstr, Reader};
 use crate::policy::Policy;
@@ -48,8 +49,6 @@ const ATOM: Cell = Cell {
     len: 0,
     id: u64::MAX,
 };
-
-use super::machine::{DICT_LIKE, LIST_LIKE, SET_LIKE};
 
 /// What the fast pass concluded.
 #[derive(Debug)]
