@@ -78,6 +78,12 @@ impl Scanner {
         if size == 0 {
             return self.scan_bytes(&display, &[]);
         }
+        #[cfg(unix)]
+        if let Some(image) = large_torch_zip_image(&file, size) {
+            let mut report = self.scan_bytes(&display, &image);
+            report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+            return report;
+        }
         // SAFETY: the map is read-only. If another process truncates the file while we read
         // it, the OS raises SIGBUS; that is the accepted risk of every mmap-based reader
         // (ripgrep makes the same trade) and the reason `--no-mmap` style reading exists in
@@ -143,6 +149,22 @@ impl Scanner {
         let mut ctx = Ctx::new(self, Instant::now());
         f(&mut ctx)
     }
+}
+
+/// A large PyTorch zip is scanned through a sparse image holding only the bytes the scan reads
+/// (see [`crate::containers::zip_image`]).
+#[cfg(unix)]
+fn large_torch_zip_image(file: &std::fs::File, size: u64) -> Option<memmap2::MmapMut> {
+    use std::os::unix::fs::FileExt;
+    if size < crate::containers::zip_image::MIN_IMAGE_SIZE {
+        return None;
+    }
+    let mut magic = [0u8; 4];
+    file.read_exact_at(&mut magic, 0).ok()?;
+    if &magic != b"PK\x03\x04" {
+        return None;
+    }
+    crate::containers::zip_image::torch_zip_image(file, size)
 }
 
 /// Per-file scanning state shared by every format module that looks at that file.

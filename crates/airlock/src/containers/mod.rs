@@ -10,6 +10,8 @@ pub mod compressed;
 pub mod sevenz;
 pub mod tar;
 pub mod zip;
+#[cfg(unix)]
+pub mod zip_image;
 
 use std::io::Read;
 

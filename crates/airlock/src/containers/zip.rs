@@ -712,7 +712,9 @@ fn zip64_extra(mut extra: &[u8]) -> Option<impl Iterator<Item = u64> + '_> {
 
 /// Skips a data descriptor (with or without its signature, 32- or 64-bit sizes) if the next
 /// local header is not right at `at`.
-fn skip_descriptor(data: &[u8], at: usize) -> usize {
+/// Where the next local header starts after a member's data ending at `at`: right there, or
+/// after a data descriptor (with or without its signature, 32- or 64-bit sizes).
+pub(crate) fn skip_descriptor(data: &[u8], at: usize) -> usize {
     let is_local = |o: usize| data.get(o..o + 4) == Some(LOCAL_SIG);
     if is_local(at) {
         return at;
