@@ -12,6 +12,8 @@
 //! the caller then runs the full machine from the start. Its findings are returned, not
 //! reported, so giving up leaves no trace.
 
+use std::collections::HashMap;
+
 use super::machine::{DICT_LIKE, LIST_LIKE, SET_LIKE};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{RawInstr, Reader};
@@ -101,10 +103,9 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
         imports: Vec::new(),
         calls: 0,
     };
-    // Imported globals: normalised `module.name`; and for each sized cell, the global it is a
-    // call of (u32::MAX when none).
+    // Imported globals (normalised `module.name`), and for each call result the global called.
     let mut globals: Vec<String> = Vec::new();
-    let mut callees: Vec<u32> = Vec::new();
+    let mut callees: HashMap<u64, u32> = HashMap::new();
     let mut seen_proto = false;
     let mut frame_end: Option<usize> = None;
     let (mut frame_flagged, mut expansion_flagged) = (false, false);
@@ -173,7 +174,6 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
         let mut new_container = |kind: Kind, size: u64, sizes: &mut Vec<u64>| -> Cell {
             let id = sizes.len() as u64;
             sizes.push(size);
-            callees.push(u32::MAX);
             if size > threshold && !expansion_flagged {
                 expansion_flagged = true;
                 out.findings.push(
@@ -213,7 +213,7 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 if instr.op == O::INST {
                     let size = pop_mark!(at);
                     let cell = new_container(Kind::Call, size, &mut sizes);
-                    callees[cell.id as usize] = global.id as u32;
+                    callees.insert(cell.id, global.id as u32);
                     out.calls += 1;
                     stack.push(cell);
                 } else {
@@ -274,7 +274,7 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                     return LiteResult::NeedsFull;
                 }
                 let cell = new_container(Kind::Call, 1, &mut sizes);
-                callees[cell.id as usize] = callable.id as u32;
+                callees.insert(cell.id, callable.id as u32);
                 out.calls += 1;
                 stack.push(cell);
             }
@@ -606,7 +606,7 @@ struct Mutation {
 fn mutate(
     sizes: &mut [u64],
     findings: &mut Vec<Finding>,
-    callees: &[u32],
+    callees: &HashMap<u64, u32>,
     globals: &[String],
     m: Mutation,
 ) -> bool {
@@ -622,7 +622,7 @@ fn mutate(
             _ => SET_LIKE,
         };
         let callee = (m.target.kind == Kind::Call)
-            .then(|| callees.get(m.target.id as usize).copied())
+            .then(|| callees.get(&m.target.id).copied())
             .flatten()
             .and_then(|g| globals.get(g as usize));
         if !callee.is_some_and(|c| classes.contains(&c.as_str())) {

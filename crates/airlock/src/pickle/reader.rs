@@ -181,6 +181,12 @@ impl<'a> Reader<'a> {
             ArgKind::F8 if fixed(8).is_some() => (0, 8),
             ArgKind::I4 if op == Opcode::BININT && fixed(4).is_some() => (0, 4),
             ArgKind::U2 if fixed(2).is_some() => (0, 2),
+            ArgKind::Long1 => match fixed(1) {
+                Some(b) if self.data.len() >= start + 2 + usize::from(b[0]) => {
+                    (0, 1 + usize::from(b[0]))
+                }
+                _ => return self.next_instr().map(|_| RawInstr::default()),
+            },
             ArgKind::Len1 | ArgKind::LenU4 | ArgKind::Len8 if op != Opcode::SHORT_BINSTRING => {
                 let width = match op.arg_kind() {
                     ArgKind::Len1 => 1,
