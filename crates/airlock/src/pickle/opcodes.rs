@@ -83,6 +83,22 @@ macro_rules! opcodes {
             $(table[$byte as usize] = Some(Opcode::$name);)*
             table
         };
+
+        /// Opcode and argument encoding by byte, for the hot decoding loop (one lookup, no
+        /// bounds check: a `u8` always indexes a 256-entry table).
+        static DECODE_BY_BYTE: [Option<(Opcode, ArgKind)>; 256] = {
+            let mut table = [None; 256];
+            $(table[$byte as usize] = Some((Opcode::$name, ArgKind::$arg));)*
+            table
+        };
+
+        impl Opcode {
+            /// Decodes an opcode byte together with its argument encoding.
+            #[inline]
+            pub fn decode(b: u8) -> Option<(Opcode, ArgKind)> {
+                DECODE_BY_BYTE[b as usize]
+            }
+        }
     };
 }
 

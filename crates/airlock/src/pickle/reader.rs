@@ -164,11 +164,11 @@ impl<'a> Reader<'a> {
         let Some(&byte) = self.data.get(start) else {
             return self.next_instr().map(|_| RawInstr::default());
         };
-        let Some(op) = Opcode::from_byte(byte) else {
+        let Some((op, kind)) = Opcode::decode(byte) else {
             return self.next_instr().map(|_| RawInstr::default());
         };
         let fixed = |n: usize| -> Option<&'a [u8]> { self.data.get(start + 1..start + 1 + n) };
-        let (int, len) = match op.arg_kind() {
+        let (int, len) = match kind {
             ArgKind::None => (0, 0),
             ArgKind::U1 => match fixed(1) {
                 Some(b) => (i64::from(b[0]), 1),
@@ -188,7 +188,7 @@ impl<'a> Reader<'a> {
                 _ => return self.next_instr().map(|_| RawInstr::default()),
             },
             ArgKind::Len1 | ArgKind::LenU4 | ArgKind::Len8 if op != Opcode::SHORT_BINSTRING => {
-                let width = match op.arg_kind() {
+                let width = match kind {
                     ArgKind::Len1 => 1,
                     ArgKind::LenU4 => 4,
                     _ => 8,
@@ -196,9 +196,16 @@ impl<'a> Reader<'a> {
                 let Some(b) = fixed(width) else {
                     return self.next_instr().map(|_| RawInstr::default());
                 };
-                let mut buf = [0u8; 8];
-                buf[..width].copy_from_slice(b);
-                let n = u64::from_le_bytes(buf);
+                // One fixed-width load per width: a variable-length copy into a buffer read back
+                // as a u64 stalls on store forwarding in this hot loop.
+                let n = match *b {
+                    [b0] => u64::from(b0),
+                    [b0, b1, b2, b3] => u64::from(u32::from_le_bytes([b0, b1, b2, b3])),
+                    [b0, b1, b2, b3, b4, b5, b6, b7] => {
+                        u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
+                    }
+                    _ => return self.next_instr().map(|_| RawInstr::default()),
+                };
                 let body_start = start + 1 + width;
                 let body = usize::try_from(n)
                     .ok()
@@ -210,7 +217,7 @@ impl<'a> Reader<'a> {
                     op,
                     Opcode::SHORT_BINUNICODE | Opcode::BINUNICODE | Opcode::BINUNICODE8
                 );
-                if is_text && std::str::from_utf8(body).is_err() {
+                if is_text && !body.is_ascii() && std::str::from_utf8(body).is_err() {
                     // Slow path: surrogatepass, or the loader's error.
                     let instr = self.next_instr()?;
                     return Ok(RawInstr {
