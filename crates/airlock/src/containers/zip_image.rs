@@ -7,7 +7,8 @@
 //! file, the kernel maps whole page-cache folios (up to 2 MiB) around each header touched, so a
 //! 1 GB checkpoint cost 70–250 MB of resident memory. Instead, this module builds an
 //! anonymous, zero-filled mapping the size of the file (untouched pages cost nothing) and
-//! `pread`s into it exactly those bytes; the scanner then reads the image as it would the file.
+//! `pread`s into it those bytes (plus at most 512 bytes after each local header, read with it);
+//! the scanner then reads the image as it would the file.
 //!
 //! The image is only used when the prefetch is provably complete: the archive is a PyTorch
 //! zip, no member defers its sizes to a data descriptor, and the chain of local headers walked
@@ -31,6 +32,9 @@ const TAIL: u64 = 22 + 0xFFFF + 20 + 56;
 const LOCAL_LEN: u64 = 30;
 /// A data descriptor (signature, CRC, two 64-bit sizes) and the next local signature.
 const DESCRIPTOR_AND_SIGNATURE: u64 = 4 + 4 + 16 + 4;
+/// Bytes read after a local header in the same call: torch's names and 64-byte alignment
+/// padding fit in it.
+const HEADER_READ: u64 = 512;
 
 /// Builds the sparse image of `file` (`size` bytes), or `None` when the file is not a
 /// PyTorch zip whose reads can be predicted exactly.
@@ -68,11 +72,17 @@ pub fn torch_zip_image(file: &File, size: u64) -> Option<MmapMut> {
     // no local header follows, as the reader's does.
     let mut visited = HashSet::new();
     let mut at = 0u64;
+    // The last range read: a header and the names after it usually arrive in one read, and
+    // a data descriptor with the next header in another.
+    let mut window = 0..0u64;
     while at < cd_offset {
         if visited.len() > expected.len() + 1_000 {
             return None;
         }
-        fill(file, &mut image, at, LOCAL_LEN)?;
+        if !(window.contains(&at) && window.end >= at + LOCAL_LEN) {
+            window = at..at + LOCAL_LEN + HEADER_READ;
+            fill(file, &mut image, window.start, LOCAL_LEN + HEADER_READ)?;
+        }
         let header = image.get(at as usize..(at + LOCAL_LEN) as usize)?;
         if !header.starts_with(b"PK\x03\x04") {
             break;
@@ -81,7 +91,9 @@ pub fn torch_zip_image(file: &File, size: u64) -> Option<MmapMut> {
         let local_size = u32::from_le_bytes([header[18], header[19], header[20], header[21]]);
         let names = u64::from(u16::from_le_bytes([header[26], header[27]]))
             + u64::from(u16::from_le_bytes([header[28], header[29]]));
-        fill(file, &mut image, at + LOCAL_LEN, names)?;
+        if at + LOCAL_LEN + names > window.end {
+            fill(file, &mut image, at + LOCAL_LEN, names)?;
+        }
         let data_offset = at + LOCAL_LEN + names;
         let data_size = match sizes.get(&at) {
             Some(&size) => size,
@@ -96,7 +108,8 @@ pub fn torch_zip_image(file: &File, size: u64) -> Option<MmapMut> {
         }
         visited.insert(at);
         let next = data_offset.checked_add(data_size)?;
-        fill(file, &mut image, next, DESCRIPTOR_AND_SIGNATURE)?;
+        window = next..next + DESCRIPTOR_AND_SIGNATURE + LOCAL_LEN + HEADER_READ;
+        fill(file, &mut image, window.start, window.end - window.start)?;
         at = super::zip::skip_descriptor(&image, usize::try_from(next).ok()?) as u64;
         if at == next
             && image.get(next as usize..next as usize + 4) != Some(b"PK\x03\x04".as_slice())
@@ -235,10 +248,13 @@ mod tests {
             member("m/version", b"3\n"),
         ]);
         let image = image_of(&bytes).expect("image");
+        // The first bytes after a header may come along with it (one read per header);
+        // the storage itself is not read.
         let at = bytes
             .windows(8)
             .position(|w| w == [7u8; 8])
-            .expect("storage bytes");
+            .expect("storage bytes")
+            + 4096;
         assert_eq!(&image[at..at + 8], &[0u8; 8]);
         let scanner = Scanner::default();
         assert_eq!(
