@@ -149,7 +149,7 @@ impl StreamStats {
         self.imports += outcome.imports;
         self.calls += outcome.calls;
         self.protocol = self.protocol.max(outcome.protocol);
-        self.joblib |= has_joblib_wrapper(outcome);
+        self.joblib |= outcome.joblib_arrays > 0;
     }
 
     fn describe(&self) -> String {
@@ -162,16 +162,6 @@ impl StreamStats {
             plural(self.imports as usize, "import"),
         )
     }
-}
-
-fn has_joblib_wrapper(outcome: &Outcome) -> bool {
-    use crate::pickle::value::{Node, Value};
-    (0..outcome.arena.len()).any(|i| {
-        matches!(
-            outcome.arena.node(Value::Node(i as u32)),
-            Some(Node::JoblibArray { .. })
-        )
-    })
 }
 
 #[cfg(test)]

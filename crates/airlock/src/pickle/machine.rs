@@ -52,6 +52,8 @@ pub struct Outcome<'a> {
     pub persistent_ids: Vec<(Value, u64)>,
     /// The protocol declared by `PROTO` (0 when absent).
     pub protocol: u8,
+    /// Arrays read after a joblib `NumpyArrayWrapper` (a joblib file when non-zero).
+    pub joblib_arrays: u32,
 }
 
 impl Outcome<'_> {
@@ -138,6 +140,7 @@ struct Machine<'a, 'c, 's> {
     persistent_ids: Vec<(Value, u64)>,
     root: Option<Value>,
     nesting: usize,
+    joblib_arrays: u32,
 }
 
 /// Pickles at least this long that only build data take the fast pass ([`super::lite`]).
@@ -200,6 +203,7 @@ fn run_lite<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Option<Outcome<'
         calls: lite.calls,
         persistent_ids: Vec::new(),
         protocol: lite.protocol,
+        joblib_arrays: 0,
     })
 }
 
@@ -228,6 +232,7 @@ fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -
         persistent_ids: Vec::new(),
         root: None,
         nesting,
+        joblib_arrays: 0,
     };
     let halt = m.run_loop();
     let (stopped, error, limited) = match halt {
@@ -247,6 +252,7 @@ fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -
         calls: m.calls,
         persistent_ids: m.persistent_ids,
         protocol: m.protocol,
+        joblib_arrays: m.joblib_arrays,
         arena: m.arena,
     }
 }
@@ -1005,6 +1011,7 @@ impl<'a> Machine<'a, '_, '_> {
         self.reader.set_position(end);
         // joblib commits the frame before writing the array: the next opcodes start afresh.
         self.frame_end = None;
+        self.joblib_arrays += 1;
         let array = self.new_node(Node::JoblibArray { offset: at, bytes }, 1);
         self.stack.pop();
         self.push(array);

@@ -51,7 +51,13 @@ macro_rules! opcodes {
         impl Opcode {
             /// Decodes an opcode byte; `None` for bytes CPython rejects.
             pub fn from_byte(b: u8) -> Option<Opcode> {
-                OPCODE_BY_BYTE[b as usize]
+                Self::decode(b).map(|(op, _)| op)
+            }
+
+            /// Decodes an opcode byte together with its argument encoding.
+            #[inline]
+            pub fn decode(b: u8) -> Option<(Opcode, ArgKind)> {
+                DECODE_BY_BYTE[b as usize]
             }
 
             /// The opcode's name as `pickletools` prints it.
@@ -78,12 +84,6 @@ macro_rules! opcodes {
 
         static ARG_KIND_BY_OPCODE: &[ArgKind] = &[$(ArgKind::$arg,)*];
 
-        static OPCODE_BY_BYTE: [Option<Opcode>; 256] = {
-            let mut table = [None; 256];
-            $(table[$byte as usize] = Some(Opcode::$name);)*
-            table
-        };
-
         /// Opcode and argument encoding by byte, for the hot decoding loop (one lookup, no
         /// bounds check: a `u8` always indexes a 256-entry table).
         static DECODE_BY_BYTE: [Option<(Opcode, ArgKind)>; 256] = {
@@ -91,14 +91,6 @@ macro_rules! opcodes {
             $(table[$byte as usize] = Some((Opcode::$name, ArgKind::$arg));)*
             table
         };
-
-        impl Opcode {
-            /// Decodes an opcode byte together with its argument encoding.
-            #[inline]
-            pub fn decode(b: u8) -> Option<(Opcode, ArgKind)> {
-                DECODE_BY_BYTE[b as usize]
-            }
-        }
     };
 }
 
