@@ -89,12 +89,30 @@ fn scan_all(
     args: &ScanArgs,
     global: &GlobalArgs,
 ) -> Result<Vec<FileReport>> {
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(threads) = args.threads {
-        pool = pool.num_threads(threads);
-    }
-    let pool = pool.build().context("cannot start the scanning threads")?;
     let progress = progress_bar(entries, args, global);
+    // One file, or one thread asked for: scan on this thread. Starting and joining a pool
+    // costs a few milliseconds, which is most of the time a single large checkpoint takes.
+    if entries.len() <= 1 || args.threads == Some(1) {
+        let reports = entries
+            .iter()
+            .map(|entry| {
+                let report = scan_entry(scanner, entry);
+                progress.inc(1);
+                report
+            })
+            .collect();
+        progress.finish_and_clear();
+        return Ok(reports);
+    }
+    let threads = args
+        .threads
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1)
+        .min(entries.len());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("cannot start the scanning threads")?;
     let reports = pool.install(|| {
         entries
             .par_iter()

@@ -144,6 +144,19 @@ impl<'a> ZipArchive<'a> {
     /// Reads the central directory, each entry's local header, and the chain of local headers
     /// from the start of the file.
     pub fn parse(data: &'a [u8]) -> ZipArchive<'a> {
+        let mut archive = Self::read_directory(data, true);
+        archive.walk_local_headers();
+        archive
+    }
+
+    /// Reads the central directory only: no local header is touched, so the entries' local
+    /// fields are all `None`. For callers that need the directory before the local headers
+    /// are readable (the sparse image of [`super::zip_image`] is built from it).
+    pub fn parse_directory(data: &'a [u8]) -> ZipArchive<'a> {
+        Self::read_directory(data, false)
+    }
+
+    fn read_directory(data: &'a [u8], with_local: bool) -> ZipArchive<'a> {
         let mut archive = ZipArchive {
             data,
             entries: Vec::new(),
@@ -153,11 +166,10 @@ impl<'a> ZipArchive<'a> {
         match find_directory(data) {
             Ok(dir) => {
                 archive.has_directory = true;
-                archive.read_central(&dir);
+                archive.read_central(&dir, with_local);
             }
             Err(problem) => archive.problems.push(problem),
         }
-        archive.walk_local_headers();
         archive
     }
 
@@ -279,7 +291,7 @@ impl<'a> ZipArchive<'a> {
         }
     }
 
-    fn read_central(&mut self, dir: &Directory) {
+    fn read_central(&mut self, dir: &Directory, with_local: bool) {
         let data = self.data;
         let Some(mut at) = usize::try_from(dir.offset)
             .ok()
@@ -306,7 +318,7 @@ impl<'a> ZipArchive<'a> {
         }
         let fits = room / CENTRAL_LEN as u64;
         for index in 0..dir.count.min(fits) {
-            match parse_central(data, at) {
+            match parse_central(data, at, with_local) {
                 Some((entry, next)) => {
                     self.entries.push(entry);
                     at = next;
@@ -605,7 +617,7 @@ fn find_directory(data: &[u8]) -> Result<Directory, String> {
     Ok(dir)
 }
 
-fn parse_central(data: &[u8], at: usize) -> Option<(ZipEntry<'_>, usize)> {
+fn parse_central(data: &[u8], at: usize, with_local: bool) -> Option<(ZipEntry<'_>, usize)> {
     if data.get(at..at + 4)? != CENTRAL_SIG {
         return None;
     }
@@ -636,6 +648,7 @@ fn parse_central(data: &[u8], at: usize) -> Option<(ZipEntry<'_>, usize)> {
     }
     let local = usize::try_from(offset)
         .ok()
+        .filter(|_| with_local)
         .and_then(|o| parse_local(data, o));
     let entry = ZipEntry {
         name: String::from_utf8_lossy(name),

@@ -47,7 +47,9 @@ pub fn torch_zip_image(file: &File, size: u64) -> Option<MmapMut> {
     let (cd_offset, cd_size) = directory(&image)?;
     fill(file, &mut image, cd_offset, cd_size)?;
 
-    let archive = ZipArchive::parse(&image);
+    // Directory only: parsing local headers now would map zero pages that the reads below
+    // then copy on write, three page faults per record instead of one.
+    let archive = ZipArchive::parse_directory(&image);
     if zip_flavour(&archive) != ZipFlavour::TorchZip {
         return None;
     }

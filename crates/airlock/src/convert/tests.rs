@@ -450,3 +450,54 @@ fn legacy_tar_format_matches_torch() {
     let plan = plan_file(&fixture("legacy_tar.pt"), &Options::default()).unwrap();
     assert_eq!(plan.format, "tar");
 }
+
+/// A checkpoint over the sparse-image threshold is parsed without mapping it, and its tensors
+/// (a whole 64 MiB storage, a strided view into it, a small one) still come out byte for byte.
+#[cfg(unix)]
+#[test]
+fn large_checkpoints_are_read_through_a_sparse_image() {
+    let big: Vec<u8> = (0..crate::containers::zip_image::MIN_IMAGE_SIZE as usize)
+        .map(|i| (i % 251) as u8 ^ (i >> 16) as u8)
+        .collect();
+    let elements = big.len() as u64 / 2;
+    let specs = vec![
+        testkit::TensorSpec {
+            name: "embed.weight".into(),
+            storage_class: "HalfStorage",
+            element_size: 2,
+            storage: big,
+            offset: 0,
+            shape: vec![elements / 1024, 1024],
+            strides: vec![1024, 1],
+        },
+        testkit::TensorSpec {
+            name: "small".into(),
+            storage_class: "FloatStorage",
+            element_size: 4,
+            storage: (0..64u8).collect(),
+            offset: 2,
+            shape: vec![3, 2],
+            strides: vec![4, 2],
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.pt");
+    std::fs::write(&input, testkit::checkpoint(&specs)).unwrap();
+    let checkpoint = source::Checkpoint::open(&input, &Scanner::default()).unwrap();
+    assert!(checkpoint.is_sparse());
+    drop(checkpoint);
+
+    let output = dir.path().join("big.safetensors");
+    let options = Options {
+        verify: true,
+        ..Options::default()
+    };
+    convert_file(&input, &output, &options).unwrap();
+    let bytes = std::fs::read(&output).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("embed.weight").unwrap().data(), specs[0].storage);
+    assert_eq!(
+        st.tensor("small").unwrap().data(),
+        testkit::expected_bytes(&specs[1])
+    );
+}
