@@ -5,12 +5,14 @@ Mirrors `convert_file` of the Hub's safetensors conversion script: `torch.load(w
 unwrap a top-level "state_dict", drop the names that share storage with a kept name (keeping one
 that covers the whole storage, recording {removed: kept} in the metadata), make every tensor
 contiguous, `safetensors.torch.save_file` with metadata {"format": "pt"}. `--verify` adds the
-script's reload-and-compare step (off by default, which favours the baseline).
+script's reload-and-compare step (off by default, which favours the baseline). `--fsync` fsyncs the
+output after writing it, for a like-for-like comparison with `airlock convert`, which fsyncs by default.
 
 Only ever run on the benign checkpoints bench/make_data.py generated.
-usage: hf_convert.py INPUT OUTPUT [--verify]
+usage: hf_convert.py INPUT OUTPUT [--verify] [--fsync]
 """
 
+import os
 import sys
 from collections import defaultdict
 
@@ -55,6 +57,12 @@ def main():
         del loaded[name]
     loaded = {k: v.contiguous() for k, v in loaded.items()}
     save_file(loaded, dst, metadata=metadata)
+    if "--fsync" in sys.argv[3:]:
+        fd = os.open(dst, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     if "--verify" in sys.argv[3:]:
         reloaded = load_file(dst)
         for k, v in loaded.items():

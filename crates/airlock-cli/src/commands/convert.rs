@@ -45,6 +45,11 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub verify: bool,
 
+    /// Do not fsync outputs before renaming them into place: faster for scratch outputs, but a
+    /// crash soon after can leave an empty or partial file under the final name.
+    #[arg(long)]
+    pub no_sync: bool,
+
     /// Print what would be written (names, dtypes, shapes, bytes, shared groups); write nothing.
     #[arg(long)]
     pub check: bool,
@@ -63,6 +68,7 @@ impl ConvertArgs {
             no_dedup: self.no_dedup,
             force: self.force,
             verify: self.verify,
+            no_sync: self.no_sync,
             scanner: None,
         }
     }

@@ -66,6 +66,9 @@ pub struct Options {
     pub force: bool,
     /// After writing, compare every tensor's bytes with the source.
     pub verify: bool,
+    /// Do not fsync the output before renaming it into place (faster; a crash soon after
+    /// can leave an empty or partial file under the final name on some filesystems).
+    pub no_sync: bool,
     /// The scanner used to vet the input (default policy and limits when `None`).
     pub scanner: Option<Scanner>,
 }

@@ -67,6 +67,17 @@ fn every_dtype_matches_save_file() {
 }
 
 #[test]
+fn unsynced_output_is_the_same_file() {
+    check_pair(
+        "dtypes.pt",
+        &Options {
+            no_sync: true,
+            ..Options::default()
+        },
+    );
+}
+
+#[test]
 fn legacy_format_matches_save_file() {
     check_pair("dtypes_legacy.pt", &Options::default());
 }
