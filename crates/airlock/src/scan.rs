@@ -80,7 +80,9 @@ impl Scanner {
         }
         #[cfg(unix)]
         if let Some(image) = large_torch_zip_image(&file, size) {
-            let mut report = self.scan_bytes(&display, &image);
+            let mut report = self.scan_sized(&display, size, |ctx| {
+                crate::containers::zip::scan_torch_image(ctx, &image)
+            });
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             return report;
         }
@@ -119,9 +121,19 @@ impl Scanner {
         data: &[u8],
         scan: impl FnOnce(&mut Ctx, &[u8]) -> &'static str,
     ) -> FileReport {
+        self.scan_sized(display_path, data.len() as u64, |ctx| scan(ctx, data))
+    }
+
+    /// Runs `scan` on a fresh context for a file of `size` bytes, isolating panics.
+    pub(crate) fn scan_sized(
+        &self,
+        display_path: &str,
+        size: u64,
+        scan: impl FnOnce(&mut Ctx) -> &'static str,
+    ) -> FileReport {
         let started = Instant::now();
         let mut ctx = Ctx::new(self, started);
-        let format = match catch_unwind(AssertUnwindSafe(|| scan(&mut ctx, data))) {
+        let format = match catch_unwind(AssertUnwindSafe(|| scan(&mut ctx))) {
             Ok(format) => format,
             Err(panic) => {
                 let what = panic
@@ -137,7 +149,7 @@ impl Scanner {
                 "unknown"
             }
         };
-        ctx.finish(display_path, format, data.len() as u64)
+        ctx.finish(display_path, format, size)
     }
 }
 
@@ -154,7 +166,10 @@ impl Scanner {
 /// A large PyTorch zip is scanned through a sparse image holding only the bytes the scan reads
 /// (see [`crate::containers::zip_image`]).
 #[cfg(unix)]
-fn large_torch_zip_image(file: &std::fs::File, size: u64) -> Option<memmap2::MmapMut> {
+fn large_torch_zip_image(
+    file: &std::fs::File,
+    size: u64,
+) -> Option<crate::containers::zip_image::SparseFile> {
     use std::os::unix::fs::FileExt;
     if size < crate::containers::zip_image::MIN_IMAGE_SIZE {
         return None;

@@ -18,10 +18,15 @@
 //!
 //! The local headers are also walked from the start of the file, so records that only a
 //! streaming reader would see (not listed in the central directory) are found and scanned.
+//!
+//! The reader works on [`ZipBytes`]: a slice of the whole file, or the sparse image of a large
+//! PyTorch zip ([`super::zip_image`]) that holds only the ranges this reader will ask for.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
+use std::ops::Range;
 
+use crate::containers::zip_image::SparseFile;
 use crate::containers::{ReadEnd, duplicates, read_bounded, unsafe_path};
 use crate::formats::{Sniffed, sniff};
 use crate::report::Finding;
@@ -122,11 +127,60 @@ pub enum ZipFlavour {
     Generic,
 }
 
+/// The bytes a zip is read from: the whole file, or a sparse image of it.
+#[derive(Debug, Clone, Copy)]
+pub enum ZipBytes<'a> {
+    Whole(&'a [u8]),
+    /// Only some ranges are present; asking for any other range is answered like asking
+    /// past the end of a slice (`None`).
+    Sparse(&'a SparseFile),
+}
+
+impl<'a> ZipBytes<'a> {
+    pub fn len(self) -> usize {
+        match self {
+            ZipBytes::Whole(data) => data.len(),
+            ZipBytes::Sparse(image) => usize::try_from(image.len()).unwrap_or(usize::MAX),
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(self, range: Range<usize>) -> Option<&'a [u8]> {
+        match self {
+            ZipBytes::Whole(data) => data.get(range),
+            ZipBytes::Sparse(image) => image.get(range),
+        }
+    }
+
+    /// The bytes from `start` on (for a sparse image: to the end of the range present there).
+    pub fn get_from(self, start: usize) -> Option<&'a [u8]> {
+        match self {
+            ZipBytes::Whole(data) => data.get(start..),
+            ZipBytes::Sparse(image) => image.get_from(start),
+        }
+    }
+}
+
+impl<'a> From<&'a [u8]> for ZipBytes<'a> {
+    fn from(data: &'a [u8]) -> Self {
+        ZipBytes::Whole(data)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for ZipBytes<'a> {
+    fn from(data: &'a Vec<u8>) -> Self {
+        ZipBytes::Whole(data)
+    }
+}
+
 /// A parsed zip archive. Parsing never fails: what could not be read is listed in
 /// [`ZipArchive::problems`] (reported as ARC009) and whatever could be read is kept.
 #[derive(Debug)]
 pub struct ZipArchive<'a> {
-    data: &'a [u8],
+    data: ZipBytes<'a>,
     entries: Vec<ZipEntry<'a>>,
     problems: Vec<String>,
     /// Whether an end-of-central-directory record was found.
@@ -143,8 +197,8 @@ struct Directory {
 impl<'a> ZipArchive<'a> {
     /// Reads the central directory, each entry's local header, and the chain of local headers
     /// from the start of the file.
-    pub fn parse(data: &'a [u8]) -> ZipArchive<'a> {
-        let mut archive = Self::read_directory(data, true);
+    pub fn parse(data: impl Into<ZipBytes<'a>>) -> ZipArchive<'a> {
+        let mut archive = Self::read_directory(data.into(), true);
         archive.walk_local_headers();
         archive
     }
@@ -152,11 +206,11 @@ impl<'a> ZipArchive<'a> {
     /// Reads the central directory only: no local header is touched, so the entries' local
     /// fields are all `None`. For callers that need the directory before the local headers
     /// are readable (the sparse image of [`super::zip_image`] is built from it).
-    pub fn parse_directory(data: &'a [u8]) -> ZipArchive<'a> {
-        Self::read_directory(data, false)
+    pub fn parse_directory(data: impl Into<ZipBytes<'a>>) -> ZipArchive<'a> {
+        Self::read_directory(data.into(), false)
     }
 
-    fn read_directory(data: &'a [u8], with_local: bool) -> ZipArchive<'a> {
+    fn read_directory(data: ZipBytes<'a>, with_local: bool) -> ZipArchive<'a> {
         let mut archive = ZipArchive {
             data,
             entries: Vec::new(),
@@ -231,7 +285,7 @@ impl<'a> ZipArchive<'a> {
                     )
                     .at(start as u64),
                 );
-                self.data.get(start..).unwrap_or_default()
+                self.data.get_from(start).unwrap_or_default()
             }
         };
         match method {
@@ -425,6 +479,7 @@ pub fn zip_flavour(archive: &ZipArchive) -> ZipFlavour {
 
 /// Scans a zip: reports anomalies, then scans every member the way torch reads it, and also
 /// the local-header reading where it differs. Returns "pytorch-zip", "npz" or "zip".
+/// (A large PyTorch zip read from disk comes through [`scan_torch_image`] instead.)
 pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     let archive = ZipArchive::parse(data);
     archive.report_anomalies(ctx);
@@ -448,6 +503,14 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         ZipFlavour::Npz => "npz",
         ZipFlavour::Generic | ZipFlavour::TorchZip => "zip",
     }
+}
+
+/// Scans the sparse image of a PyTorch zip (built only for zips of that flavour, see
+/// [`super::zip_image`]) exactly as [`scan`] scans the whole file.
+pub fn scan_torch_image(ctx: &mut Ctx, image: &SparseFile) -> &'static str {
+    let archive = ZipArchive::parse(ZipBytes::Sparse(image));
+    archive.report_anomalies(ctx);
+    crate::formats::torch_zip::scan(ctx, &archive)
 }
 
 /// Scans one member by content as torch reads it, and the local-header reading where it
@@ -587,9 +650,9 @@ fn describe_disagreement(entry: &ZipEntry) -> String {
 }
 
 /// Finds the end-of-central-directory record (and its ZIP64 form) the way miniz does.
-fn find_directory(data: &[u8]) -> Result<Directory, String> {
+fn find_directory(data: ZipBytes) -> Result<Directory, String> {
     let window = data.len().saturating_sub(MAX_COMMENT + EOCD_LEN);
-    let tail = data.get(window..).unwrap_or_default();
+    let tail = data.get(window..data.len()).unwrap_or_default();
     let pos = tail
         .windows(4)
         .rposition(|w| w == EOCD_SIG)
@@ -617,11 +680,11 @@ fn find_directory(data: &[u8]) -> Result<Directory, String> {
     Ok(dir)
 }
 
-fn parse_central(data: &[u8], at: usize, with_local: bool) -> Option<(ZipEntry<'_>, usize)> {
+fn parse_central(data: ZipBytes<'_>, at: usize, with_local: bool) -> Option<(ZipEntry<'_>, usize)> {
     if data.get(at..at + 4)? != CENTRAL_SIG {
         return None;
     }
-    let made_by_host = *data.get(at + 5)?;
+    let made_by_host = *data.get(at + 5..at + 6)?.first()?;
     let flags = le16(data, at + 8)?;
     let method = le16(data, at + 10)?;
     let crc = le32(data, at + 16)?;
@@ -680,7 +743,7 @@ struct LocalHeader<'a> {
     data_offset: usize,
 }
 
-fn parse_local(data: &[u8], at: usize) -> Option<LocalHeader<'_>> {
+fn parse_local(data: ZipBytes<'_>, at: usize) -> Option<LocalHeader<'_>> {
     if data.get(at..at.checked_add(4)?)? != LOCAL_SIG {
         return None;
     }
@@ -727,7 +790,7 @@ fn zip64_extra(mut extra: &[u8]) -> Option<impl Iterator<Item = u64> + '_> {
 /// local header is not right at `at`.
 /// Where the next local header starts after a member's data ending at `at`: right there, or
 /// after a data descriptor (with or without its signature, 32- or 64-bit sizes).
-pub(crate) fn skip_descriptor(data: &[u8], at: usize) -> usize {
+pub(crate) fn skip_descriptor(data: ZipBytes, at: usize) -> usize {
     let is_local = |o: usize| data.get(o..o + 4) == Some(LOCAL_SIG);
     if is_local(at) {
         return at;
@@ -740,21 +803,21 @@ pub(crate) fn skip_descriptor(data: &[u8], at: usize) -> usize {
         .unwrap_or(at)
 }
 
-fn le16(data: &[u8], at: usize) -> Option<u16> {
+fn le16<'a>(data: impl Into<ZipBytes<'a>>, at: usize) -> Option<u16> {
     Some(u16::from_le_bytes(
-        data.get(at..at.checked_add(2)?)?.try_into().ok()?,
+        data.into().get(at..at.checked_add(2)?)?.try_into().ok()?,
     ))
 }
 
-fn le32(data: &[u8], at: usize) -> Option<u32> {
+fn le32<'a>(data: impl Into<ZipBytes<'a>>, at: usize) -> Option<u32> {
     Some(u32::from_le_bytes(
-        data.get(at..at.checked_add(4)?)?.try_into().ok()?,
+        data.into().get(at..at.checked_add(4)?)?.try_into().ok()?,
     ))
 }
 
-fn le64(data: &[u8], at: usize) -> Option<u64> {
+fn le64<'a>(data: impl Into<ZipBytes<'a>>, at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(
-        data.get(at..at.checked_add(8)?)?.try_into().ok()?,
+        data.into().get(at..at.checked_add(8)?)?.try_into().ok()?,
     ))
 }
 

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 
 use super::ConvertError;
-use crate::containers::zip::ZipArchive;
+use crate::containers::zip::{ZipArchive, ZipBytes};
+#[cfg(unix)]
+use crate::containers::zip_image::SparseFile;
 use crate::formats::torch::{self, StorageRef, StorageType};
 use crate::pickle::machine::{self, Outcome};
 use crate::pickle::value::Value;
@@ -97,24 +99,43 @@ pub struct TarTensor {
 enum View {
     /// The whole file, mapped read-only.
     Mapped(Mmap),
-    /// A large PyTorch zip: only its headers, directory and non-storage records, at their
-    /// file offsets; storage bytes are zeros and never read from here.
+    /// A large PyTorch zip: only its headers, directory and non-storage records; storage
+    /// bytes are never read from here.
     #[cfg(unix)]
-    Sparse(memmap2::MmapMut),
-}
-
-impl std::ops::Deref for View {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            View::Mapped(map) => map,
-            #[cfg(unix)]
-            View::Sparse(image) => image,
-        }
-    }
+    Sparse(SparseFile),
 }
 
 impl View {
+    fn get(&self, range: Range<usize>) -> Option<&[u8]> {
+        match self {
+            View::Mapped(map) => map.get(range),
+            #[cfg(unix)]
+            View::Sparse(image) => image.get(range),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.zip().len()
+    }
+
+    fn zip(&self) -> ZipBytes<'_> {
+        match self {
+            View::Mapped(map) => ZipBytes::Whole(map),
+            #[cfg(unix)]
+            View::Sparse(image) => ZipBytes::Sparse(image),
+        }
+    }
+
+    /// The whole file, for the legacy and tar formats; a sparse view is only ever made for a
+    /// zip and has none.
+    fn whole(&self) -> &[u8] {
+        match self {
+            View::Mapped(map) => map,
+            #[cfg(unix)]
+            View::Sparse(_) => &[],
+        }
+    }
+
     fn open(file: &File, len: u64) -> std::io::Result<View> {
         #[cfg(unix)]
         if len >= crate::containers::zip_image::MIN_IMAGE_SIZE && starts_with_zip(file) {
@@ -165,7 +186,7 @@ impl Checkpoint {
             tar_tensors: HashMap::new(),
             tar_storage_types: HashMap::new(),
         };
-        if checkpoint.map.starts_with(b"PK\x03\x04") {
+        if checkpoint.map.get(0..4) == Some(b"PK\x03\x04") {
             checkpoint.read_zip(scanner.limits())?;
         } else if checkpoint.map.get(257..262) == Some(b"ustar") {
             checkpoint.format = Format::Tar;
@@ -190,7 +211,9 @@ impl Checkpoint {
     /// for zips.
     pub fn with_outcome<R>(&self, scanner: &Scanner, f: impl FnOnce(&Outcome<'_>) -> R) -> R {
         let (data, start): (&[u8], usize) = match &self.pickle {
-            PickleBytes::Mapped(range) if self.format != Format::Zip => (&self.map, range.start),
+            PickleBytes::Mapped(range) if self.format != Format::Zip => {
+                (self.map.whole(), range.start)
+            }
             _ => (self.pickle(), 0),
         };
         scanner.with_ctx(|ctx| {
@@ -307,7 +330,7 @@ impl Checkpoint {
 
     fn read_zip(&mut self, limits: &crate::Limits) -> Result<(), ConvertError> {
         let path = self.path.clone();
-        let records = zip_records(&self.map);
+        let records = zip_records(self.map.zip());
         // torch names the archive after its first record's folder, and refuses records
         // outside any folder.
         let first = records
@@ -443,7 +466,7 @@ impl Checkpoint {
     /// strides and offset as `<q`), and the `pickle` member whose persistent ids are tensor keys.
     fn read_tar(&mut self, scanner: &Scanner) -> Result<(), ConvertError> {
         let path = self.path.clone();
-        let members = tar_members(&self.map).map_err(|why| not_checkpoint(&path, &why))?;
+        let members = tar_members(self.map.whole()).map_err(|why| not_checkpoint(&path, &why))?;
         let member = |name: &str| {
             members
                 .iter()
@@ -454,7 +477,7 @@ impl Checkpoint {
         };
         let (storages, tensors, pickle) =
             (member("storages")?, member("tensors")?, member("pickle")?);
-        let data: &[u8] = &self.map;
+        let data: &[u8] = self.map.whole();
         let parsed = scanner.with_ctx(|ctx| -> Result<_, String> {
             let mut records = HashMap::new();
             let mut types = HashMap::new();
@@ -555,7 +578,7 @@ impl Checkpoint {
     /// Runs the five pickles of a legacy file and locates every storage after them.
     fn read_legacy(&mut self, scanner: &Scanner) -> Result<(), ConvertError> {
         let path = self.path.clone();
-        let data: &[u8] = &self.map;
+        let data: &[u8] = self.map.whole();
         let (main, storages_start, refs, keys) = scanner.with_ctx(|ctx| {
             let mut start = 0usize;
             let mut main = 0..0;
@@ -603,7 +626,7 @@ impl Checkpoint {
                     format!("storage `{key}` is listed but never referenced"),
                 ));
             };
-            let numel = u64_at(&self.map, pos).ok_or_else(|| {
+            let numel = u64_at(self.map.whole(), pos).ok_or_else(|| {
                 layout(&path, format!("storage `{key}` is cut off at offset {pos}"))
             })?;
             let len = numel
@@ -636,7 +659,7 @@ struct ZipRecord {
     data_offset: u64,
 }
 
-fn zip_records(data: &[u8]) -> Vec<ZipRecord> {
+fn zip_records(data: ZipBytes<'_>) -> Vec<ZipRecord> {
     let archive = ZipArchive::parse(data);
     archive
         .entries()
