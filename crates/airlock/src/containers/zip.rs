@@ -651,13 +651,9 @@ fn describe_disagreement(entry: &ZipEntry) -> String {
 
 /// Finds the end-of-central-directory record (and its ZIP64 form) the way miniz does.
 fn find_directory(data: ZipBytes) -> Result<Directory, String> {
-    let window = data.len().saturating_sub(MAX_COMMENT + EOCD_LEN);
-    let tail = data.get(window..data.len()).unwrap_or_default();
-    let pos = tail
-        .windows(4)
-        .rposition(|w| w == EOCD_SIG)
-        .filter(|p| p + EOCD_LEN <= tail.len())
-        .map(|p| p + window)
+    let pos = last_eocd_signature(data, SHORT_TAIL)
+        .or_else(|| last_eocd_signature(data, MAX_COMMENT + EOCD_LEN))
+        .filter(|&p| p + EOCD_LEN <= data.len())
         .ok_or("no end-of-central-directory record: the archive is truncated or not a zip")?;
     let mut dir = Directory {
         count: u64::from(le16(data, pos + 10).unwrap_or(0)),
@@ -678,6 +674,20 @@ fn find_directory(data: ZipBytes) -> Result<Directory, String> {
         };
     }
     Ok(dir)
+}
+
+/// Bytes at the end searched first for the end record: an archive without a long comment has
+/// it there, and a sparse image then needs only that much of the tail.
+pub(crate) const SHORT_TAIL: usize = 4096;
+
+/// Where the last `PK\x05\x06` in the final `window` bytes starts. Searching a shorter window
+/// first finds the same signature whenever it finds one, since the last one is wanted.
+fn last_eocd_signature(data: ZipBytes, window: usize) -> Option<usize> {
+    let start = data.len().saturating_sub(window);
+    let tail = data.get(start..data.len())?;
+    tail.windows(4)
+        .rposition(|w| w == EOCD_SIG)
+        .map(|p| p + start)
 }
 
 fn parse_central(data: ZipBytes<'_>, at: usize, with_local: bool) -> Option<(ZipEntry<'_>, usize)> {

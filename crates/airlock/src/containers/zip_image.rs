@@ -24,7 +24,7 @@ use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 
-use super::zip::{FLAG_DATA_DESCRIPTOR, ZipArchive, ZipBytes, ZipFlavour, zip_flavour};
+use super::zip::{FLAG_DATA_DESCRIPTOR, SHORT_TAIL, ZipArchive, ZipBytes, ZipFlavour, zip_flavour};
 
 /// Zips at least this large are scanned through a sparse image when they are PyTorch zips.
 /// Smaller files are mapped whole: their few headers sit in a handful of pages.
@@ -154,10 +154,16 @@ impl SparseFile {
 /// PyTorch zip whose reads can be predicted exactly.
 pub fn torch_zip_image(file: &File, size: u64) -> Option<SparseFile> {
     let mut image = SparseFile::new(size);
-    image.bytes.reserve(TAIL as usize);
-    let tail_start = size.saturating_sub(TAIL);
-    image.fill(file, tail_start, TAIL)?;
-    let (cd_offset, cd_size) = directory(&image, tail_start)?;
+    // The end records sit in the last few kilobytes unless the archive has a long comment.
+    let short = SHORT_TAIL as u64;
+    image.fill(file, size.saturating_sub(short), short)?;
+    let (cd_offset, cd_size) = match directory(&image, size.saturating_sub(short)) {
+        Some(found) => found,
+        None => {
+            image.fill(file, size.saturating_sub(TAIL), TAIL)?;
+            directory(&image, size.saturating_sub(TAIL))?
+        }
+    };
     image.fill(file, cd_offset, cd_size)?;
 
     let archive = ZipArchive::parse_directory(ZipBytes::Sparse(&image));
@@ -248,6 +254,9 @@ fn directory(image: &SparseFile, tail_start: u64) -> Option<(u64, u64)> {
     let size = image.len();
     let tail = image.get(usize::try_from(tail_start).ok()?..usize::try_from(size).ok()?)?;
     let eocd = tail_start + tail.windows(4).rposition(|w| w == b"PK\x05\x06")? as u64;
+    if eocd + 22 > size {
+        return None;
+    }
     let mut cd_size = u64::from(image.u32_at(eocd + 12)?);
     let mut cd_offset = u64::from(image.u32_at(eocd + 16)?);
     if cd_size == u64::from(u32::MAX) || cd_offset == u64::from(u32::MAX) {
@@ -347,6 +356,23 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+
+    #[test]
+    fn end_records_behind_a_long_comment_are_found() {
+        let mut bytes = build(&[
+            member("m/data.pkl", DATA_PKL),
+            member("m/data/0", &[7u8; 8]),
+        ]);
+        let comment = 10_000u16;
+        let len = bytes.len();
+        bytes[len - 2..].copy_from_slice(&comment.to_le_bytes());
+        bytes.resize(len + usize::from(comment), b'#');
+        let image = image_of(&bytes).expect("image");
+        let scanner = Scanner::default();
+        let report = scan_image(&scanner, &image);
+        assert_eq!(summary(&report), summary(&scanner.scan_bytes("t", &bytes)));
+        assert_eq!(report.format, "pytorch-zip");
     }
 
     #[test]
