@@ -80,9 +80,7 @@ impl Scanner {
         }
         #[cfg(unix)]
         if let Some(image) = large_torch_zip_image(&file, size) {
-            let mut report = self.scan_sized(&display, size, |ctx| {
-                crate::containers::zip::scan_torch_image(ctx, &image)
-            });
+            let mut report = self.scan_zip_image(&display, &image);
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             return report;
         }
@@ -122,6 +120,19 @@ impl Scanner {
         scan: impl FnOnce(&mut Ctx, &[u8]) -> &'static str,
     ) -> FileReport {
         self.scan_sized(display_path, data.len() as u64, |ctx| scan(ctx, data))
+    }
+
+    /// Scans the sparse image of a PyTorch zip ([`crate::containers::zip_image`]); the
+    /// report is the one scanning the whole file would give.
+    #[cfg(unix)]
+    pub fn scan_zip_image(
+        &self,
+        display_path: &str,
+        image: &crate::containers::zip_image::SparseFile,
+    ) -> FileReport {
+        self.scan_sized(display_path, image.len(), |ctx| {
+            crate::containers::zip::scan_torch_image(ctx, image)
+        })
     }
 
     /// Runs `scan` on a fresh context for a file of `size` bytes, isolating panics.

@@ -743,17 +743,17 @@ fn parse_central(data: ZipBytes<'_>, at: usize, with_local: bool) -> Option<(Zip
     Some((entry, next))
 }
 
-struct LocalHeader<'a> {
-    name: Cow<'a, str>,
-    method: u16,
-    flags: u16,
-    crc: u32,
-    compressed_size: u64,
-    uncompressed_size: u64,
-    data_offset: usize,
+pub(crate) struct LocalHeader<'a> {
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) method: u16,
+    pub(crate) flags: u16,
+    pub(crate) crc: u32,
+    pub(crate) compressed_size: u64,
+    pub(crate) uncompressed_size: u64,
+    pub(crate) data_offset: usize,
 }
 
-fn parse_local(data: ZipBytes<'_>, at: usize) -> Option<LocalHeader<'_>> {
+pub(crate) fn parse_local(data: ZipBytes<'_>, at: usize) -> Option<LocalHeader<'_>> {
     if data.get(at..at.checked_add(4)?)? != LOCAL_SIG {
         return None;
     }

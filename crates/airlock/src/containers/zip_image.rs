@@ -177,19 +177,26 @@ pub fn torch_zip_image(file: &File, size: u64) -> Option<SparseFile> {
         .iter()
         .map(|e| (e.header_offset, e.compressed_size))
         .collect();
-    let storage_offsets: HashSet<u64> = central
-        .iter()
-        .filter(|e| e.name.starts_with(&storage_prefix))
-        .map(|e| e.header_offset)
-        .collect();
+    // What the scan reads at each header offset: the data of every central entry that is not
+    // a storage record, as long as the longest such entry says (several entries can share
+    // one local header), and every size the directory gives it.
+    let mut read_at: HashMap<u64, u64> = HashMap::new();
+    let mut central_sizes: HashMap<u64, (u64, u64)> = HashMap::new();
+    for e in &central {
+        let (low, high) = central_sizes
+            .entry(e.header_offset)
+            .or_insert((e.compressed_size, e.compressed_size));
+        *low = (*low).min(e.compressed_size);
+        *high = (*high).max(e.compressed_size);
+        if !e.name.starts_with(&storage_prefix) {
+            let size = read_at.entry(e.header_offset).or_default();
+            *size = (*size).max(e.compressed_size);
+        }
+    }
     let expected: HashSet<u64> = sizes.keys().copied().collect();
     // One allocation for everything the walk reads: a header window per record and the
     // members that are not storages.
-    let members: u64 = central
-        .iter()
-        .filter(|e| !storage_offsets.contains(&e.header_offset))
-        .map(|e| e.compressed_size)
-        .fold(0, u64::saturating_add);
+    let members: u64 = read_at.values().fold(0, |a, &b| a.saturating_add(b));
     let windows =
         (central.len() as u64).saturating_mul(DESCRIPTOR_AND_SIGNATURE + LOCAL_LEN + HEADER_READ);
     drop(central);
@@ -213,22 +220,34 @@ pub fn torch_zip_image(file: &File, size: u64) -> Option<SparseFile> {
         if !header.starts_with(b"PK\x03\x04") {
             break;
         }
-        let flags = u16::from_le_bytes([header[6], header[7]]);
-        let local_size = u32::from_le_bytes([header[18], header[19], header[20], header[21]]);
         let names = u64::from(u16::from_le_bytes([header[26], header[27]]))
             + u64::from(u16::from_le_bytes([header[28], header[29]]));
         image.fill(file, at, LOCAL_LEN + names)?;
-        let data_offset = at + LOCAL_LEN + names;
+        let local = super::zip::parse_local(ZipBytes::Sparse(&image), usize::try_from(at).ok()?)?;
+        let (data_offset, local_size) = (local.data_offset as u64, local.compressed_size);
+        let deferred = local.flags & FLAG_DATA_DESCRIPTOR != 0 && local_size == 0;
         let data_size = match sizes.get(&at) {
-            Some(&size) => size,
-            // A record only the local headers know: its own sizes must be usable.
-            None if flags & FLAG_DATA_DESCRIPTOR == 0 && local_size != u32::MAX => {
-                u64::from(local_size)
+            // A local header giving other sizes than the directory makes the reader scan the
+            // local reading as well, which can run over storage bytes the image does not hold.
+            Some(_)
+                if !deferred
+                    && central_sizes.get(&at).is_some_and(|&(low, high)| {
+                        low != local.compressed_size || high != low
+                    }) =>
+            {
+                return None;
+            }
+            Some(&central) => central,
+            // A record only the local headers know: its own sizes must be usable, and it is
+            // scanned by content.
+            None if !deferred => {
+                image.fill(file, data_offset, local_size)?;
+                local_size
             }
             None => return None,
         };
-        if !storage_offsets.contains(&at) {
-            image.fill(file, data_offset, data_size)?;
+        if let Some(&read) = read_at.get(&at) {
+            image.fill(file, data_offset, read)?;
         }
         visited.insert(at);
         let next = data_offset.checked_add(data_size)?;
@@ -287,9 +306,7 @@ mod tests {
     }
 
     fn scan_image(scanner: &Scanner, image: &SparseFile) -> crate::FileReport {
-        scanner.scan_sized("t", image.len(), |ctx| {
-            crate::containers::zip::scan_torch_image(ctx, image)
-        })
+        scanner.scan_zip_image("t", image)
     }
 
     fn summary(report: &crate::FileReport) -> String {
@@ -356,6 +373,32 @@ mod tests {
                 "case {i}"
             );
         }
+    }
+
+    /// Inputs the `zip_image` fuzz target found scanning differently through the image.
+    #[test]
+    fn fuzz_regressions_scan_the_same_through_the_image() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/fixtures/fuzz/zip_image");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).expect("regression folder") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "md") {
+                continue;
+            }
+            let mut bytes = b"PK\x03\x04".to_vec();
+            bytes.extend(std::fs::read(&path).expect("reproducer"));
+            let scanner = Scanner::default();
+            if let Some(image) = image_of(&bytes) {
+                assert_eq!(
+                    summary(&scan_image(&scanner, &image)),
+                    summary(&scanner.scan_bytes("t", &bytes)),
+                    "{path:?}"
+                );
+            }
+            seen += 1;
+        }
+        assert!(seen > 0);
     }
 
     #[test]
@@ -428,7 +471,25 @@ mod tests {
         let mut hidden = member("m/hidden.pkl", DATA_PKL);
         hidden.flags = FLAG_DATA_DESCRIPTOR;
         hidden.in_central = false;
-        let zip = build(&[member("m/data.pkl", DATA_PKL), hidden]);
+        let mut zip = build(&[member("m/data.pkl", DATA_PKL), hidden]);
+        // Flag 0x8 with the local sizes still filled in is walked by those sizes, by the
+        // reader and the image alike.
+        let image = image_of(&zip).expect("sizes are known");
+        let scanner = Scanner::default();
+        assert_eq!(
+            summary(&scan_image(&scanner, &image)),
+            summary(&scanner.scan_bytes("t", &zip))
+        );
+        // With the sizes left to the data descriptor, the record's end is unknown.
+        // The record is not in the central directory, so its name appears once, after its
+        // 30-byte local header.
+        let name = b"m/hidden.pkl";
+        let header = zip
+            .windows(name.len())
+            .position(|w| w == name)
+            .expect("local header")
+            - 30;
+        zip[header + 18..header + 26].fill(0);
         assert!(image_of(&zip).is_none());
     }
 }
