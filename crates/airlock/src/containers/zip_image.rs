@@ -157,14 +157,18 @@ pub fn torch_zip_image(file: &File, size: u64) -> Option<SparseFile> {
     // The end records sit in the last few kilobytes unless the archive has a long comment.
     let short = SHORT_TAIL as u64;
     image.fill(file, size.saturating_sub(short), short)?;
-    let (cd_offset, cd_size) = match directory(&image, size.saturating_sub(short)) {
+    let cd_offset = match directory(&image, size.saturating_sub(short)) {
         Some(found) => found,
         None => {
             image.fill(file, size.saturating_sub(TAIL), TAIL)?;
             directory(&image, size.saturating_sub(TAIL))?
         }
     };
-    image.fill(file, cd_offset, cd_size)?;
+    // The reader takes as many entries as the end record counts, whatever size it declares,
+    // so everything from the directory to the end of the file is read (for a real archive,
+    // the directory and the end records; a directory offset pointing far back makes the image
+    // too large, and the file is mapped instead).
+    image.fill(file, cd_offset, size - cd_offset)?;
 
     let archive = ZipArchive::parse_directory(ZipBytes::Sparse(&image));
     if zip_flavour(&archive) != ZipFlavour::TorchZip {
@@ -267,9 +271,9 @@ pub fn torch_zip_image(file: &File, size: u64) -> Option<SparseFile> {
     expected.is_subset(&visited).then_some(image)
 }
 
-/// The central directory's offset and size, from the end records in the tail read at
-/// `tail_start`.
-fn directory(image: &SparseFile, tail_start: u64) -> Option<(u64, u64)> {
+/// The central directory's offset, from the end records in the tail read at `tail_start`,
+/// when the directory it declares fits in the file.
+fn directory(image: &SparseFile, tail_start: u64) -> Option<u64> {
     let size = image.len();
     let tail = image.get(usize::try_from(tail_start).ok()?..usize::try_from(size).ok()?)?;
     let eocd = tail_start + tail.windows(4).rposition(|w| w == b"PK\x05\x06")? as u64;
@@ -290,7 +294,7 @@ fn directory(image: &SparseFile, tail_start: u64) -> Option<(u64, u64)> {
         cd_size = image.u64_at(record + 40)?;
         cd_offset = image.u64_at(record + 48)?;
     }
-    (cd_offset.checked_add(cd_size)? <= size).then_some((cd_offset, cd_size))
+    (cd_offset.checked_add(cd_size)? <= size).then_some(cd_offset)
 }
 
 #[cfg(test)]
