@@ -8,6 +8,8 @@ Sets (each skipped when already complete, so re-running is cheap):
   large/      3 torch.save checkpoints of ~1 GB, 300+ tensors, f32/f16/bf16, tied weights.
   pickle500/  one ~500 MB protocol-4 pickle made of many small objects (engine throughput).
   convert/    (only with --convert) checkpoints of ~1 GB and ~5 GB for `airlock convert`.
+  formats/    (only with --formats) ~5 GB safetensors, ~4 GB GGUF, ONNX + ~500 MB external
+              data, a Keras 3 .keras: issue 4's folder (also needs gguf, onnx, h5py, keras).
 
 Every file here is benign and produced by the real libraries. Needs torch, numpy,
 scikit-learn, joblib: run with bench/.venv/data/bin/python (see bench/setup.sh).
