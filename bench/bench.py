@@ -7,7 +7,7 @@ then the single-file measurements (warm `cat` vs Airlock, pickle-engine MB/s, co
 the Hub's method and `cp`), and writes a Markdown report to bench/out/results-<date>.md.
 
 Selection by environment: TOOLS (default "airlock picklescan modelscan fickling modelaudit"),
-SETS (default "small medium large"), EXTRAS (default "warm pickle500 convert"),
+SETS (default "small medium large"), EXTRAS (default "warm pickle500 convert formats"),
 TIMEOUT (seconds per invocation, default 3600), SAMPLE (e.g. "modelaudit:10": that tool scans
 every 10th file only, for tools too slow for the whole folder; reported as such, with an
 extrapolated full-folder time). Tools missing on this machine are skipped
@@ -553,6 +553,148 @@ def convert_section():
     return lines + ["", "Commands:", ""] + sorted(set(commands), key=commands.index) + [""]
 
 
+# ---------------------------------------------------------------- formats/ (issue 4)
+
+FORMATS_RUNS = int(os.environ.get("FORMATS_RUNS", "5"))
+FORMATS_PEERS = ("modelaudit", "picklescan", "modelscan")
+
+
+def median(values):
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def verdict_table(folder, results):
+    """One row per file, one column per tool: each tool's own verdict for that file."""
+    per_tool = [(n, getattr(r["verdicts"], "per_file", {}) or {}) for n, r in results]
+    lines = [row(["file", "size (MB)"] + [n for n, _ in per_tool]), row(["---"] * (2 + len(per_tool)))]
+    for f in files_in(folder):
+        rel = str(f.relative_to(folder))
+        cells = [pf.get(rel, pf.get(f.name, "not reported")) for _, pf in per_tool]
+        lines.append(row([rel, f"{f.stat().st_size / MB:.1f}"] + cells))
+    return lines
+
+
+def check(ok):
+    return "met" if ok else "**not met**"
+
+
+# picklescan 1.0.5 (scanner.py) opens only these extensions (plus zip magic for its zip
+# extensions); any other file is silently passed over, which its summary shows only as a count.
+PICKLESCAN_EXTENSIONS = {".pkl", ".pickle", ".joblib", ".dat", ".data", ".bin", ".pt", ".pth", ".ckpt", ".npy", ".zip", ".npz", ".7z"}
+
+
+def picklescan_coverage(res, folder):
+    """picklescan's per-file verdicts, with the files it never opened marked skipped and the
+    ones it could not parse marked error (its "could not parse ... as pickle" warnings)."""
+    text = res["log"].read_text(errors="replace")
+    unparsed = {Path(m.group(1)).name for m in re.finditer(r"could not parse (.+?) as pickle", text)}
+    per_file = dict(getattr(res["verdicts"], "per_file", {}) or {})
+    for f in files_in(folder):
+        if f.suffix not in PICKLESCAN_EXTENSIONS:
+            per_file[f.name] = "skipped"
+        elif f.name in unparsed and per_file.get(f.name) == "clean":
+            per_file[f.name] = "error"
+    return with_per_file(per_file)
+
+
+def peer_notes(results):
+    """What each peer said about files it could not fully check, in its own words."""
+    notes = []
+    for name, res in results:
+        report = OUT / f"formats-{name}.json"
+        try:
+            data = json.loads(report.read_text()) if report.exists() else {}
+        except ValueError:
+            data = {}
+        if name == "modelaudit":
+            for issue in data.get("issues", []):
+                notes.append(f"- modelaudit, {issue.get('severity')}, `{Path(issue_file(issue.get('location', ''))).name}`: {issue.get('message')}")
+        elif name == "modelscan":
+            for err in data.get("errors", []):
+                if isinstance(err, dict):
+                    notes.append(f"- modelscan error, `{err.get('source')}`: {err.get('description')}")
+        elif name == "picklescan":
+            for line in res["log"].read_text(errors="replace").splitlines():
+                if line.startswith(("WARNING", "ERROR", "Scanned files")):
+                    notes.append(f"- picklescan: {line.strip()}")
+    return ["", "What the peers reported (skips, missing dependencies, errors):", ""] + notes if notes else []
+
+
+def formats_section(tools):
+    """Issue 4: warm cache, `cat` of every file vs `airlock scan` of the folder (medians of
+    FORMATS_RUNS runs each), ModelAudit once on the same folder, picklescan and modelscan once
+    for the record; ratios against the targets and every tool's verdict per file."""
+    folder = DATA / "formats"
+    lines = ["### formats/ — safetensors, GGUF, ONNX + external data, Keras (issue 4)", ""]
+    if not folder.is_dir() or not files_in(folder):
+        return lines + ["skipped: bench/data/formats missing (run make_data.py --formats)", ""]
+    files = files_in(folder)
+    total = sum(f.stat().st_size for f in files)
+    lines += [f"{len(files)} files, {total / MB:.0f} MB; page cache warmed (every file read twice) before each tool.", ""]
+    warm(folder)
+    cat_cmd = ["sh", "-c", 'cat "$@" > /dev/null', "cat"] + files
+    cats = [measure(cat_cmd, f"formats-cat-{i}") for i in range(FORMATS_RUNS)]
+    cat_wall = median([c["wall"] for c in cats])
+    cat_cpu = median([c["cpu"] or 0 for c in cats])
+    print(f"    cat: median {cat_wall:.3f}s wall over {FORMATS_RUNS} runs", flush=True)
+    lines += [
+        row(["command", "runs", "wall (s), median", "wall min–max", "CPU (s), median", "peak RSS (MB), max", "exit"]),
+        row(["---"] * 7),
+        row(["`cat` every file > /dev/null", FORMATS_RUNS, f"{cat_wall:.3f}", f"{min(c['wall'] for c in cats):.3f}–{max(c['wall'] for c in cats):.3f}", f"{cat_cpu:.3f}", mb(max(c["rss_mb"] or 0 for c in cats)), max(c["exit"] for c in cats)]),
+    ]
+    results = []
+    al_wall = al_rss = None
+    if AIRLOCK_OK and "airlock" in tools:
+        warm(folder)
+        runs = [run_tool("airlock", folder, "formats") for _ in range(FORMATS_RUNS)]
+        al_wall = median([r["wall"] for r in runs])
+        al_rss = max(r["rss_mb"] or 0 for r in runs)
+        last = runs[-1]
+        results.append(("airlock", last))
+        print(f"    airlock: median {al_wall:.3f}s wall, max RSS {al_rss:.0f} MB: {fmt_counts(last['verdicts'])}", flush=True)
+        lines.append(row([f"`airlock scan` ({VERSIONS.get('airlock', '?')})", FORMATS_RUNS, f"{al_wall:.3f}", f"{min(r['wall'] for r in runs):.3f}–{max(r['wall'] for r in runs):.3f}", f"{median([r['cpu'] or 0 for r in runs]):.3f}", mb(al_rss), max(r["exit"] for r in runs)]))
+    else:
+        lines.append(row(["`airlock scan`", 0, "skipped (no airlock binary)", "", "", "", ""]))
+    for name in FORMATS_PEERS:
+        if name not in tools:
+            continue
+        warm(folder)
+        print(f"[{datetime.datetime.now():%H:%M:%S}] {name} on {folder} ...", flush=True)
+        res = run_tool(name, folder, "formats")
+        if name == "picklescan":
+            res["verdicts"] = picklescan_coverage(res, folder)
+        print(f"    {res['wall']:.2f}s wall, {res.get('cpu') or 0:.2f}s CPU, {mb(res['rss_mb'])} MB, exit {res['exit']}: {fmt_counts(res['verdicts'])}", flush=True)
+        results.append((name, res))
+        note = " (timed out)" if res.get("timed_out") else ""
+        lines.append(row([f"`{name}` ({VERSIONS.get(name, '?')})", 1, f"{res['wall']:.2f}{note}", "", "?" if res.get("cpu") is None else f"{res['cpu']:.2f}", mb(res["rss_mb"]), res["exit"]]))
+    lines += [""]
+    if al_wall:
+        lines += ["Against issue 4's targets:", ""]
+        lines.append(f"- Airlock / `cat`: {100 * al_wall / cat_wall:.2f} % of `cat`'s wall time (target < 2 %): {check(al_wall < 0.02 * cat_wall)}")
+        idle = median([measure(["true"], f"formats-true-{i}")["wall"] for i in range(FORMATS_RUNS)])
+        lines.append(f"  (both walls include starting the process under `/usr/bin/time` and `timeout`: {1000 * idle:.1f} ms for `true`, median of {FORMATS_RUNS})")
+        ma = dict(results).get("modelaudit")
+        if ma:
+            speed = ma["wall"] / al_wall
+            timed = " (ModelAudit timed out: a lower bound)" if ma.get("timed_out") else ""
+            al_cpu = median([r["cpu"] or 0 for r in runs])
+            # /usr/bin/time counts CPU in 10 ms ticks: no ratio below that.
+            cpu = f"; CPU seconds {ma['cpu'] / al_cpu:.0f}×" if ma.get("cpu") and al_cpu >= 0.01 else ""
+            lines.append(f"- ModelAudit wall / Airlock wall: {speed:.0f}×{timed}{cpu} (target ≥ 20×): {check(speed >= 20)}")
+        else:
+            lines.append("- ModelAudit: not run (not in TOOLS or not installed)")
+        lines.append(f"- Airlock peak RSS: {al_rss:.1f} MB, largest of {FORMATS_RUNS} runs (target < 64 MB): {check(al_rss < 64)}")
+        lines.append("")
+    lines += ["Verdicts per file (every file is benign; anything but clean is a false positive or a skip):", ""]
+    lines += verdict_table(folder, results)
+    lines += peer_notes(results)
+    lines += ["", "Commands:", "", f"- cat: `cat {' '.join(str(f) for f in files)} > /dev/null`"]
+    lines += [f"- {name}: `{res['cmd']}`" for name, res in results] + [""]
+    return lines
+
+
 # ---------------------------------------------------------------- main
 
 AIRLOCK = None
@@ -572,7 +714,7 @@ def main():
     SAMPLES.update(sample_rates())
     tools = os.environ.get("TOOLS", "airlock picklescan modelscan fickling modelaudit").split()
     sets = os.environ.get("SETS", "small medium large").split()
-    extras = os.environ.get("EXTRAS", "warm pickle500 convert").split()
+    extras = os.environ.get("EXTRAS", "warm pickle500 convert formats").split()
     OUT.mkdir(parents=True, exist_ok=True)
 
     skipped = [t for t in tools if not tool_available(t)]
@@ -618,6 +760,9 @@ def main():
     if "convert" in extras:
         print("conversion ...", flush=True)
         lines += convert_section()
+    if "formats" in extras:
+        print("formats/ (issue 4) ...", flush=True)
+        lines += formats_section(tools)
     lines += [f"Load average at end: {load_average()} (2-core machine; other work running at the same time inflates every number)", ""]
 
     report = OUT / f"results-{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d-%H%M}.md"

@@ -4,12 +4,14 @@
 # One invocation per tool over each whole folder of bench/data/ (wall time and peak RSS via
 # /usr/bin/time -v, exit codes, verdict counts parsed from each tool's report), then warm-cache
 # `cat` vs Airlock on each 1 GB checkpoint, Airlock's single-thread pickle throughput, and the
-# conversion comparison (airlock convert vs torch.load + safetensors save_file vs cp).
+# conversion comparison (airlock convert vs torch.load + safetensors save_file vs cp), and the
+# issue-4 folder of non-pickle formats (cat vs airlock vs ModelAudit, picklescan, modelscan).
 # Writes bench/out/results-<date>.md and prints it.
 #
 # Without AIRLOCK_BIN only the peers are run. Selection through the environment:
 #   TOOLS="airlock picklescan modelscan fickling modelaudit"  SETS="small medium large"
-#   EXTRAS="warm pickle500 convert"  TIMEOUT=3600 (seconds per invocation)
+#   EXTRAS="warm pickle500 convert formats"  TIMEOUT=3600 (seconds per invocation)
+#   FORMATS_RUNS=5 (runs of cat and of airlock on formats/, medians reported)
 #   SAMPLE="modelaudit:10" (that tool scans every 10th file; reported with an extrapolation)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

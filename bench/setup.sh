@@ -2,7 +2,8 @@
 # Install what the benchmark needs (idempotent). Two virtualenvs under bench/.venv/ (gitignored):
 #   bench/.venv/peers  the peer scanners from PyPI, alone, as a user would install them:
 #                      picklescan, modelscan, fickling, modelaudit (whatever versions install)
-#   bench/.venv/data   torch, numpy, scikit-learn, joblib, safetensors: makes the corpus and
+#   bench/.venv/data   torch, numpy, scikit-learn, joblib, safetensors (+ gguf, onnx, h5py, keras
+#                      for formats/): makes the corpus and
 #                      runs the Hub-style conversion baseline. If AIRLOCK_VENV points at an
 #                      existing virtualenv that already has them, bench/.venv/data is a symlink
 #                      to it (saves a multi-GB torch download).
@@ -39,6 +40,17 @@ else
     "$PY" -m venv "$VENV/data"
   fi
   has_data_pkgs "$VENV/data/bin/python" || "$VENV/data/bin/pip" install -q "${DATA_PKGS[@]}"
+fi
+
+# formats/ (make_data.py --formats) also needs these; installed into a virtualenv this script
+# made, only suggested for one given through AIRLOCK_VENV.
+FORMATS_PKGS=(gguf onnx h5py keras)
+if ! "$VENV/data/bin/python" -c 'import gguf, onnx, h5py, keras' 2>/dev/null; then
+  if [[ -L "$VENV/data" ]]; then
+    echo "   for formats/: $VENV/data/bin/pip install ${FORMATS_PKGS[*]}"
+  else
+    "$VENV/data/bin/pip" install -q "${FORMATS_PKGS[@]}"
+  fi
 fi
 
 echo "== checking the peer CLIs start"
