@@ -532,16 +532,24 @@ pub fn scan_entry<'a>(archive: &ZipArchive<'a>, entry: &ZipEntry<'a>, ctx: &mut 
     }
 }
 
+/// Members larger than this have their CRC-32 checked only when an encryption flag makes it
+/// decide whether the content is readable. A wrong CRC changes nothing for torch (which never
+/// checks it) and makes Python's `zipfile` refuse the member; the content is scanned either
+/// way, and checksumming a multi-gigabyte member would cost its whole size in time and memory.
+pub const MAX_CRC_CHECKED: usize = 8 << 20;
+
 /// Checks the member's bytes against its CRC and flags. Returns false for a member that is
 /// really encrypted (flag 0x1 and content that neither matches its CRC nor looks like
 /// anything a loader reads), which is reported as ARC004 and not scanned.
 pub fn check_content(entry: &ZipEntry, member: &MemberData, ctx: &mut Ctx) -> bool {
     let name = &entry.name;
     let bytes = member.bytes.as_ref();
-    let crc_ok = crc32fast::hash(bytes) == entry.crc;
     let flags = entry.flags | entry.local_flags.unwrap_or(0);
+    let encryption_flag = flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION) != 0;
+    let crc = (encryption_flag || bytes.len() <= MAX_CRC_CHECKED).then(|| crc32fast::hash(bytes));
+    let crc_ok = crc.is_none_or(|crc| crc == entry.crc);
     let readable = crc_ok || looks_loadable(bytes);
-    if flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION) != 0 && !readable {
+    if encryption_flag && !readable {
         ctx.report(Finding::new(
             Rule::ArchiveEncrypted,
             format!("`{name}` is encrypted (flags {flags:#06x}); its content cannot be inspected"),
@@ -559,13 +567,15 @@ pub fn check_content(entry: &ZipEntry, member: &MemberData, ctx: &mut Ctx) -> bo
         ));
     }
     // A partial read was already reported (ARC009/ARC007); its CRC says nothing more.
-    if !crc_ok && member.complete {
+    if let Some(crc) = crc
+        && crc != entry.crc
+        && member.complete
+    {
         ctx.report(Finding::new(
             Rule::ArchiveChecksum,
             format!(
-                "`{name}`: CRC-32 is {:#010x}, the header says {:#010x}; Python's zipfile \
+                "`{name}`: CRC-32 is {crc:#010x}, the header says {:#010x}; Python's zipfile \
                  refuses it, torch reads it",
-                crc32fast::hash(bytes),
                 entry.crc
             ),
         ));
