@@ -121,6 +121,7 @@ impl Scanner {
     ) -> FileReport {
         let started = Instant::now();
         let mut ctx = Ctx::new(self, started);
+        ctx.file_name = base_name(display_path).to_string();
         let format = match catch_unwind(AssertUnwindSafe(|| scan(&mut ctx, data))) {
             Ok(format) => format,
             Err(panic) => {
@@ -167,10 +168,17 @@ fn large_torch_zip_image(file: &std::fs::File, size: u64) -> Option<memmap2::Mma
     crate::containers::zip_image::torch_zip_image(file, size)
 }
 
+/// The last component of a `/`- or `\\`-separated path.
+fn base_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
 /// Per-file scanning state shared by every format module that looks at that file.
 pub struct Ctx<'s> {
     scanner: &'s Scanner,
     started: Instant,
+    /// Base name of the top-level file (from the display path); see [`Ctx::current_name`].
+    file_name: String,
     member: Vec<String>,
     depth: usize,
     members_opened: u64,
@@ -197,6 +205,7 @@ impl<'s> Ctx<'s> {
         Ctx {
             scanner,
             started,
+            file_name: String::new(),
             member: Vec::new(),
             depth: 0,
             members_opened: 0,
@@ -242,6 +251,17 @@ impl<'s> Ctx<'s> {
     /// The `/`-joined path of the archive member being scanned, if inside one.
     pub fn member_path(&self) -> Option<String> {
         (!self.member.is_empty()).then(|| self.member.join("/"))
+    }
+
+    /// Base name of what is being scanned: the innermost archive member's, else the top-level
+    /// file's. Routing is by content; the single exception is `keras_metadata.pb` (see
+    /// [`crate::formats::route`]), a protobuf with no magic that only its name identifies.
+    /// That route only ever adds checks to the content route, so a name cannot hide anything.
+    pub fn current_name(&self) -> &str {
+        match self.member.last() {
+            Some(member) => base_name(member),
+            None => &self.file_name,
+        }
     }
 
     /// Current nesting depth (0 for the top-level file).
@@ -329,9 +349,18 @@ impl<'s> Ctx<'s> {
     /// Scans `data` as an archive member named `name`: checks depth and member budgets,
     /// records the member, routes it by content and restores the member path.
     pub fn scan_member(&mut self, name: &str, data: &[u8]) {
-        self.in_member(name, data.len() as u64, |ctx| {
-            (crate::formats::route(ctx, data), ())
-        });
+        self.scan_member_with(name, data, crate::formats::route);
+    }
+
+    /// Like [`Ctx::scan_member`], with `scan` instead of routing by content (for members an
+    /// archive's layout says what they are, e.g. a `.keras` archive's `config.json`).
+    pub fn scan_member_with(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        scan: impl FnOnce(&mut Self, &[u8]) -> &'static str,
+    ) {
+        self.in_member(name, data.len() as u64, |ctx| (scan(ctx, data), ()));
     }
 
     /// Runs `scan` inside archive member `name` (`size` bytes): checks the depth and member

@@ -396,6 +396,35 @@ mod tests {
     }
 
     #[test]
+    fn a_zip_with_schema_json_is_a_skops_file() {
+        use crate::containers::zip::testzip::{build, member};
+        let zip = build(&[
+            member("schema.json", &fixture("skops_schema_malicious.json")),
+            member("extra.pkl", b"cos\nsystem\n(S'id'\ntR."),
+        ]);
+        let report = Scanner::default().scan_bytes("m.skops", &zip);
+        assert_eq!(report.format, "skops");
+        assert_eq!(report.verdict, Verdict::Dangerous);
+        let has = |q: &str, member: &str| {
+            report
+                .imports
+                .iter()
+                .any(|i| i.qualified() == q && i.member.as_deref() == Some(member))
+        };
+        assert!(has("subprocess.Popen", "schema.json"));
+        assert!(has("os.system", "extra.pkl"), "members still scanned");
+        assert!(
+            report.summary.contains("skops schema:"),
+            "{}",
+            report.summary
+        );
+        let benign = build(&[member("schema.json", &fixture("skops_schema_benign.json"))]);
+        let report = Scanner::default().scan_bytes("m.skops", &benign);
+        assert_eq!(report.format, "skops");
+        assert!(!report.findings.iter().any(|f| f.rule == Rule::NotAModel));
+    }
+
+    #[test]
     fn skops_schema_types_are_rated_by_the_policy() {
         let scan = |name: &str| {
             let data = fixture(name);

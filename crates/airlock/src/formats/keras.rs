@@ -409,6 +409,69 @@ mod tests {
     }
 
     #[test]
+    fn keras_archives_are_named_and_their_configs_analysed() {
+        let scanner = crate::scan::Scanner::default();
+        let benign = scanner.scan_bytes("m.keras", &fixture("benign.keras"));
+        assert_eq!(benign.format, "keras");
+        assert_eq!(benign.verdict, Verdict::Safe, "{:?}", benign.findings);
+        assert!(
+            benign.summary.contains("config.json: ")
+                && benign.summary.contains("Keras objects checked, no code"),
+            "{}",
+            benign.summary
+        );
+        let formats: Vec<_> = benign
+            .members
+            .iter()
+            .map(|m| (m.path.as_str(), m.format.as_str()))
+            .collect();
+        assert!(
+            formats.contains(&("config.json", "keras-config")),
+            "{formats:?}"
+        );
+        assert!(formats.contains(&("metadata.json", "keras-metadata")));
+        assert!(
+            formats.contains(&("model.weights.h5", "hdf5")),
+            "weights scanned by content: {formats:?}"
+        );
+        let evil = scanner.scan_bytes("m.keras", &fixture("lambda.keras"));
+        assert_eq!(evil.verdict, Verdict::Dangerous);
+        let lambda = evil
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::KerasLambda)
+            .unwrap();
+        assert_eq!(lambda.member.as_deref(), Some("config.json"));
+    }
+
+    #[test]
+    fn a_pickle_inside_a_keras_archive_is_still_scanned() {
+        use crate::containers::zip::testzip::{build, member};
+        let config = fixture("benign.config.json");
+        let zip = build(&[
+            member("config.json", &config),
+            member("metadata.json", br#"{"keras_version": "3.6.0"}"#),
+            member("assets/extra.pkl", b"cos\nsystem\n(S'id'\ntR."),
+        ]);
+        let report = crate::scan::Scanner::default().scan_bytes("m.keras", &zip);
+        assert_eq!(report.format, "keras");
+        assert_eq!(report.verdict, Verdict::Dangerous);
+        assert!(report.imports.iter().any(
+            |i| i.qualified() == "os.system" && i.member.as_deref() == Some("assets/extra.pkl")
+        ));
+        // A pickle posing as config.json is unreadable JSON to Keras and a pickle by content.
+        let zip = build(&[
+            member("config.json", b"cos\nsystem\n(S'id'\ntR."),
+            member("metadata.json", b"{}"),
+        ]);
+        let report = crate::scan::Scanner::default().scan_bytes("m.keras", &zip);
+        let rules = rules(&report);
+        assert!(rules.contains(&Rule::KerasConfigMalformed), "{rules:?}");
+        assert!(report.imports.iter().any(|i| i.qualified() == "os.system"));
+        assert_eq!(report.verdict, Verdict::Dangerous);
+    }
+
+    #[test]
     fn base64_skips_newlines_like_binascii() {
         assert_eq!(decode_base64("aGVs\nbG8=\n"), b"hello");
         assert_eq!(decode_base64(""), b"");
