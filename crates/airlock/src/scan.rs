@@ -5,6 +5,8 @@
 //! depth, time) shared by everything inside that file, and the imports and findings found.
 //! Format modules receive `&mut Ctx` and report into it; they never print or touch the network.
 
+pub mod onnx_folder;
+
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -40,7 +42,8 @@ impl Scanner {
     }
 
     /// Scans one file from disk (memory-mapped). Never panics: I/O problems and internal
-    /// errors become findings that mark the file unscannable.
+    /// errors become findings that mark the file unscannable. An ONNX model also has its
+    /// external data files checked in its folder ([`onnx_folder`]; metadata only).
     pub fn scan_path(&self, path: &Path) -> FileReport {
         let started = Instant::now();
         let display = path.display().to_string();
@@ -97,7 +100,19 @@ impl Scanner {
                 if map.starts_with(b"PK\x03\x04") {
                     let _ = map.advise(memmap2::Advice::Random);
                 }
-                let mut report = self.scan_bytes(&display, &map);
+                let folder = path.parent().unwrap_or(Path::new(""));
+                let folder = if folder.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    folder
+                };
+                let mut report = self.scan_with(&display, &map, |ctx, data| {
+                    let format = crate::formats::route(ctx, data);
+                    if format == "onnx" {
+                        onnx_folder::check_external_data(ctx, data, folder);
+                    }
+                    format
+                });
                 report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
                 report
             }
