@@ -14,6 +14,8 @@
 //! could rely on. The name route only adds the Keras analysis; the bytes still go through the
 //! content route, so naming a pickle `keras_metadata.pb` hides nothing.
 
+pub mod coreml;
+pub mod flax;
 pub mod gguf;
 pub mod hdf5;
 pub mod identify;
@@ -60,7 +62,7 @@ pub enum Sniffed {
     Onnx,
     /// TensorFlow SavedModel `saved_model.pb` (strict protobuf check).
     SavedModel,
-    /// Executables, scripts, TFLite: identified, not parsed as models.
+    /// Executables, scripts, TFLite, CoreML, Flax msgpack: identified, not parsed as models.
     Identified(identify::Identified),
     /// Anything else: tried as a pickle stream.
     Other,
