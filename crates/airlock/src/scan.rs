@@ -324,6 +324,13 @@ impl<'s> Ctx<'s> {
         });
     }
 
+    /// Removes and returns the summary phrases added since `cp`, keeping everything else, so
+    /// a container can say in one phrase what its members' scans found.
+    pub fn take_notes(&mut self, cp: Checkpoint) -> Vec<String> {
+        let from = cp.notes.min(self.notes.len());
+        self.notes.split_off(from)
+    }
+
     /// Adds a phrase to the file's summary line ("pickle: 12 imports").
     pub fn note(&mut self, note: impl Into<String>) {
         self.notes.push(note.into());

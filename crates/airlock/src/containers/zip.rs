@@ -452,6 +452,8 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         return crate::formats::torch_zip::scan(ctx, &archive);
     }
     let layout = layout(&archive);
+    let notes_from = ctx.checkpoint();
+    let mut weights = Vec::new();
     let mut members = 0usize;
     for entry in archive.entries() {
         if ctx.check_timeout() {
@@ -468,11 +470,31 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             (Layout::Keras, true, "metadata.json") => {
                 scan_entry_with(&archive, entry, ctx, scan_keras_metadata_member)
             }
+            (Layout::Keras, true, name @ ("model.weights.h5" | "model.weights.npz")) => {
+                scan_entry_with(&archive, entry, ctx, |ctx, data| {
+                    let format = crate::formats::route(ctx, data);
+                    weights.push(format!("weights `{name}` scanned as {format}"));
+                    format
+                })
+            }
             (Layout::Skops, true, "schema.json") => {
                 scan_entry_with(&archive, entry, ctx, scan_skops_schema_member)
             }
             _ => scan_entry(&archive, entry, ctx),
         }
+    }
+    if layout != Layout::Plain {
+        // One phrase per thing the layout names; the members' own phrases (an HDF5 group
+        // count, an array's shape) are left to their findings.
+        let notes = ctx.take_notes(notes_from);
+        for note in notes {
+            if let Some(version) = note.strip_prefix("metadata.json: keras ") {
+                ctx.note(format!("keras {version}"));
+            } else if note.starts_with("config.json: ") || note.starts_with("skops schema: ") {
+                ctx.note(note);
+            }
+        }
+        weights.into_iter().for_each(|w| ctx.note(w));
     }
     ctx.note(format!("{members} members"));
     match (flavour, layout) {

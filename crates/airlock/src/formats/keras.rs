@@ -46,8 +46,44 @@ pub fn scan_keras_config(ctx: &mut Ctx, config_json: &[u8]) {
     scan_keras_json(ctx, config_json, "config.json");
 }
 
-/// Analyses any Keras JSON document; `source` names it in messages.
+/// Analyses any Keras JSON document; `source` names it in messages and in the summary.
 pub fn scan_keras_json(ctx: &mut Ctx, json: &[u8], source: &str) {
+    let Some(tally) = analyse_keras_json(ctx, json, source) else {
+        return;
+    };
+    if let Some(version) = &tally.keras_version {
+        ctx.note(format!("{source}: keras {version}"));
+    }
+    ctx.note(format!("{source}: {}", tally.describe()));
+}
+
+/// What [`analyse_keras_json`] counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KerasTally {
+    /// Objects with a `class_name` judged.
+    pub objects: usize,
+    /// Findings reported.
+    pub flagged: usize,
+    pub keras_version: Option<String>,
+}
+
+impl KerasTally {
+    /// "7 Keras objects checked, no code".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} Keras objects checked, {}",
+            self.objects,
+            match self.flagged {
+                0 => "no code".to_string(),
+                n => format!("{n} finding(s)"),
+            }
+        )
+    }
+}
+
+/// Reports everything wrong in one Keras JSON document without adding summary phrases;
+/// `None` when it is not JSON (reported as KER007).
+pub fn analyse_keras_json(ctx: &mut Ctx, json: &[u8], source: &str) -> Option<KerasTally> {
     let value: Value = match serde_json::from_slice(json) {
         Ok(v) => v,
         Err(e) => {
@@ -55,7 +91,7 @@ pub fn scan_keras_json(ctx: &mut Ctx, json: &[u8], source: &str) {
                 Rule::KerasConfigMalformed,
                 format!("{source} is not valid JSON Keras can read: {e}"),
             ));
-            return;
+            return None;
         }
     };
     let mut walk = Walk {
@@ -65,17 +101,14 @@ pub fn scan_keras_json(ctx: &mut Ctx, json: &[u8], source: &str) {
         flagged: 0,
     };
     walk.value(&value, 0);
-    let (objects, flagged) = (walk.objects, walk.flagged);
-    if let Some(version) = value.get("keras_version").and_then(Value::as_str) {
-        ctx.note(format!("{source}: keras {version}"));
-    }
-    ctx.note(format!(
-        "{source}: {objects} Keras objects checked, {}",
-        match flagged {
-            0 => "no code".to_string(),
-            n => format!("{n} finding(s)"),
-        }
-    ));
+    Some(KerasTally {
+        objects: walk.objects,
+        flagged: walk.flagged,
+        keras_version: value
+            .get("keras_version")
+            .and_then(Value::as_str)
+            .map(|v| v.chars().take(40).collect()),
+    })
 }
 
 struct Walk<'c, 's> {
@@ -414,11 +447,10 @@ mod tests {
         let benign = scanner.scan_bytes("m.keras", &fixture("benign.keras"));
         assert_eq!(benign.format, "keras");
         assert_eq!(benign.verdict, Verdict::Safe, "{:?}", benign.findings);
-        assert!(
-            benign.summary.contains("config.json: ")
-                && benign.summary.contains("Keras objects checked, no code"),
-            "{}",
-            benign.summary
+        assert_eq!(
+            benign.summary,
+            "keras: keras 3.15.1, config.json: 7 Keras objects checked, no code, \
+             weights `model.weights.h5` scanned as hdf5, 3 members"
         );
         let formats: Vec<_> = benign
             .members

@@ -109,7 +109,7 @@ pub fn scan_onnx(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         .map(|(d, v)| format!("{}:{v}", if d.is_empty() { "ai.onnx" } else { d }))
         .collect();
     ctx.note(format!(
-        "ir_version {}, opsets [{}], {} nodes, {} functions, {} initialisers ({} bytes inline), {} external",
+        "ir_version {}, opsets [{}], {} nodes, {} functions, {} initialisers ({} bytes inline), {} with external data",
         tally.ir_version,
         opsets.join(", "),
         tally.nodes,

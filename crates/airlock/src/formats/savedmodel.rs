@@ -294,6 +294,7 @@ pub fn scan_keras_metadata(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         }
     };
     let mut count = 0usize;
+    let mut total = super::keras::KerasTally::default();
     for node in nodes {
         let metadata = match protobuf::last_bytes(node, 5) {
             Ok(Some(m)) if !m.is_empty() => m,
@@ -308,9 +309,19 @@ pub fn scan_keras_metadata(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             }
         };
         count += 1;
-        super::keras::scan_keras_json(ctx, metadata, "keras_metadata.pb");
+        if let Some(t) = super::keras::analyse_keras_json(ctx, metadata, "keras_metadata.pb") {
+            total.objects += t.objects;
+            total.flagged += t.flagged;
+            total.keras_version = total.keras_version.or(t.keras_version);
+        }
     }
-    ctx.note(format!("keras_metadata.pb: {count} object(s) analysed"));
+    if let Some(version) = &total.keras_version {
+        ctx.note(format!("keras {version}"));
+    }
+    ctx.note(format!(
+        "keras_metadata.pb: {count} object(s) analysed, {}",
+        total.describe()
+    ));
     "keras-metadata"
 }
 

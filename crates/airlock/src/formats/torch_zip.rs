@@ -46,6 +46,8 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
 
     let code_prefix = format!("{root}/code/");
     let mut code = super::torchscript::CodeScan::default();
+    let notes_from = ctx.checkpoint();
+    let mut other_pickles = 0usize;
     let mut storages = Vec::new();
     let mut roots = Vec::new();
     for entry in archive.entries() {
@@ -71,7 +73,11 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
                 super::route_besides(ctx, bytes).unwrap_or("torchscript-code")
             });
         } else if !(entry.is_dir() && entry.compressed_size == 0) {
-            zip::scan_entry(archive, entry, ctx);
+            zip::scan_entry_with(archive, entry, ctx, |ctx, data| {
+                let format = super::route(ctx, data);
+                other_pickles += usize::from(format == "pickle");
+                format
+            });
         }
         if entry.in_central {
             let top = name.split('/').next().unwrap_or_default();
@@ -91,6 +97,15 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
         ));
     }
     check_storages(ctx, &storages, &records);
+    // data.pkl's phrase stays; other members' phrases are summed up (their findings stay).
+    for note in ctx.take_notes(notes_from) {
+        if note.starts_with("data.pkl:") {
+            ctx.note(note);
+        }
+    }
+    if other_pickles > 0 {
+        ctx.note(format!("{other_pickles} other pickle(s) scanned"));
+    }
     ctx.note(format!(
         "{} storages, {} records",
         storages.len(),

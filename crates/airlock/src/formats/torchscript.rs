@@ -10,8 +10,10 @@
 //!   dangerous: file, process and dynamic-code access have no place in a model's forward pass).
 //!
 //! Limitations, by design: this is a hit list, not a Python parser. Matches are on identifier
-//! boundaries but inside string literals and comments too (a false positive is possible; a
-//! call spelled through `getattr` with a computed name is not seen). Each file is read up to
+//! boundaries, outside single-line string literals (torch's printer writes
+//! `ops.prim.RaiseException(_0, "builtins.RuntimeError")` in ordinary models), but inside
+//! comments and multi-line strings (a false positive is possible there; a call spelled through
+//! `getattr` with a computed name is not seen). Each file is read up to
 //! [`MAX_CODE_BYTES`], all files together up to [`MAX_TOTAL_CODE_BYTES`]; what is cut off is
 //! said in the report, and at most [`MAX_HITS_PER_FILE`] hits per file are listed.
 
@@ -57,6 +59,8 @@ pub fn code_hits(code: &[u8]) -> Vec<CodeHit> {
     let mut hits = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let excerpt = || line.trim().chars().take(160).collect::<String>();
+        let code = mask_strings(line);
+        let line = code.as_str();
         for (needle, what) in HOST_CALLS {
             if find_word(line, needle).is_some() {
                 hits.push(CodeHit {
@@ -77,6 +81,39 @@ pub fn code_hits(code: &[u8]) -> Vec<CodeHit> {
         }
     }
     hits
+}
+
+/// The line with the contents of its `"…"` and `'…'` literals blanked (quotes kept, escapes
+/// honoured), so text inside strings is not taken for calls.
+fn mask_strings(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut quote: Option<char> = None;
+    let mut escaped = false;
+    for c in line.chars() {
+        match quote {
+            None => {
+                if c == '"' || c == '\'' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+            Some(q) => {
+                if escaped {
+                    escaped = false;
+                    out.push(' ');
+                } else if c == '\\' {
+                    escaped = true;
+                    out.push(' ');
+                } else if c == q {
+                    quote = None;
+                    out.push(c);
+                } else {
+                    out.push(' ');
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Byte position of `needle` in `line` where it starts an identifier (not preceded by an
@@ -224,6 +261,18 @@ mod tests {
             hits.iter()
                 .any(|(l, _, w)| *l == 6 && w.contains("executes"))
         );
+    }
+
+    #[test]
+    fn text_inside_string_literals_is_not_a_call() {
+        // Written by torch's printer for every `raise RuntimeError(...)` in a scripted module.
+        let code = "    ops.prim.RaiseException(_0, \"builtins.RuntimeError\")\n    _1 = 'os.system(\\'x\\')'\n";
+        assert_eq!(rules_on(code), []);
+        assert_eq!(
+            mask_strings(r#"a("x\"y", 'z') + os."#),
+            r#"a("    ", ' ') + os."#
+        );
+        assert_eq!(rules_on("  x = \"a\" + eval(y)\n").len(), 1);
     }
 
     #[test]
