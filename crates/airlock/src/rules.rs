@@ -134,6 +134,10 @@ rules! {
         "The archive is a TorchScript program: torch.load hands it to torch.jit.load, which runs its code.");
     TorchLayout = ("PT005", "torch-layout", Suspicious, incomplete: false,
         "A PyTorch archive departs from the layout torch.save writes (several root folders, missing data.pkl, unexpected records).");
+    TorchScriptHostCall = ("PT006", "torchscript-host-call", Dangerous, incomplete: false,
+        "A TorchScript code file calls `open`, `os`, `subprocess`, `builtins`, `eval` or `exec`, which reach the host when torch.jit.load runs it.");
+    TorchScriptCustomOp = ("PT007", "torchscript-custom-op", Suspicious, incomplete: false,
+        "A TorchScript code file calls a `torch.ops` namespace outside `aten` and `prim`, which needs a native library registered by the loading program.");
 
     // ---- Archives and compression --------------------------------------------------------
     ArchiveHeaderMismatch = ("ARC001", "header-mismatch", Dangerous, incomplete: false,
@@ -248,6 +252,8 @@ rules! {
         "An ONNX model uses an operator domain outside the standard ones, which needs a native library at runtime.");
     OnnxMalformed = ("ONNX003", "onnx-malformed", Suspicious, incomplete: true,
         "An ONNX ModelProto could not be parsed completely.");
+    OnnxExternalFile = ("ONNX004", "onnx-external-file", Suspicious, incomplete: false,
+        "An ONNX external data file is missing, a symbolic or hard link, not a regular file, or shorter than the range a tensor reads from it.");
     Executable = ("EXE001", "executable", Dangerous, incomplete: false,
         "A native executable (ELF, PE, Mach-O, llamafile) sits where model files are expected.");
     ShellScript = ("EXE002", "script", Suspicious, incomplete: false,

@@ -5,6 +5,8 @@
 //! depth, time) shared by everything inside that file, and the imports and findings found.
 //! Format modules receive `&mut Ctx` and report into it; they never print or touch the network.
 
+pub mod onnx_folder;
+
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -40,7 +42,8 @@ impl Scanner {
     }
 
     /// Scans one file from disk (memory-mapped). Never panics: I/O problems and internal
-    /// errors become findings that mark the file unscannable.
+    /// errors become findings that mark the file unscannable. An ONNX model also has its
+    /// external data files checked in its folder ([`onnx_folder`]; metadata only).
     pub fn scan_path(&self, path: &Path) -> FileReport {
         let started = Instant::now();
         let display = path.display().to_string();
@@ -97,7 +100,19 @@ impl Scanner {
                 if map.starts_with(b"PK\x03\x04") {
                     let _ = map.advise(memmap2::Advice::Random);
                 }
-                let mut report = self.scan_bytes(&display, &map);
+                let folder = path.parent().unwrap_or(Path::new(""));
+                let folder = if folder.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    folder
+                };
+                let mut report = self.scan_with(&display, &map, |ctx, data| {
+                    let format = crate::formats::route(ctx, data);
+                    if format == "onnx" {
+                        onnx_folder::check_external_data(ctx, data, folder);
+                    }
+                    format
+                });
                 report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
                 report
             }
@@ -144,6 +159,7 @@ impl Scanner {
     ) -> FileReport {
         let started = Instant::now();
         let mut ctx = Ctx::new(self, started);
+        ctx.file_name = base_name(display_path).to_string();
         let format = match catch_unwind(AssertUnwindSafe(|| scan(&mut ctx))) {
             Ok(format) => format,
             Err(panic) => {
@@ -193,10 +209,17 @@ fn large_torch_zip_image(
     crate::containers::zip_image::torch_zip_image(file, size)
 }
 
+/// The last component of a `/`- or `\\`-separated path.
+fn base_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
 /// Per-file scanning state shared by every format module that looks at that file.
 pub struct Ctx<'s> {
     scanner: &'s Scanner,
     started: Instant,
+    /// Base name of the top-level file (from the display path); see [`Ctx::current_name`].
+    file_name: String,
     member: Vec<String>,
     depth: usize,
     members_opened: u64,
@@ -223,6 +246,7 @@ impl<'s> Ctx<'s> {
         Ctx {
             scanner,
             started,
+            file_name: String::new(),
             member: Vec::new(),
             depth: 0,
             members_opened: 0,
@@ -270,6 +294,17 @@ impl<'s> Ctx<'s> {
         (!self.member.is_empty()).then(|| self.member.join("/"))
     }
 
+    /// Base name of what is being scanned: the innermost archive member's, else the top-level
+    /// file's. Routing is by content; the single exception is `keras_metadata.pb` (see
+    /// [`crate::formats::route`]), a protobuf with no magic that only its name identifies.
+    /// That route only ever adds checks to the content route, so a name cannot hide anything.
+    pub fn current_name(&self) -> &str {
+        match self.member.last() {
+            Some(member) => base_name(member),
+            None => &self.file_name,
+        }
+    }
+
     /// Current nesting depth (0 for the top-level file).
     pub fn depth(&self) -> usize {
         self.depth
@@ -315,6 +350,13 @@ impl<'s> Ctx<'s> {
         });
     }
 
+    /// Removes and returns the summary phrases added since `cp`, keeping everything else, so
+    /// a container can say in one phrase what its members' scans found.
+    pub fn take_notes(&mut self, cp: Checkpoint) -> Vec<String> {
+        let from = cp.notes.min(self.notes.len());
+        self.notes.split_off(from)
+    }
+
     /// Adds a phrase to the file's summary line ("pickle: 12 imports").
     pub fn note(&mut self, note: impl Into<String>) {
         self.notes.push(note.into());
@@ -355,9 +397,18 @@ impl<'s> Ctx<'s> {
     /// Scans `data` as an archive member named `name`: checks depth and member budgets,
     /// records the member, routes it by content and restores the member path.
     pub fn scan_member(&mut self, name: &str, data: &[u8]) {
-        self.in_member(name, data.len() as u64, |ctx| {
-            (crate::formats::route(ctx, data), ())
-        });
+        self.scan_member_with(name, data, crate::formats::route);
+    }
+
+    /// Like [`Ctx::scan_member`], with `scan` instead of routing by content (for members an
+    /// archive's layout says what they are, e.g. a `.keras` archive's `config.json`).
+    pub fn scan_member_with(
+        &mut self,
+        name: &str,
+        data: &[u8],
+        scan: impl FnOnce(&mut Self, &[u8]) -> &'static str,
+    ) {
+        self.in_member(name, data.len() as u64, |ctx| (scan(ctx, data), ()));
     }
 
     /// Runs `scan` inside archive member `name` (`size` bytes): checks the depth and member

@@ -335,3 +335,47 @@ fn timeout_must_be_positive() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
 }
+
+/// A fixture file from the repository's `tests/fixtures/formats/`.
+fn format_fixture(path: &str) -> Vec<u8> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/formats/");
+    std::fs::read(format!("{root}{path}")).expect("format fixture")
+}
+
+#[test]
+fn each_model_format_says_what_it_is_and_what_was_checked() {
+    let fixture = Fixture::new();
+    let torchscript = crate::stored_zip(&[
+        ("m/data.pkl", crate::ORDERED_DICT_PICKLE),
+        ("m/constants.pkl", b"\x80\x02)."),
+        (
+            "m/code/__torch__.py",
+            b"def forward(self, x):\n  return ops.my_ext.run(x)\n",
+        ),
+    ]);
+    fixture
+        .write(
+            "model.safetensors",
+            &format_fixture("safetensors/benign_small.safetensors"),
+        )
+        .write("model.gguf", &format_fixture("gguf/benign_chatml.gguf"))
+        .write("model.keras", &format_fixture("keras/benign.keras"))
+        .write("model.h5", &format_fixture("keras/benign.h5"))
+        .write(
+            "saved/saved_model.pb",
+            &format_fixture("savedmodel/benign/saved_model.pb"),
+        )
+        .write(
+            "saved/keras_metadata.pb",
+            &format_fixture("savedmodel/malicious/keras_metadata.pb"),
+        )
+        .write("onnx/model.onnx", &format_fixture("onnx/external_ok.onnx"))
+        .write("onnx/weights.bin", &[0u8; 64])
+        .write("model.tflite", &format_fixture("misc/model.tflite"))
+        .write("model.mlmodel", b"\x08\x04\x12\x00\xa2\x1f\x00")
+        .write("flax_model.msgpack", b"\x81\xa1w\xd4\x01\x00")
+        .write("script.pt", &torchscript);
+    with_filters!({
+        assert_cmd_snapshot!(fixture.airlock(&["scan"]));
+    });
+}

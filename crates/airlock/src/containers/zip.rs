@@ -477,9 +477,40 @@ pub fn zip_flavour(archive: &ZipArchive) -> ZipFlavour {
     }
 }
 
+/// What a zip's top-level member names say it is, beyond torch and npz.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Keras v3 `.keras`: `config.json` and `metadata.json` are Keras JSON.
+    Keras,
+    /// skops: `schema.json` lists the types the loader will construct.
+    Skops,
+    Plain,
+}
+
+fn layout(archive: &ZipArchive) -> Layout {
+    let names: Vec<&str> = archive
+        .entries()
+        .iter()
+        .filter(|e| e.in_central)
+        .map(|e| e.name.as_ref())
+        .collect();
+    if crate::formats::keras::is_keras_archive(&names) {
+        Layout::Keras
+    } else if names.contains(&"schema.json") {
+        Layout::Skops
+    } else {
+        Layout::Plain
+    }
+}
+
 /// Scans a zip: reports anomalies, then scans every member the way torch reads it, and also
-/// the local-header reading where it differs. Returns "pytorch-zip", "npz" or "zip".
-/// (A large PyTorch zip read from disk comes through [`scan_torch_image`] instead.)
+/// the local-header reading where it differs. Returns "pytorch-zip", "torchscript", "keras",
+/// "skops", "npz" or "zip". (A large PyTorch zip read from disk comes through
+/// [`scan_torch_image`] instead.)
+///
+/// In a `.keras` archive, `config.json` and `metadata.json` are also read as Keras JSON; in a
+/// skops archive, `schema.json` is checked against the policy. Those members (and all others)
+/// are still scanned by content: the layout adds checks, it never replaces the content route.
 pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     let archive = ZipArchive::parse(data);
     archive.report_anomalies(ctx);
@@ -487,6 +518,9 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     if flavour == ZipFlavour::TorchZip {
         return crate::formats::torch_zip::scan(ctx, &archive);
     }
+    let layout = layout(&archive);
+    let notes_from = ctx.checkpoint();
+    let mut weights = Vec::new();
     let mut members = 0usize;
     for entry in archive.entries() {
         if ctx.check_timeout() {
@@ -496,12 +530,45 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             continue;
         }
         members += 1;
-        scan_entry(&archive, entry, ctx);
+        match (layout, entry.in_central, entry.name.as_ref()) {
+            (Layout::Keras, true, "config.json") => {
+                scan_entry_with(&archive, entry, ctx, scan_keras_config_member)
+            }
+            (Layout::Keras, true, "metadata.json") => {
+                scan_entry_with(&archive, entry, ctx, scan_keras_metadata_member)
+            }
+            (Layout::Keras, true, name @ ("model.weights.h5" | "model.weights.npz")) => {
+                scan_entry_with(&archive, entry, ctx, |ctx, data| {
+                    let format = crate::formats::route(ctx, data);
+                    weights.push(format!("weights `{name}` scanned as {format}"));
+                    format
+                })
+            }
+            (Layout::Skops, true, "schema.json") => {
+                scan_entry_with(&archive, entry, ctx, scan_skops_schema_member)
+            }
+            _ => scan_entry(&archive, entry, ctx),
+        }
+    }
+    if layout != Layout::Plain {
+        // One phrase per thing the layout names; the members' own phrases (an HDF5 group
+        // count, an array's shape) are left to their findings.
+        let notes = ctx.take_notes(notes_from);
+        for note in notes {
+            if let Some(version) = note.strip_prefix("metadata.json: keras ") {
+                ctx.note(format!("keras {version}"));
+            } else if note.starts_with("config.json: ") || note.starts_with("skops schema: ") {
+                ctx.note(note);
+            }
+        }
+        weights.into_iter().for_each(|w| ctx.note(w));
     }
     ctx.note(format!("{members} members"));
-    match flavour {
-        ZipFlavour::Npz => "npz",
-        ZipFlavour::Generic | ZipFlavour::TorchZip => "zip",
+    match (flavour, layout) {
+        (_, Layout::Keras) => "keras",
+        (_, Layout::Skops) => "skops",
+        (ZipFlavour::Npz, Layout::Plain) => "npz",
+        (ZipFlavour::Generic | ZipFlavour::TorchZip, Layout::Plain) => "zip",
     }
 }
 
@@ -513,21 +580,48 @@ pub fn scan_torch_image(ctx: &mut Ctx, image: &SparseFile) -> &'static str {
     crate::formats::torch_zip::scan(ctx, &archive)
 }
 
+fn scan_keras_config_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+    crate::formats::keras::scan_keras_json(ctx, data, "config.json");
+    crate::formats::route_besides(ctx, data).unwrap_or("keras-config")
+}
+
+fn scan_keras_metadata_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+    crate::formats::keras::scan_keras_json(ctx, data, "metadata.json");
+    crate::formats::route_besides(ctx, data).unwrap_or("keras-metadata")
+}
+
+fn scan_skops_schema_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+    crate::formats::identify::check_skops_schema(ctx, data);
+    crate::formats::route_besides(ctx, data).unwrap_or("skops-schema")
+}
+
 /// Scans one member by content as torch reads it, and the local-header reading where it
 /// differs.
 pub fn scan_entry<'a>(archive: &ZipArchive<'a>, entry: &ZipEntry<'a>, ctx: &mut Ctx) {
+    scan_entry_with(archive, entry, ctx, crate::formats::route);
+}
+
+/// Like [`scan_entry`], with `scan` in place of the content route (for members the archive's
+/// layout identifies; `scan` is expected to run the content route too, see
+/// [`crate::formats::route_besides`]).
+pub fn scan_entry_with<'a>(
+    archive: &ZipArchive<'a>,
+    entry: &ZipEntry<'a>,
+    ctx: &mut Ctx,
+    mut scan: impl FnMut(&mut Ctx, &[u8]) -> &'static str,
+) {
     let Some(member) = archive.read(entry, ctx) else {
         return;
     };
     if check_content(entry, &member, ctx) {
-        ctx.scan_member(&entry.name, &member.bytes);
+        ctx.scan_member_with(&entry.name, &member.bytes, &mut scan);
     }
     if entry.in_central && entry.local_disagrees() {
         let same_reading = entry.local_method == Some(entry.method)
             && entry.local_compressed_size == Some(entry.compressed_size);
         if !same_reading && let Some(other) = archive.read_local(entry, ctx) {
             let name = entry.local_name.as_deref().unwrap_or(&entry.name);
-            ctx.scan_member(&format!("{name} (local header)"), &other.bytes);
+            ctx.scan_member_with(&format!("{name} (local header)"), &other.bytes, &mut scan);
         }
     }
 }

@@ -5,8 +5,12 @@
 //! Executables are dangerous in a model folder (EXE001): loading a model never needs one, and a
 //! llamafile *is* a program. Scripts with a `#!` line are suspicious (EXE002). TFLite is
 //! identified (EXE003, marks the file unscannable) and its custom ops, which need native
-//! kernels, are listed; its tensors and buffers are not verified. CoreML (a protobuf with no magic) and Flax msgpack (no magic)
-//! are not identified, because no content test for them is reliable enough to route on.
+//! kernels, are listed; its tensors and buffers are not verified. CoreML and Flax msgpack have no
+//! magic, but each has a shape strict enough to test (see [`super::coreml`] and
+//! [`super::flax`]): they are identified the same way as TFLite, "identified, not vouched for"
+//! (EXE003). These tests only add an identification; they run after every magic-based format,
+//! and the identified file still goes through the pickle probe, so nothing a pickle loader
+//! would run is routed away from the pickle engine.
 
 use serde_json::Value;
 
@@ -24,9 +28,14 @@ pub enum Identified {
     Llamafile,
     Script,
     Tflite,
+    /// CoreML `.mlmodel` (strict protobuf shape test).
+    CoreMl,
+    /// Flax msgpack checkpoint (strict msgpack shape test).
+    Flax,
 }
 
-/// Recognises executables, scripts and TFLite by their leading bytes.
+/// Recognises executables, scripts and TFLite by their leading bytes, and CoreML and Flax
+/// msgpack by their structure.
 pub fn identify(data: &[u8]) -> Option<Identified> {
     const MACHO: &[[u8; 4]] = &[
         [0xfe, 0xed, 0xfa, 0xce],
@@ -47,6 +56,10 @@ pub fn identify(data: &[u8]) -> Option<Identified> {
         Some(Identified::Script)
     } else if data.get(4..8) == Some(b"TFL3") {
         Some(Identified::Tflite)
+    } else if super::flax::identify(data).is_some() {
+        Some(Identified::Flax)
+    } else if super::coreml::identify(data).is_some() {
+        Some(Identified::CoreMl)
     } else {
         None
     }
@@ -132,7 +145,34 @@ pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> &'static
             ));
             "tflite"
         }
+        Identified::CoreMl => {
+            let what = super::coreml::identify(data).map_or_else(
+                || "CoreML model".to_string(),
+                |m| super::coreml::describe(&m),
+            );
+            unvouched(ctx, &what, "layers and weights were not verified");
+            "coreml"
+        }
+        Identified::Flax => {
+            let what = super::flax::identify(data).map_or_else(
+                || "Flax msgpack checkpoint".to_string(),
+                |s| super::flax::describe(&s),
+            );
+            unvouched(ctx, &what, "array contents were not verified");
+            "flax-msgpack"
+        }
     }
+}
+
+/// Reports a model format Airlock identifies but does not verify (EXE003).
+fn unvouched(ctx: &mut Ctx, what: &str, unverified: &str) {
+    ctx.report(Finding::new(
+        Rule::UnverifiedFormat,
+        format!("{what}; {unverified}"),
+    ));
+    ctx.note(format!(
+        "{what}; identified only, Airlock cannot vouch for it"
+    ));
 }
 
 fn executable(ctx: &mut Ctx, what: &str, format: &'static str) -> &'static str {
@@ -378,6 +418,37 @@ mod tests {
     }
 
     #[test]
+    fn coreml_and_flax_are_identified_not_vouched_for() {
+        // Model{specificationVersion: 4, description: {}, neuralNetwork (500): {}}
+        let coreml = b"\x08\x04\x12\x00\xa2\x1f\x00";
+        assert_eq!(identify(coreml), Some(Identified::CoreMl));
+        let report = Scanner::default().scan_bytes("m.mlmodel", coreml);
+        assert_eq!(
+            (report.format.as_str(), report.verdict),
+            ("coreml", Verdict::Unscannable)
+        );
+        assert!(
+            report
+                .summary
+                .contains("type `neuralNetwork`; identified only"),
+            "{}",
+            report.summary
+        );
+        // {"w": ext1(1 byte)}
+        let flax = b"\x81\xa1w\xd4\x01\x00";
+        assert_eq!(identify(flax), Some(Identified::Flax));
+        let report = Scanner::default().scan_bytes("m.msgpack", flax);
+        assert_eq!(
+            (report.format.as_str(), report.verdict),
+            ("flax-msgpack", Verdict::Unscannable)
+        );
+        assert!(report.summary.contains("1 arrays"), "{}", report.summary);
+        // ONNX, SavedModel and pickles keep their routes.
+        assert_eq!(identify(b"\x08\x07\x3a\x00"), None);
+        assert_eq!(identify(b"\x80\x02}q\x00."), None);
+    }
+
+    #[test]
     fn near_misses_are_not_executables() {
         assert_eq!(identify(b"MZ just text"), None, "MZ without a PE header");
         assert_eq!(
@@ -393,6 +464,35 @@ mod tests {
         pe[..2].copy_from_slice(b"MZ");
         pe[0x3c..0x40].copy_from_slice(&0xffff_fff0u32.to_le_bytes());
         assert_eq!(identify(&pe), None, "e_lfanew past the end");
+    }
+
+    #[test]
+    fn a_zip_with_schema_json_is_a_skops_file() {
+        use crate::containers::zip::testzip::{build, member};
+        let zip = build(&[
+            member("schema.json", &fixture("skops_schema_malicious.json")),
+            member("extra.pkl", b"cos\nsystem\n(S'id'\ntR."),
+        ]);
+        let report = Scanner::default().scan_bytes("m.skops", &zip);
+        assert_eq!(report.format, "skops");
+        assert_eq!(report.verdict, Verdict::Dangerous);
+        let has = |q: &str, member: &str| {
+            report
+                .imports
+                .iter()
+                .any(|i| i.qualified() == q && i.member.as_deref() == Some(member))
+        };
+        assert!(has("subprocess.Popen", "schema.json"));
+        assert!(has("os.system", "extra.pkl"), "members still scanned");
+        assert!(
+            report.summary.contains("skops schema:"),
+            "{}",
+            report.summary
+        );
+        let benign = build(&[member("schema.json", &fixture("skops_schema_benign.json"))]);
+        let report = Scanner::default().scan_bytes("m.skops", &benign);
+        assert_eq!(report.format, "skops");
+        assert!(!report.findings.iter().any(|f| f.rule == Rule::NotAModel));
     }
 
     #[test]

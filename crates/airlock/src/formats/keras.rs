@@ -46,8 +46,44 @@ pub fn scan_keras_config(ctx: &mut Ctx, config_json: &[u8]) {
     scan_keras_json(ctx, config_json, "config.json");
 }
 
-/// Analyses any Keras JSON document; `source` names it in messages.
+/// Analyses any Keras JSON document; `source` names it in messages and in the summary.
 pub fn scan_keras_json(ctx: &mut Ctx, json: &[u8], source: &str) {
+    let Some(tally) = analyse_keras_json(ctx, json, source) else {
+        return;
+    };
+    if let Some(version) = &tally.keras_version {
+        ctx.note(format!("{source}: keras {version}"));
+    }
+    ctx.note(format!("{source}: {}", tally.describe()));
+}
+
+/// What [`analyse_keras_json`] counted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KerasTally {
+    /// Objects with a `class_name` judged.
+    pub objects: usize,
+    /// Findings reported.
+    pub flagged: usize,
+    pub keras_version: Option<String>,
+}
+
+impl KerasTally {
+    /// "7 Keras objects checked, no code".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} Keras objects checked, {}",
+            self.objects,
+            match self.flagged {
+                0 => "no code".to_string(),
+                n => format!("{n} finding(s)"),
+            }
+        )
+    }
+}
+
+/// Reports everything wrong in one Keras JSON document without adding summary phrases;
+/// `None` when it is not JSON (reported as KER007).
+pub fn analyse_keras_json(ctx: &mut Ctx, json: &[u8], source: &str) -> Option<KerasTally> {
     let value: Value = match serde_json::from_slice(json) {
         Ok(v) => v,
         Err(e) => {
@@ -55,7 +91,7 @@ pub fn scan_keras_json(ctx: &mut Ctx, json: &[u8], source: &str) {
                 Rule::KerasConfigMalformed,
                 format!("{source} is not valid JSON Keras can read: {e}"),
             ));
-            return;
+            return None;
         }
     };
     let mut walk = Walk {
@@ -65,17 +101,14 @@ pub fn scan_keras_json(ctx: &mut Ctx, json: &[u8], source: &str) {
         flagged: 0,
     };
     walk.value(&value, 0);
-    let (objects, flagged) = (walk.objects, walk.flagged);
-    if let Some(version) = value.get("keras_version").and_then(Value::as_str) {
-        ctx.note(format!("{source}: keras {version}"));
-    }
-    ctx.note(format!(
-        "{source}: {objects} Keras objects checked, {}",
-        match flagged {
-            0 => "no code".to_string(),
-            n => format!("{n} finding(s)"),
-        }
-    ));
+    Some(KerasTally {
+        objects: walk.objects,
+        flagged: walk.flagged,
+        keras_version: value
+            .get("keras_version")
+            .and_then(Value::as_str)
+            .map(|v| v.chars().take(40).collect()),
+    })
 }
 
 struct Walk<'c, 's> {
@@ -406,6 +439,68 @@ mod tests {
             "model.weights.h5"
         ]));
         assert!(!is_keras_archive(&["data.pkl", "config.json"]));
+    }
+
+    #[test]
+    fn keras_archives_are_named_and_their_configs_analysed() {
+        let scanner = crate::scan::Scanner::default();
+        let benign = scanner.scan_bytes("m.keras", &fixture("benign.keras"));
+        assert_eq!(benign.format, "keras");
+        assert_eq!(benign.verdict, Verdict::Safe, "{:?}", benign.findings);
+        assert_eq!(
+            benign.summary,
+            "keras: keras 3.15.1, config.json: 7 Keras objects checked, no code, \
+             weights `model.weights.h5` scanned as hdf5, 3 members"
+        );
+        let formats: Vec<_> = benign
+            .members
+            .iter()
+            .map(|m| (m.path.as_str(), m.format.as_str()))
+            .collect();
+        assert!(
+            formats.contains(&("config.json", "keras-config")),
+            "{formats:?}"
+        );
+        assert!(formats.contains(&("metadata.json", "keras-metadata")));
+        assert!(
+            formats.contains(&("model.weights.h5", "hdf5")),
+            "weights scanned by content: {formats:?}"
+        );
+        let evil = scanner.scan_bytes("m.keras", &fixture("lambda.keras"));
+        assert_eq!(evil.verdict, Verdict::Dangerous);
+        let lambda = evil
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::KerasLambda)
+            .unwrap();
+        assert_eq!(lambda.member.as_deref(), Some("config.json"));
+    }
+
+    #[test]
+    fn a_pickle_inside_a_keras_archive_is_still_scanned() {
+        use crate::containers::zip::testzip::{build, member};
+        let config = fixture("benign.config.json");
+        let zip = build(&[
+            member("config.json", &config),
+            member("metadata.json", br#"{"keras_version": "3.6.0"}"#),
+            member("assets/extra.pkl", b"cos\nsystem\n(S'id'\ntR."),
+        ]);
+        let report = crate::scan::Scanner::default().scan_bytes("m.keras", &zip);
+        assert_eq!(report.format, "keras");
+        assert_eq!(report.verdict, Verdict::Dangerous);
+        assert!(report.imports.iter().any(
+            |i| i.qualified() == "os.system" && i.member.as_deref() == Some("assets/extra.pkl")
+        ));
+        // A pickle posing as config.json is unreadable JSON to Keras and a pickle by content.
+        let zip = build(&[
+            member("config.json", b"cos\nsystem\n(S'id'\ntR."),
+            member("metadata.json", b"{}"),
+        ]);
+        let report = crate::scan::Scanner::default().scan_bytes("m.keras", &zip);
+        let rules = rules(&report);
+        assert!(rules.contains(&Rule::KerasConfigMalformed), "{rules:?}");
+        assert!(report.imports.iter().any(|i| i.qualified() == "os.system"));
+        assert_eq!(report.verdict, Verdict::Dangerous);
     }
 
     #[test]

@@ -9,8 +9,13 @@
 //!   that fails at the very first opcodes, with no import reached, is the file called
 //!   "not a model".
 //!
-//! Extensions are never consulted.
+//! Extensions are never consulted. One file *name* is: `keras_metadata.pb` (a SavedModel
+//! folder's Keras metadata), because that protobuf has no magic and no field a content test
+//! could rely on. The name route only adds the Keras analysis; the bytes still go through the
+//! content route, so naming a pickle `keras_metadata.pb` hides nothing.
 
+pub mod coreml;
+pub mod flax;
 pub mod gguf;
 pub mod hdf5;
 pub mod identify;
@@ -25,6 +30,7 @@ pub mod safetensors;
 pub mod savedmodel;
 pub mod torch;
 pub mod torch_zip;
+pub mod torchscript;
 
 use crate::report::Finding;
 use crate::rules::Rule;
@@ -56,7 +62,7 @@ pub enum Sniffed {
     Onnx,
     /// TensorFlow SavedModel `saved_model.pb` (strict protobuf check).
     SavedModel,
-    /// Executables, scripts, TFLite: identified, not parsed as models.
+    /// Executables, scripts, TFLite, CoreML, Flax msgpack: identified, not parsed as models.
     Identified(identify::Identified),
     /// Anything else: tried as a pickle stream.
     Other,
@@ -135,8 +141,35 @@ fn looks_like_safetensors(data: &[u8]) -> bool {
     len > 1 && first == Some(&b'{')
 }
 
-/// Scans `data` by its content and returns the name of the format found.
+/// The one file name routing looks at (see the module docs).
+pub const KERAS_METADATA_NAME: &str = "keras_metadata.pb";
+
+/// Scans `data` by its content and returns the name of the format found. A file or member
+/// named `keras_metadata.pb` that parses as Keras metadata is also analysed as such.
 pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+    if ctx.current_name() == KERAS_METADATA_NAME && savedmodel::is_keras_metadata(data) {
+        savedmodel::scan_keras_metadata(ctx, data);
+        return route_besides(ctx, data).unwrap_or("keras-metadata");
+    }
+    route_by_content(ctx, data)
+}
+
+/// The content route for bytes another reader already identified (a Keras JSON config, a
+/// TorchScript code file, Keras metadata): magic-identified formats and pickles are scanned
+/// and reported as usual; a bare "not a model" verdict is dropped, since the bytes are known
+/// to be something. Returns the content format when it is a model format.
+pub fn route_besides(ctx: &mut Ctx, data: &[u8]) -> Option<&'static str> {
+    let before = ctx.checkpoint();
+    let format = route_by_content(ctx, data);
+    if matches!(format, "text" | "binary" | "image" | "empty") {
+        ctx.rollback(before);
+        return None;
+    }
+    Some(format)
+}
+
+/// Routes by content only.
+fn route_by_content(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     let sniffed = sniff(data);
     let format = route_sniffed(ctx, data, sniffed);
     if !matches!(sniffed, Sniffed::Other | Sniffed::Zip | Sniffed::Empty) {

@@ -8,11 +8,13 @@
 //!
 //! External data: the pure checks the reference checker makes on `location` (empty, absolute,
 //! `..` escaping after normalisation) are done here. Existence, size, symlinks and hard links
-//! need the model's folder; [`external_data_refs`] gives the folder-level scanner what it needs.
+//! need the model's folder: [`external_data_refs`] lists the references, the filesystem facts
+//! are gathered by [`crate::scan::onnx_folder`] (which never reads the files' bytes), and
+//! [`check_external_file`] judges them here, as a pure function.
 
 use super::protobuf::{WireError, fields, offset_in};
 use crate::report::Finding;
-use crate::rules::Rule;
+use crate::rules::{Rule, Severity};
 use crate::scan::Ctx;
 
 const STANDARD_DOMAINS: &[&str] = &[
@@ -107,7 +109,7 @@ pub fn scan_onnx(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         .map(|(d, v)| format!("{}:{v}", if d.is_empty() { "ai.onnx" } else { d }))
         .collect();
     ctx.note(format!(
-        "ir_version {}, opsets [{}], {} nodes, {} functions, {} initialisers ({} bytes inline), {} external",
+        "ir_version {}, opsets [{}], {} nodes, {} functions, {} initialisers ({} bytes inline), {} with external data",
         tally.ir_version,
         opsets.join(", "),
         tally.nodes,
@@ -362,6 +364,106 @@ fn external_ref(tensor: String, entries: &[(String, String)], at: u64) -> Extern
     }
 }
 
+/// What the filesystem says about an external data file, gathered without reading it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExternalFile {
+    /// `symlink_metadata` failed (missing, permission denied, ...).
+    Unreadable(String),
+    Symlink,
+    /// Not a regular file: what it is instead ("folder", "FIFO or device").
+    NotRegular(&'static str),
+    Regular {
+        size: u64,
+        /// Names the file has (1 unless hard-linked; always 1 where unknown).
+        links: u64,
+    },
+}
+
+/// A problem with one reference's file, as a finding's parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalProblem {
+    pub rule: Rule,
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// Judges one reference against its file. `inside_folder` is false when the file's canonical
+/// path leaves the model folder. Returns the problems and the bytes of the reference's range
+/// that were checked to lie inside a regular file (0 when they could not be).
+///
+/// Severities (see docs/rules/ONNX004.md): escaping the folder and symbolic links are
+/// dangerous, because that is how a model reads host files into its tensors; a missing,
+/// irregular, hard-linked or too-short file makes the model unloadable (the reference checker
+/// or the reader refuses it) and is suspicious.
+pub fn check_external_file(
+    r: &ExternalRef,
+    file: &ExternalFile,
+    inside_folder: bool,
+) -> (Vec<ExternalProblem>, u64) {
+    let what = format!(
+        "tensor `{}` reads external data from `{}`",
+        r.tensor, r.location
+    );
+    let problem = |rule: Rule, severity: Severity, why: String| ExternalProblem {
+        rule,
+        severity,
+        message: format!("{what}: {why}"),
+    };
+    let mut problems = Vec::new();
+    if !inside_folder {
+        problems.push(problem(
+            Rule::OnnxExternalPath,
+            Severity::Dangerous,
+            "its real path (after following links) is outside the model folder".into(),
+        ));
+    }
+    let mut checked = 0;
+    match file {
+        ExternalFile::Unreadable(why) => problems.push(problem(
+            Rule::OnnxExternalFile,
+            Severity::Suspicious,
+            format!("the file cannot be found or read ({why}); the model cannot be loaded"),
+        )),
+        ExternalFile::Symlink => problems.push(problem(
+            Rule::OnnxExternalFile,
+            Severity::Dangerous,
+            "the file is a symbolic link; the reference checker refuses it".into(),
+        )),
+        ExternalFile::NotRegular(kind) => problems.push(problem(
+            Rule::OnnxExternalFile,
+            Severity::Suspicious,
+            format!("the location is a {kind}, not a regular file"),
+        )),
+        ExternalFile::Regular { size, links } => {
+            if *links > 1 {
+                problems.push(problem(
+                    Rule::OnnxExternalFile,
+                    Severity::Suspicious,
+                    format!("the file is a hard link with {links} names; the reference checker refuses it"),
+                ));
+            }
+            let offset = r.offset.unwrap_or(0);
+            let end = match r.length {
+                Some(length) => offset.checked_add(length),
+                None => Some(offset.max(*size)),
+            };
+            match end.filter(|&end| end <= *size && offset <= *size) {
+                Some(end) => checked = end - offset,
+                None => problems.push(problem(
+                    Rule::OnnxExternalFile,
+                    Severity::Suspicious,
+                    format!(
+                        "offset {offset} + length {} runs past the file's {size} bytes",
+                        r.length
+                            .map_or("(rest of file)".to_string(), |l| l.to_string())
+                    ),
+                )),
+            }
+        }
+    }
+    (problems, checked)
+}
+
 /// The reference checker's pure checks on a location (before touching the filesystem).
 pub fn location_problem(location: &str) -> Option<&'static str> {
     if location.is_empty() {
@@ -458,6 +560,69 @@ mod tests {
         );
         let report = Scanner::default().scan_bytes("m.onnx", &fixture("external_ok.onnx"));
         assert_eq!(report.verdict, Verdict::Safe, "{:?}", report.findings);
+    }
+
+    fn reference(offset: Option<u64>, length: Option<u64>) -> ExternalRef {
+        ExternalRef {
+            tensor: "w".into(),
+            location: "w.bin".into(),
+            offset,
+            length,
+            problem: None,
+            at: 0,
+        }
+    }
+
+    #[test]
+    fn external_files_are_judged_without_the_filesystem() {
+        let regular = ExternalFile::Regular {
+            size: 100,
+            links: 1,
+        };
+        let judge = |r: &ExternalRef, f: &ExternalFile, inside: bool| {
+            let (problems, checked) = check_external_file(r, f, inside);
+            let parts: Vec<_> = problems.iter().map(|p| (p.rule, p.severity)).collect();
+            (parts, checked)
+        };
+        assert_eq!(
+            judge(&reference(Some(10), Some(90)), &regular, true),
+            (vec![], 90)
+        );
+        assert_eq!(judge(&reference(None, None), &regular, true), (vec![], 100));
+        assert_eq!(
+            judge(&reference(Some(100), None), &regular, true),
+            (vec![], 0)
+        );
+        let short = (vec![(Rule::OnnxExternalFile, Severity::Suspicious)], 0);
+        assert_eq!(judge(&reference(Some(10), Some(91)), &regular, true), short);
+        assert_eq!(judge(&reference(Some(101), None), &regular, true), short);
+        assert_eq!(
+            judge(&reference(Some(u64::MAX), Some(2)), &regular, true),
+            short,
+            "overflow"
+        );
+        assert_eq!(
+            judge(&reference(None, None), &ExternalFile::Symlink, true).0,
+            [(Rule::OnnxExternalFile, Severity::Dangerous)]
+        );
+        assert_eq!(
+            judge(&reference(None, None), &regular, false).0,
+            [(Rule::OnnxExternalPath, Severity::Dangerous)]
+        );
+        let linked = ExternalFile::Regular {
+            size: 100,
+            links: 2,
+        };
+        assert_eq!(
+            judge(&reference(None, Some(4)), &linked, true),
+            (vec![(Rule::OnnxExternalFile, Severity::Suspicious)], 4)
+        );
+        let missing = ExternalFile::Unreadable("not found".into());
+        let (problems, _) = check_external_file(&reference(None, None), &missing, true);
+        assert!(
+            problems[0].message.contains("cannot be loaded"),
+            "{problems:?}"
+        );
     }
 
     #[test]

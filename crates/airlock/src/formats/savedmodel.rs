@@ -260,6 +260,26 @@ fn is_traced_saver_function(name: &str) -> bool {
         })
 }
 
+/// True when `data` parses as a `SavedMetadata` message: only `nodes` (field 1) at the top
+/// level, each a `SavedObject` that parses, and at least one with non-empty `metadata`
+/// (field 5). Used only for files named `keras_metadata.pb` (see [`super::route`]): the
+/// message has no magic, so a content test alone would match random bytes.
+pub fn is_keras_metadata(data: &[u8]) -> bool {
+    let mut with_metadata = false;
+    for field in fields(data) {
+        let Ok(field) = field else { return false };
+        let Some(node) = field.bytes().filter(|_| field.number == 1) else {
+            return false;
+        };
+        match protobuf::last_bytes(node, 5) {
+            Ok(Some(m)) => with_metadata |= !m.is_empty(),
+            Ok(None) => {}
+            Err(_) => return false,
+        }
+    }
+    with_metadata
+}
+
 /// Scans a Keras `keras_metadata.pb` (`SavedMetadata{nodes=1: SavedObject{node_path=3,
 /// identifier=4, metadata=5}}`): each node's metadata JSON is analysed like a Keras config.
 pub fn scan_keras_metadata(ctx: &mut Ctx, data: &[u8]) -> &'static str {
@@ -274,6 +294,7 @@ pub fn scan_keras_metadata(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         }
     };
     let mut count = 0usize;
+    let mut total = super::keras::KerasTally::default();
     for node in nodes {
         let metadata = match protobuf::last_bytes(node, 5) {
             Ok(Some(m)) if !m.is_empty() => m,
@@ -288,9 +309,19 @@ pub fn scan_keras_metadata(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             }
         };
         count += 1;
-        super::keras::scan_keras_json(ctx, metadata, "keras_metadata.pb");
+        if let Some(t) = super::keras::analyse_keras_json(ctx, metadata, "keras_metadata.pb") {
+            total.objects += t.objects;
+            total.flagged += t.flagged;
+            total.keras_version = total.keras_version.or(t.keras_version);
+        }
     }
-    ctx.note(format!("keras_metadata.pb: {count} object(s) analysed"));
+    if let Some(version) = &total.keras_version {
+        ctx.note(format!("keras {version}"));
+    }
+    ctx.note(format!(
+        "keras_metadata.pb: {count} object(s) analysed, {}",
+        total.describe()
+    ));
     "keras-metadata"
 }
 
@@ -383,6 +414,53 @@ mod tests {
             report.findings
         );
         assert!(report.findings.iter().any(|f| f.rule == Rule::TfMalformed));
+    }
+
+    #[test]
+    fn keras_metadata_is_routed_by_its_name_and_still_by_content() {
+        let data = fixture("malicious/keras_metadata.pb");
+        assert!(is_keras_metadata(&data));
+        let named = Scanner::default().scan_bytes("dir/keras_metadata.pb", &data);
+        assert_eq!(named.format, "keras-metadata");
+        assert!(named.findings.iter().any(|f| f.rule == Rule::KerasLambda));
+        assert!(
+            !named.findings.iter().any(|f| f.rule == Rule::NotAModel),
+            "{:?}",
+            named.findings
+        );
+        // Under another name the same bytes are only routed by content.
+        let other = Scanner::default().scan_bytes("dir/metadata.pb", &data);
+        assert!(!other.findings.iter().any(|f| f.rule == Rule::KerasLambda));
+        // A pickle named keras_metadata.pb does not parse as metadata and is scanned as a pickle.
+        let pickle =
+            Scanner::default().scan_bytes("keras_metadata.pb", b"cos\nsystem\n(S'id'\ntR.");
+        assert_eq!(pickle.verdict, Verdict::Dangerous);
+        // Random bytes under the name are not Keras metadata.
+        assert!(!is_keras_metadata(b"\x80\x04\x95"));
+        assert!(!is_keras_metadata(b"\x0a\x00"), "a node without metadata");
+        assert!(
+            !is_keras_metadata(b"\x12\x02\x2a\x00"),
+            "field 2 at the top level"
+        );
+    }
+
+    #[test]
+    fn keras_metadata_inside_an_archive_is_found_by_its_base_name() {
+        use crate::containers::zip::testzip::{build, member};
+        let data = fixture("malicious/keras_metadata.pb");
+        let zip = build(&[member("model/keras_metadata.pb", &data)]);
+        let report = Scanner::default().scan_bytes("m.zip", &zip);
+        let lambda = report
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::KerasLambda)
+            .unwrap();
+        assert_eq!(lambda.member.as_deref(), Some("model/keras_metadata.pb"));
+        assert!(
+            report.members.iter().any(|m| m.format == "keras-metadata"),
+            "{:?}",
+            report.members
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   multi-gigabyte checkpoint scan to its metadata.
 //! - Every other member is scanned by content (a pickle named `data.txt` is still a pickle).
 //! - An archive with `constants.pkl` is TorchScript: `torch.load` hands it to `torch.jit.load`,
-//!   which runs its code (PT004).
+//!   which runs its code (PT004). Its `code/**.py` files are listed and searched for host
+//!   calls and custom operators ([`super::torchscript`], PT006/PT007), and scanned by content.
 
 use std::collections::HashMap;
 
@@ -43,6 +44,10 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
         })
         .collect();
 
+    let code_prefix = format!("{root}/code/");
+    let mut code = super::torchscript::CodeScan::default();
+    let notes_from = ctx.checkpoint();
+    let mut other_pickles = 0usize;
     let mut storages = Vec::new();
     let mut roots = Vec::new();
     for entry in archive.entries() {
@@ -58,8 +63,21 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
                 .is_some_and(|key| records.contains_key(key))
         {
             // A storage record: raw tensor bytes, checked by size below, never read.
+        } else if is_torchscript
+            && entry.in_central
+            && name.starts_with(&code_prefix)
+            && name.ends_with(".py")
+        {
+            zip::scan_entry_with(archive, entry, ctx, |ctx, bytes| {
+                code.scan_file(ctx, bytes);
+                super::route_besides(ctx, bytes).unwrap_or("torchscript-code")
+            });
         } else if !(entry.is_dir() && entry.compressed_size == 0) {
-            zip::scan_entry(archive, entry, ctx);
+            zip::scan_entry_with(archive, entry, ctx, |ctx, data| {
+                let format = super::route(ctx, data);
+                other_pickles += usize::from(format == "pickle");
+                format
+            });
         }
         if entry.in_central {
             let top = name.split('/').next().unwrap_or_default();
@@ -79,6 +97,15 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
         ));
     }
     check_storages(ctx, &storages, &records);
+    // data.pkl's phrase stays; other members' phrases are summed up (their findings stay).
+    for note in ctx.take_notes(notes_from) {
+        if note.starts_with("data.pkl:") {
+            ctx.note(note);
+        }
+    }
+    if other_pickles > 0 {
+        ctx.note(format!("{other_pickles} other pickle(s) scanned"));
+    }
     ctx.note(format!(
         "{} storages, {} records",
         storages.len(),
@@ -87,8 +114,9 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
     if is_torchscript {
         let code_files = central
             .iter()
-            .filter(|e| e.name.starts_with(&format!("{root}/code/")))
+            .filter(|e| e.name.starts_with(&code_prefix) && !e.is_dir())
             .count();
+        ctx.note(code.describe(code_files));
         ctx.report(Finding::new(
             Rule::TorchScript,
             format!("TorchScript archive ({code_files} code files): torch.load hands it to torch.jit.load, which runs its code"),
@@ -279,5 +307,52 @@ mod tests {
         let r = Scanner::default().scan_bytes("m.pt", &zip);
         assert_eq!(r.format, "torchscript");
         assert!(r.findings.iter().any(|f| f.rule == Rule::TorchScript));
+        assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+        assert!(
+            r.summary
+                .contains("code/: 1 files, 1 .py searched (24 bytes), 0 calls flagged"),
+            "{}",
+            r.summary
+        );
+    }
+
+    #[test]
+    fn torchscript_code_calls_are_reported_with_file_and_line() {
+        let evil =
+            b"def forward(self, x):\n  _0 = ops.evil_ns.run(x)\n  os.system(\"id\")\n  return x\n";
+        let zip = build(&[
+            member("m/data.pkl", &data_pkl(2)),
+            member("m/constants.pkl", b"\x80\x02).".as_slice()),
+            member("m/code/__torch__/net.py", evil),
+            member("m/code/__torch__/net.debug_pkl", b"\x80\x02).".as_slice()),
+            member("m/data/0", &[0u8; 8]),
+        ]);
+        let r = Scanner::default().scan_bytes("m.pt", &zip);
+        assert_eq!(r.verdict, Verdict::Dangerous);
+        let find = |rule| {
+            r.findings
+                .iter()
+                .find(|f| f.rule == rule)
+                .map(|f| (f.member.clone().unwrap_or_default(), f.message.clone()))
+                .unwrap()
+        };
+        let (member, message) = find(Rule::TorchScriptHostCall);
+        assert_eq!(member, "m/code/__torch__/net.py");
+        assert!(
+            message.starts_with("line 3: uses the `os` module"),
+            "{message}"
+        );
+        let (_, message) = find(Rule::TorchScriptCustomOp);
+        assert!(
+            message.contains("line 2") && message.contains("`evil_ns`"),
+            "{message}"
+        );
+        assert!(
+            r.summary.contains("code/: 2 files, 1 .py searched"),
+            "{}",
+            r.summary
+        );
+        // Code is plain text: no "not a model" noise for it.
+        assert!(!r.findings.iter().any(|f| f.rule == Rule::NotAModel));
     }
 }

@@ -1,0 +1,15 @@
+//! Content tests without magic (CoreML protobuf shape, Flax msgpack shape), the TorchScript
+//! code search, and Keras metadata recognition. Any bytes must produce an answer without panicking.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = airlock::formats::coreml::identify(data);
+    let _ = airlock::formats::flax::identify(data);
+    let _ = airlock::formats::identify::identify(data);
+    let _ = airlock::formats::torchscript::code_hits(data);
+    let _ = airlock::formats::savedmodel::is_keras_metadata(data);
+    // The name route and the layout routes, through the scanner.
+    let scanner = airlock::Scanner::default();
+    let _ = scanner.scan_bytes("keras_metadata.pb", data);
+});
