@@ -220,6 +220,8 @@ pub struct Ctx<'s> {
     started: Instant,
     /// Base name of the top-level file (from the display path); see [`Ctx::current_name`].
     file_name: String,
+    /// Set while scanning a pickle `torch.jit` reads with its own unpickler.
+    jit_pickle: bool,
     member: Vec<String>,
     depth: usize,
     members_opened: u64,
@@ -247,6 +249,7 @@ impl<'s> Ctx<'s> {
             scanner,
             started,
             file_name: String::new(),
+            jit_pickle: false,
             member: Vec::new(),
             depth: 0,
             members_opened: 0,
@@ -292,6 +295,28 @@ impl<'s> Ctx<'s> {
     /// The `/`-joined path of the archive member being scanned, if inside one.
     pub fn member_path(&self) -> Option<String> {
         (!self.member.is_empty()).then(|| self.member.join("/"))
+    }
+
+    /// Rates a global the way the loader reading the current pickle resolves it: the policy
+    /// (a Python import), except in the pickles `torch.jit` reads with its own unpickler
+    /// ([`crate::formats::torchscript::assess_jit_global`]).
+    pub fn assess(&self, module: &str, name: &str) -> Assessment {
+        if self.jit_pickle
+            && let Some(assessment) = crate::formats::torchscript::assess_jit_global(module, name)
+        {
+            return assessment;
+        }
+        self.policy().assess(module, name)
+    }
+
+    /// Runs `f` with the pickles it scans marked as read by `torch.jit`'s unpickler when
+    /// `jit` is true (see [`Ctx::assess`]).
+    pub fn in_jit_pickle<R>(&mut self, jit: bool, f: impl FnOnce(&mut Self) -> R) -> R {
+        let was = self.jit_pickle;
+        self.jit_pickle |= jit;
+        let result = f(self);
+        self.jit_pickle = was;
+        result
     }
 
     /// Base name of what is being scanned: the innermost archive member's, else the top-level

@@ -55,8 +55,22 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
             break;
         }
         let name = entry.name.as_ref();
+        let jit_pickle = is_torchscript
+            && entry.in_central
+            && super::torchscript::JIT_PICKLES
+                .iter()
+                .any(|p| name.strip_prefix(root.as_str()) == Some(p));
         if entry.in_central && name == pickle_name {
-            storages.extend(scan_main_pickle(ctx, archive, entry));
+            storages
+                .extend(ctx.in_jit_pickle(jit_pickle, |ctx| scan_main_pickle(ctx, archive, entry)));
+        } else if jit_pickle {
+            ctx.in_jit_pickle(true, |ctx| {
+                zip::scan_entry_with(archive, entry, ctx, |ctx, data| {
+                    let format = super::route(ctx, data);
+                    other_pickles += usize::from(format == "pickle");
+                    format
+                })
+            });
         } else if entry.in_central
             && name
                 .strip_prefix(storage_prefix.as_str())
@@ -216,7 +230,7 @@ fn check_storages(ctx: &mut Ctx, storages: &[StorageRef], records: &HashMap<&str
 #[cfg(test)]
 mod tests {
     use crate::containers::zip::testzip::{build, member};
-    use crate::{Rule, Scanner, Verdict};
+    use crate::{Rating, Rule, Scanner, Verdict};
 
     /// A state-dict `data.pkl` with one FloatStorage of `numel` elements under key "0".
     fn data_pkl(numel: u8) -> Vec<u8> {
@@ -314,6 +328,62 @@ mod tests {
             "{}",
             r.summary
         );
+    }
+
+    /// torch.jit reads a TorchScript archive's pickles with its own unpickler: `__torch__`
+    /// classes come from `code/`, the `torch.jit._pickle` builders are built in. The same
+    /// globals in a member torch.jit does not unpickle are Python imports.
+    #[test]
+    fn torchscript_pickles_resolve_globals_as_torch_jit_does() {
+        // The module object as torch.jit.save writes it: a `__torch__` class built with
+        // NEWOBJ and BUILD, and a list restored with a type tag.
+        let module = b"\x80\x02c__torch__\nM\nq\x00)\x81}(X\x01\x00\x00\x00lctorch.jit._pickle\nrestore_type_tag\n]X\t\x00\x00\x00List[int]\x86Rub.";
+        let zip = build(&[
+            member("m/data.pkl", module),
+            member("m/constants.pkl", b"\x80\x02).".as_slice()),
+            member("m/code/__torch__.py", b"def forward(self): pass\n"),
+            member("m/extra/copy.pkl", module),
+        ]);
+        let r = Scanner::default().scan_bytes("m.pt", &zip);
+        assert_eq!(r.format, "torchscript");
+        assert_eq!(
+            r.verdict,
+            Verdict::Dangerous,
+            "the extra pickle is Python's"
+        );
+        let rating = |qualified: &str, member: &str| {
+            r.imports
+                .iter()
+                .find(|i| i.qualified() == qualified && i.member.as_deref() == Some(member))
+                .map(|i| i.rating)
+        };
+        assert_eq!(
+            rating("__torch__.M", "m/data.pkl"),
+            Some(Rating::Suspicious)
+        );
+        assert_eq!(
+            rating("torch.jit._pickle.restore_type_tag", "m/data.pkl"),
+            Some(Rating::Innocuous)
+        );
+        assert_eq!(
+            rating("__torch__.M", "m/extra/copy.pkl"),
+            Some(Rating::Dangerous)
+        );
+        let in_data_pkl: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.member.as_deref() == Some("m/data.pkl"))
+            .collect();
+        assert!(in_data_pkl.is_empty(), "{in_data_pkl:?}");
+
+        // Without the extra pickle, the archive is the program it is: suspicious.
+        let zip = build(&[
+            member("m/data.pkl", module),
+            member("m/constants.pkl", b"\x80\x02).".as_slice()),
+            member("m/code/__torch__.py", b"def forward(self): pass\n"),
+        ]);
+        let r = Scanner::default().scan_bytes("m.pt", &zip);
+        assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
     }
 
     #[test]

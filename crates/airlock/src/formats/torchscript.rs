@@ -17,9 +17,65 @@
 //! [`MAX_CODE_BYTES`], all files together up to [`MAX_TOTAL_CODE_BYTES`]; what is cut off is
 //! said in the report, and at most [`MAX_HITS_PER_FILE`] hits per file are listed.
 
-use crate::report::Finding;
+use crate::policy::Assessment;
+use crate::report::{Finding, Rating};
 use crate::rules::Rule;
 use crate::scan::Ctx;
+
+/// The pickles of a TorchScript archive that `torch.jit.load` reads with its own C++
+/// unpickler (paths after `<root>`).
+pub const JIT_PICKLES: &[&str] = &["/data.pkl", "/constants.pkl", "/bytecode.pkl"];
+
+/// Helpers of `torch.jit._pickle` that the C++ unpickler implements itself.
+const JIT_PICKLE_BUILTINS: &[&str] = &[
+    "build_intlist",
+    "build_tensorlist",
+    "build_doublelist",
+    "build_boollist",
+    "build_tensor_from_id",
+    "restore_type_tag",
+];
+
+/// How `torch.jit`'s C++ unpickler (torch/csrc/jit/serialization/unpickler.cpp) resolves a
+/// global in the pickles of a TorchScript archive, where it differs from a Python import:
+/// - `__torch__.<path>.<Class>` names a TorchScript class compiled from the archive's `code/`
+///   (the type resolver looks it up; Python never imports it). Its methods run as TorchScript,
+///   which PT006/PT007 search; the archive is already a program (PT004). Rated suspicious,
+///   without a finding of its own, instead of a dunder import.
+/// - the `torch.jit._pickle` list builders are built into the unpickler: innocuous.
+///
+/// Anything else (`None`) is rated by the policy as a Python import would be: the C++
+/// unpickler refuses most such globals, and rating them as Python would is the cautious
+/// reading. A `__torch__` path with another dunder component is left to the policy too.
+pub fn assess_jit_global(module: &str, name: &str) -> Option<Assessment> {
+    if module == "torch.jit._pickle" && JIT_PICKLE_BUILTINS.contains(&name) {
+        return Some(Assessment {
+            rating: Rating::Innocuous,
+            rule: None,
+            reason: "built into torch.jit's unpickler".into(),
+            loads_nested: false,
+            allowed_by: Some("torchscript"),
+            args_must_be_allowed: false,
+        });
+    }
+    let rest = module
+        .strip_prefix("__torch__")
+        .filter(|r| r.is_empty() || r.starts_with('.'))?;
+    let dunder = rest
+        .split('.')
+        .chain(std::iter::once(name))
+        .any(|c| c.len() > 4 && c.starts_with("__") && c.ends_with("__"));
+    (!dunder).then(|| Assessment {
+        rating: Rating::Suspicious,
+        rule: None,
+        reason:
+            "TorchScript class compiled from the archive's code/ by torch.jit (not a Python import)"
+                .into(),
+        loads_nested: false,
+        allowed_by: None,
+        args_must_be_allowed: false,
+    })
+}
 
 /// Bytes of one code file searched.
 pub const MAX_CODE_BYTES: usize = 4 << 20;

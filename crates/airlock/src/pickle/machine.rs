@@ -815,7 +815,7 @@ impl<'a> Machine<'a, '_, '_> {
             ));
         }
         self.imports += 1;
-        let assessment = self.ctx.policy().assess(&module, &name);
+        let assessment = self.ctx.assess(&module, &name);
         self.ctx.import(&module, &name, at, &assessment);
         let global = Global {
             module,
