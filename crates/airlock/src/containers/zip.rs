@@ -795,23 +795,26 @@ fn last_eocd_signature(data: ZipBytes, window: usize) -> Option<usize> {
 }
 
 fn parse_central(data: ZipBytes<'_>, at: usize, with_local: bool) -> Option<(ZipEntry<'_>, usize)> {
-    if data.get(at..at + 4)? != CENTRAL_SIG {
+    // Every field read below lies in the fixed part: fetch it once (a sparse image looks
+    // each request up).
+    let h = data.get(at..at.checked_add(CENTRAL_LEN)?)?;
+    if h.get(..4)? != CENTRAL_SIG {
         return None;
     }
-    let made_by_host = *data.get(at + 5..at + 6)?.first()?;
-    let flags = le16(data, at + 8)?;
-    let method = le16(data, at + 10)?;
-    let crc = le32(data, at + 16)?;
-    let mut compressed = u64::from(le32(data, at + 20)?);
-    let mut uncompressed = u64::from(le32(data, at + 24)?);
-    let name_len = usize::from(le16(data, at + 28)?);
-    let extra_len = usize::from(le16(data, at + 30)?);
-    let comment_len = usize::from(le16(data, at + 32)?);
-    let external = le32(data, at + 38)?;
-    let mut offset = u64::from(le32(data, at + 42)?);
+    let made_by_host = *h.get(5)?;
+    let flags = le16(h, 8)?;
+    let method = le16(h, 10)?;
+    let crc = le32(h, 16)?;
+    let mut compressed = u64::from(le32(h, 20)?);
+    let mut uncompressed = u64::from(le32(h, 24)?);
+    let name_len = usize::from(le16(h, 28)?);
+    let extra_len = usize::from(le16(h, 30)?);
+    let comment_len = usize::from(le16(h, 32)?);
+    let external = le32(h, 38)?;
+    let mut offset = u64::from(le32(h, 42)?);
     let name_start = at + CENTRAL_LEN;
-    let name = data.get(name_start..name_start + name_len)?;
-    let extra = data.get(name_start + name_len..name_start + name_len + extra_len)?;
+    let names = data.get(name_start..name_start + name_len + extra_len)?;
+    let (name, extra) = names.split_at(name_len);
     let next = name_start + name_len + extra_len + comment_len;
     if next > data.len() {
         return None;
@@ -858,16 +861,18 @@ pub(crate) struct LocalHeader<'a> {
 }
 
 pub(crate) fn parse_local(data: ZipBytes<'_>, at: usize) -> Option<LocalHeader<'_>> {
-    if data.get(at..at.checked_add(4)?)? != LOCAL_SIG {
+    let h = data.get(at..at.checked_add(LOCAL_LEN)?)?;
+    if h.get(..4)? != LOCAL_SIG {
         return None;
     }
-    let name_len = usize::from(le16(data, at + 26)?);
-    let extra_len = usize::from(le16(data, at + 28)?);
+    let name_len = usize::from(le16(h, 26)?);
+    let extra_len = usize::from(le16(h, 28)?);
     let name_start = at + LOCAL_LEN;
-    let name = data.get(name_start..name_start + name_len)?;
-    let extra = data.get(name_start + name_len..name_start + name_len + extra_len)?;
-    let mut uncompressed = u64::from(le32(data, at + 22)?);
-    let mut compressed = u64::from(le32(data, at + 18)?);
+    // Name and extra field in one request.
+    let names = data.get(name_start..name_start + name_len + extra_len)?;
+    let (name, extra) = names.split_at(name_len);
+    let mut uncompressed = u64::from(le32(h, 22)?);
+    let mut compressed = u64::from(le32(h, 18)?);
     if let Some(mut z64) = zip64_extra(extra) {
         for field in [&mut uncompressed, &mut compressed] {
             if *field == 0xFFFF_FFFF {
@@ -877,9 +882,9 @@ pub(crate) fn parse_local(data: ZipBytes<'_>, at: usize) -> Option<LocalHeader<'
     }
     Some(LocalHeader {
         name: String::from_utf8_lossy(name),
-        flags: le16(data, at + 6)?,
-        method: le16(data, at + 8)?,
-        crc: le32(data, at + 14)?,
+        flags: le16(h, 6)?,
+        method: le16(h, 8)?,
+        crc: le32(h, 14)?,
         compressed_size: compressed,
         uncompressed_size: uncompressed,
         data_offset: name_start + name_len + extra_len,
