@@ -81,6 +81,11 @@ pub struct ScanArgs {
     #[arg(long, value_name = "MODULE.NAME")]
     pub allow: Vec<String>,
 
+    /// Vouch for llamafiles (models shipped as executables): report their program part as
+    /// allowed instead of dangerous. Their embedded model files are still scanned.
+    #[arg(long)]
+    pub allow_llamafile: bool,
+
     /// Skip files and folders matching GLOB. A glob is matched against the path as shown and
     /// against the file or folder name. Repeatable.
     #[arg(long, value_name = "GLOB")]

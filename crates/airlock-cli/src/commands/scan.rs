@@ -68,6 +68,9 @@ fn load_policy(args: &ScanArgs, global: &GlobalArgs) -> Result<(Policy, Option<P
             .allow(name)
             .with_context(|| format!("cannot use --allow {name}"))?;
     }
+    if args.allow_llamafile {
+        policy.allow_llamafile(true);
+    }
     Ok((policy, file))
 }
 

@@ -232,6 +232,12 @@ impl<'a> ZipArchive<'a> {
         &self.entries
     }
 
+    /// Whether a central directory was found (a file that merely ends in zip-like bytes has
+    /// none).
+    pub fn has_directory(&self) -> bool {
+        self.has_directory
+    }
+
     /// Structural problems: missing or truncated directory, unreadable local headers.
     pub fn problems(&self) -> &[String] {
         &self.problems
@@ -974,7 +980,13 @@ pub(crate) mod testzip {
     }
 
     pub fn build(members: &[Member]) -> Vec<u8> {
-        let mut out = Vec::new();
+        build_after(&[], members)
+    }
+
+    /// A zip appended to `prefix` with offsets counted from the start of the whole file, as
+    /// self-extracting archives and llamafiles are laid out.
+    pub fn build_after(prefix: &[u8], members: &[Member]) -> Vec<u8> {
+        let mut out = prefix.to_vec();
         let mut central = Vec::new();
         let mut count = 0u16;
         for m in members {

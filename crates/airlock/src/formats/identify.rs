@@ -14,8 +14,9 @@
 
 use serde_json::Value;
 
+use crate::containers::zip::{self, ZipArchive};
 use crate::report::Finding;
-use crate::rules::Rule;
+use crate::rules::{Rule, Severity};
 use crate::scan::Ctx;
 
 /// A kind of non-model file recognised by its leading bytes.
@@ -93,11 +94,7 @@ fn is_fat_macho(data: &[u8]) -> bool {
 /// Reports an identified file. Returns the format name.
 pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> &'static str {
     match kind {
-        Identified::Llamafile => executable(
-            ctx,
-            "llamafile (Actually Portable Executable with an embedded model)",
-            "llamafile",
-        ),
+        Identified::Llamafile => llamafile(ctx, data),
         Identified::Elf => executable(ctx, "ELF executable or shared library", "elf"),
         Identified::Pe => executable(ctx, "Windows PE executable", "pe"),
         Identified::MachO => executable(ctx, "Mach-O executable", "mach-o"),
@@ -184,6 +181,48 @@ fn executable(ctx: &mut Ctx, what: &str, format: &'static str) -> &'static str {
         "{what}: identified by its header; a program, not model data"
     ));
     format
+}
+
+/// A llamafile is a program (dangerous, EXE001) unless the policy vouches for llamafiles
+/// (`allow_llamafile`), when the finding is kept at `info` to say what was not analysed. Either
+/// way the zip llamafile appends to the executable (its weights, usually a GGUF with a chat
+/// template) is read from its central directory and every member scanned by content, so an
+/// allowed llamafile is only as safe as the model inside it.
+fn llamafile(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+    const WHAT: &str = "llamafile (Actually Portable Executable with an embedded model)";
+    if ctx.policy().llamafile_allowed() {
+        let mut finding = Finding::new(
+            Rule::Executable,
+            format!(
+                "{WHAT}: allowed by the policy (allow_llamafile); its native code is not analysed"
+            ),
+        );
+        finding.severity = Severity::Info;
+        ctx.report(finding);
+        ctx.note(format!("{WHAT}: program part allowed by the policy"));
+    } else {
+        executable(ctx, WHAT, "llamafile");
+    }
+    let archive = ZipArchive::parse(data);
+    if !archive.has_directory() {
+        ctx.note("no embedded zip");
+        return "llamafile";
+    }
+    archive.report_anomalies(ctx);
+    let mut members = 0usize;
+    for entry in archive
+        .entries()
+        .iter()
+        .filter(|e| e.in_central && !e.is_dir())
+    {
+        if ctx.check_timeout() {
+            break;
+        }
+        members += 1;
+        zip::scan_entry(&archive, entry, ctx);
+    }
+    ctx.note(format!("embedded zip: {members} member(s) scanned"));
+    "llamafile"
 }
 
 /// One entry of a TFLite model's `operator_codes`.
@@ -369,6 +408,75 @@ mod tests {
             assert_eq!(report.verdict, Verdict::Dangerous, "{file}");
             assert_eq!(report.findings[0].rule, Rule::Executable);
         }
+    }
+
+    /// An APE prefix, then a zip holding a GGUF, offsets from the start of the file.
+    fn llamafile_with(gguf: &str) -> Vec<u8> {
+        use crate::containers::zip::testzip::{build_after, member};
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/formats/gguf/"
+        );
+        let weights = std::fs::read(format!("{path}{gguf}")).unwrap();
+        let mut prefix = fixture("llamafile.bin");
+        prefix.resize(4096, 0);
+        build_after(&prefix, &[member("model.gguf", &weights)])
+    }
+
+    fn scan_with_llamafile_allowed(allowed: bool, data: &[u8]) -> crate::FileReport {
+        let mut policy = crate::Policy::default();
+        policy.allow_llamafile(allowed);
+        Scanner::new(policy, crate::Limits::default()).scan_bytes("m.llamafile", data)
+    }
+
+    #[test]
+    fn llamafile_is_dangerous_unless_allowed_and_its_model_is_scanned() {
+        let benign = llamafile_with("benign_chatml.gguf");
+        let report = scan_with_llamafile_allowed(false, &benign);
+        assert_eq!(
+            (report.format.as_str(), report.verdict),
+            ("llamafile", Verdict::Dangerous)
+        );
+        let report = scan_with_llamafile_allowed(true, &benign);
+        assert_eq!(
+            (report.format.as_str(), report.verdict),
+            ("llamafile", Verdict::Safe),
+            "{:?}",
+            report.findings
+        );
+        assert_eq!(report.findings[0].rule, Rule::Executable);
+        assert_eq!(report.findings[0].severity, Severity::Info);
+        assert!(
+            report
+                .members
+                .iter()
+                .any(|m| m.path == "model.gguf" && m.format == "gguf"),
+            "{:?}",
+            report.members
+        );
+        // Allowing the program part does not vouch for the model inside it.
+        let hostile = llamafile_with("template_GGUF012_subclasses.gguf");
+        let report = scan_with_llamafile_allowed(true, &hostile);
+        assert_eq!(report.verdict, Verdict::Dangerous);
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.rule != Rule::Executable && f.member.as_deref() == Some("model.gguf"))
+        );
+    }
+
+    #[test]
+    fn llamafile_without_embedded_zip_is_not_corrupt() {
+        let report = scan_with_llamafile_allowed(true, &fixture("llamafile.bin"));
+        assert_eq!(report.verdict, Verdict::Safe, "{:?}", report.findings);
+    }
+
+    #[test]
+    fn policy_file_allows_llamafile() {
+        let policy = crate::policy::file::parse("allow_llamafile = true").unwrap();
+        assert!(policy.llamafile_allowed());
+        assert!(!crate::Policy::default().llamafile_allowed());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! ```toml
 //! allow = ["mypackage.models.MyNet", "functools.partial"]  # exact globals
 //! deny = ["mypackage.unsafe"]                                # labelled dangerous
+//! allow_llamafile = true                                     # vouch for llamafiles
 //!
 //! [profiles]
 //! sklearn = false                                            # profile switched off
@@ -28,6 +29,8 @@ struct PolicyFile {
     deny: Vec<String>,
     #[serde(default)]
     profiles: BTreeMap<String, bool>,
+    #[serde(default)]
+    allow_llamafile: bool,
 }
 
 /// Reads and validates a policy file.
@@ -57,6 +60,7 @@ pub fn parse(text: &str) -> Result<Policy, String> {
     for entry in &file.deny {
         policy.deny(entry).map_err(|e| format!("deny: {e}"))?;
     }
+    policy.allow_llamafile(file.allow_llamafile);
     Ok(policy)
 }
 

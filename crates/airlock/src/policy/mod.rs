@@ -10,7 +10,7 @@
 //! See `docs/policy.md` for the profiles, the decisions, and what a user may override.
 
 pub mod denylist;
-mod file;
+pub(crate) mod file;
 mod names;
 pub mod profiles;
 
@@ -102,6 +102,8 @@ pub struct Policy {
     user_allowed: HashMap<String, HashSet<String>>,
     /// Dotted paths the user labelled dangerous (matching submodules and attributes).
     user_denied: HashSet<String>,
+    /// The user vouches for llamafiles (`allow_llamafile = true`, `--allow-llamafile`).
+    llamafile_allowed: bool,
 }
 
 impl Default for Policy {
@@ -111,6 +113,7 @@ impl Default for Policy {
             enabled: Profile::ALL.to_vec(),
             user_allowed: HashMap::new(),
             user_denied: HashSet::new(),
+            llamafile_allowed: false,
         }
     }
 }
@@ -214,6 +217,19 @@ impl Policy {
             None => head.to_string(),
         });
         Ok(())
+    }
+
+    /// Vouches for llamafiles: their executable part is reported as allowed (EXE001 at
+    /// `info`) instead of dangerous. Their embedded model files are scanned either way. No
+    /// other kind of executable can be allowed: a model folder never needs an ELF, PE or
+    /// Mach-O binary, while a llamafile is a model distributed as a program on purpose.
+    pub fn allow_llamafile(&mut self, allowed: bool) {
+        self.llamafile_allowed = allowed;
+    }
+
+    /// Whether [`Policy::allow_llamafile`] is in force.
+    pub fn llamafile_allowed(&self) -> bool {
+        self.llamafile_allowed
     }
 
     /// Rates one global as a loader would import it.
