@@ -267,6 +267,27 @@ def run_tool(name, folder, tag):
     return res
 
 
+FOLDER_RUNS = int(os.environ.get("FOLDER_RUNS", "5"))
+QUICK_RUN_S = 2.0
+
+
+def run_tool_repeated(name, folder, tag):
+    """run_tool once; an invocation under QUICK_RUN_S is repeated up to FOLDER_RUNS times in all
+    and its median wall and CPU reported (a single run of tens of milliseconds is mostly noise).
+    Applied to every tool alike; verdicts and peak RSS are the first run's (RSS: the largest)."""
+    first = run_tool(name, folder, tag)
+    if first["wall"] >= QUICK_RUN_S or FOLDER_RUNS <= 1:
+        return first
+    runs = [first] + [run_tool(name, folder, tag) for _ in range(FOLDER_RUNS - 1)]
+    res = dict(first)
+    res["wall"] = median([r["wall"] for r in runs])
+    cpus = [r["cpu"] for r in runs if r.get("cpu") is not None]
+    res["cpu"] = median(cpus) if cpus else None
+    res["rss_mb"] = max((r["rss_mb"] or 0) for r in runs) or None
+    res["runs"] = len(runs)
+    return res
+
+
 def sample_rates():
     """SAMPLE="modelaudit:10 fickling:5": that tool scans every Nth file of each folder
     (hard links in bench/out/sample-<set>-<N>/); its wall time is also extrapolated."""
@@ -375,6 +396,8 @@ def scan_section(set_name, results, total_files, total_bytes):
     ]
     for name, res in results:
         note = " (timed out)" if res.get("timed_out") else ""
+        if res.get("runs"):
+            note += f" (median of {res['runs']})"
         if res.get("sample"):
             sampled, total = res["sample"]
             note += (
@@ -747,7 +770,7 @@ def main():
             every = SAMPLES.get(t, 1)
             target = sample_folder(folder, set_name, every) if every > 1 else folder
             print(f"[{datetime.datetime.now():%H:%M:%S}] {t} on {target} ...", flush=True)
-            res = run_tool(t, target, set_name)
+            res = run_tool_repeated(t, target, set_name)
             if every > 1:
                 sampled = len(files_in(target))
                 res["sample"] = (sampled, len(files))
