@@ -22,6 +22,7 @@
 pub mod containers;
 pub mod convert;
 pub mod formats;
+pub(crate) mod hash;
 pub mod limits;
 pub mod pickle;
 pub mod policy;

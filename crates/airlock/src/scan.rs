@@ -7,7 +7,7 @@
 
 pub mod onnx_folder;
 
-use std::collections::HashSet;
+use crate::hash::{HashSet, HashSetExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;

@@ -92,8 +92,8 @@ pub fn unsafe_path(name: &str) -> Option<&'static str> {
 
 /// Names that occur more than once, each reported once, in first-seen order.
 pub fn duplicates<'n>(names: impl IntoIterator<Item = &'n str>) -> Vec<&'n str> {
-    let mut seen = std::collections::HashSet::new();
-    let mut reported = std::collections::HashSet::new();
+    let mut seen = crate::hash::HashSet::default();
+    let mut reported = crate::hash::HashSet::default();
     let mut dups = Vec::new();
     for name in names {
         if !seen.insert(name) && reported.insert(name) {

@@ -22,8 +22,8 @@
 //! The reader works on [`ZipBytes`]: a slice of the whole file, or the sparse image of a large
 //! PyTorch zip ([`super::zip_image`]) that holds only the ranges this reader will ask for.
 
+use crate::hash::{HashMap, HashSet};
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::ops::Range;
 
 use crate::containers::zip_image::SparseFile;
@@ -399,7 +399,7 @@ impl<'a> ZipArchive<'a> {
     fn walk_local_headers(&mut self) {
         let data = self.data;
         let known: HashSet<u64> = self.entries.iter().map(|e| e.header_offset).collect();
-        let sizes: std::collections::HashMap<u64, u64> = self
+        let sizes: HashMap<u64, u64> = self
             .entries
             .iter()
             .map(|e| (e.header_offset, e.compressed_size))
@@ -837,7 +837,7 @@ fn parse_central(data: ZipBytes<'_>, at: usize, with_local: bool) -> Option<(Zip
         .filter(|_| with_local)
         .and_then(|o| parse_local(data, o));
     let entry = ZipEntry {
-        name: String::from_utf8_lossy(name),
+        name: lossy_name(name),
         local_name: local.as_ref().map(|l| l.name.clone()),
         in_central: true,
         method,
@@ -887,7 +887,7 @@ pub(crate) fn parse_local(data: ZipBytes<'_>, at: usize) -> Option<LocalHeader<'
         }
     }
     Some(LocalHeader {
-        name: String::from_utf8_lossy(name),
+        name: lossy_name(name),
         flags: le16(h, 6)?,
         method: le16(h, 8)?,
         crc: le32(h, 14)?,
@@ -944,6 +944,15 @@ fn le64<'a>(data: impl Into<ZipBytes<'a>>, at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(
         data.into().get(at..at.checked_add(8)?)?.try_into().ok()?,
     ))
+}
+
+/// A member name as text: borrowed when it is valid UTF-8 (checked with `str::from_utf8`, far
+/// cheaper than the lossy decoder's chunk walk), else with U+FFFD replacements.
+fn lossy_name(name: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(name) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(name),
+    }
 }
 
 #[cfg(test)]

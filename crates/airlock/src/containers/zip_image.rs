@@ -19,7 +19,7 @@
 //! stay under [`MAX_IMAGE_BYTES`]. Otherwise the caller falls back to mapping the whole file.
 //! Tests check that scanning the image and scanning the whole file give the same report.
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;

@@ -12,7 +12,7 @@
 //!   which runs its code (PT004). Its `code/**.py` files are listed and searched for host
 //!   calls and custom operators ([`super::torchscript`], PT006/PT007), and scanned by content.
 
-use std::collections::HashMap;
+use crate::hash::{HashMap, HashSet};
 
 use crate::containers::zip::{self, ZipArchive, ZipEntry};
 use crate::pickle::machine;
@@ -195,7 +195,7 @@ fn scan_main_pickle<'a>(
 
 /// Every storage must have a record large enough for its declared elements.
 fn check_storages(ctx: &mut Ctx, storages: &[StorageRef], records: &HashMap<&str, &ZipEntry>) {
-    let mut checked = std::collections::HashSet::new();
+    let mut checked = HashSet::default();
     for storage in storages {
         if !checked.insert(storage.key.as_str()) {
             continue;

@@ -12,7 +12,7 @@
 //! the caller then runs the full machine from the start. Its findings are returned, not
 //! reported, so giving up leaves no trace.
 
-use std::collections::HashMap;
+use crate::hash::{HashMap, HashMapExt};
 
 use super::machine::{DICT_LIKE, LIST_LIKE, SET_LIKE};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};

@@ -11,7 +11,7 @@
 //! Where the loader would raise, the machine stops at the same instruction and reports it;
 //! everything seen before that point has already been reported.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{Arg, DecodeError, Instr, Long, Reader};
@@ -411,7 +411,12 @@ impl<'a> Machine<'a, '_, '_> {
                 ));
             }
         }
-        items.append(&mut more);
+        if items.is_empty() {
+            // The common case (a new container, a first SETITEMS): take the vector as it is.
+            *items = more;
+        } else {
+            items.append(&mut more);
+        }
     }
 
     fn container(&mut self, items: Vec<Value>, make: fn(Vec<Value>) -> Node<'a>) -> Value {
