@@ -404,7 +404,14 @@ impl<'a> ZipArchive<'a> {
             .iter()
             .map(|e| (e.header_offset, e.compressed_size))
             .collect();
-        let mut at = 0usize;
+        // From the start of the file, or, when something else comes first (a self-extracting
+        // archive, a llamafile's executable), from the first record the directory names.
+        let mut at = if parse_local(data, 0).is_some() {
+            0
+        } else {
+            let first = self.entries.iter().map(|e| e.header_offset).min();
+            first.and_then(|o| usize::try_from(o).ok()).unwrap_or(0)
+        };
         while let Some(local) = parse_local(data, at) {
             let offset = at as u64;
             let deferred = local.flags & FLAG_DATA_DESCRIPTOR != 0 && local.compressed_size == 0;
@@ -518,13 +525,18 @@ fn layout(archive: &ZipArchive) -> Layout {
 /// skops archive, `schema.json` is checked against the policy. Those members (and all others)
 /// are still scanned by content: the layout adds checks, it never replaces the content route.
 pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    let archive = ZipArchive::parse(data);
+    scan_archive(ctx, &ZipArchive::parse(data))
+}
+
+/// [`scan`] of an archive already parsed (a llamafile's embedded zip, found after its
+/// executable part).
+pub fn scan_archive(ctx: &mut Ctx, archive: &ZipArchive<'_>) -> &'static str {
     archive.report_anomalies(ctx);
-    let flavour = zip_flavour(&archive);
+    let flavour = zip_flavour(archive);
     if flavour == ZipFlavour::TorchZip {
-        return crate::formats::torch_zip::scan(ctx, &archive);
+        return crate::formats::torch_zip::scan(ctx, archive);
     }
-    let layout = layout(&archive);
+    let layout = layout(archive);
     let notes_from = ctx.checkpoint();
     let mut weights = Vec::new();
     let mut members = 0usize;
@@ -538,22 +550,22 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         members += 1;
         match (layout, entry.in_central, entry.name.as_ref()) {
             (Layout::Keras, true, "config.json") => {
-                scan_entry_with(&archive, entry, ctx, scan_keras_config_member)
+                scan_entry_with(archive, entry, ctx, scan_keras_config_member)
             }
             (Layout::Keras, true, "metadata.json") => {
-                scan_entry_with(&archive, entry, ctx, scan_keras_metadata_member)
+                scan_entry_with(archive, entry, ctx, scan_keras_metadata_member)
             }
             (Layout::Keras, true, name @ ("model.weights.h5" | "model.weights.npz")) => {
-                scan_entry_with(&archive, entry, ctx, |ctx, data| {
+                scan_entry_with(archive, entry, ctx, |ctx, data| {
                     let format = crate::formats::route(ctx, data);
                     weights.push(format!("weights `{name}` scanned as {format}"));
                     format
                 })
             }
             (Layout::Skops, true, "schema.json") => {
-                scan_entry_with(&archive, entry, ctx, scan_skops_schema_member)
+                scan_entry_with(archive, entry, ctx, scan_skops_schema_member)
             }
-            _ => scan_entry(&archive, entry, ctx),
+            _ => scan_entry(archive, entry, ctx),
         }
     }
     if layout != Layout::Plain {

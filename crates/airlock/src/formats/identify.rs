@@ -186,8 +186,9 @@ fn executable(ctx: &mut Ctx, what: &str, format: &'static str) -> &'static str {
 /// A llamafile is a program (dangerous, EXE001) unless the policy vouches for llamafiles
 /// (`allow_llamafile`), when the finding is kept at `info` to say what was not analysed. Either
 /// way the zip llamafile appends to the executable (its weights, usually a GGUF with a chat
-/// template) is read from its central directory and every member scanned by content, so an
-/// allowed llamafile is only as safe as the model inside it.
+/// template) is scanned as any zip is ([`zip::scan_archive`]: every member by content, and the
+/// local-header reading where it differs), so an allowed llamafile is only as safe as the
+/// model inside it.
 fn llamafile(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     const WHAT: &str = "llamafile (Actually Portable Executable with an embedded model)";
     if ctx.policy().llamafile_allowed() {
@@ -208,20 +209,8 @@ fn llamafile(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         ctx.note("no embedded zip");
         return "llamafile";
     }
-    archive.report_anomalies(ctx);
-    let mut members = 0usize;
-    for entry in archive
-        .entries()
-        .iter()
-        .filter(|e| e.in_central && !e.is_dir())
-    {
-        if ctx.check_timeout() {
-            break;
-        }
-        members += 1;
-        zip::scan_entry(&archive, entry, ctx);
-    }
-    ctx.note(format!("embedded zip: {members} member(s) scanned"));
+    let format = zip::scan_archive(ctx, &archive);
+    ctx.note(format!("embedded {format} scanned"));
     "llamafile"
 }
 
@@ -464,6 +453,19 @@ mod tests {
                 .iter()
                 .any(|f| f.rule != Rule::Executable && f.member.as_deref() == Some("model.gguf"))
         );
+    }
+
+    #[test]
+    fn llamafile_zip_member_hidden_from_its_directory_is_scanned() {
+        use crate::containers::zip::testzip::{build_after, member};
+        let mut prefix = fixture("llamafile.bin");
+        prefix.resize(4096, 0);
+        let mut hidden = member("hidden.pkl", b"\x80\x02cos\nsystem\nq\x00.");
+        hidden.in_central = false;
+        let data = build_after(&prefix, &[member("a.txt", b"1"), hidden]);
+        let report = scan_with_llamafile_allowed(true, &data);
+        assert_eq!(report.verdict, Verdict::Dangerous, "{:?}", report.findings);
+        assert!(report.members.iter().any(|m| m.path == "hidden.pkl"));
     }
 
     #[test]
