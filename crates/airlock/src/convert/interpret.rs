@@ -169,7 +169,7 @@ impl<'a> Interpreter<'_, 'a> {
                 if g.module != "collections" || g.name != "OrderedDict" || !empty_args {
                     return None;
                 }
-                &call.items
+                call.items()
             }
             _ => return None,
         };
@@ -266,7 +266,7 @@ impl<'a> Interpreter<'_, 'a> {
         if wrapping > MAX_WRAPPING {
             return Err(self.fail(name, Some(at), "rebuild calls nested too deep"));
         }
-        if !call.items.is_empty() || !call.appended.is_empty() {
+        if !call.items().is_empty() || !call.appended().is_empty() {
             return Err(self.fail(
                 name,
                 Some(at),

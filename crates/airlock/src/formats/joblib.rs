@@ -85,7 +85,7 @@ fn dtype_layout(arena: &Arena<'_>, dtype: Value) -> Result<(u64, bool), String> 
         .ok_or("the dtype has no type string")?;
     // numpy's state: (version, byteorder, subarray, names, fields, elsize, alignment, flags, ...)
     let state = call
-        .built
+        .built()
         .last()
         .and_then(|s| arena.seq_of(*s))
         .unwrap_or(&[]);

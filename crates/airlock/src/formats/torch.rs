@@ -7,8 +7,7 @@
 //! element count and the raw bytes.
 
 use crate::pickle::machine::Outcome;
-use crate::pickle::reader::Long;
-use crate::pickle::value::{Arena, Node, Value};
+use crate::pickle::value::{Arena, Value};
 use crate::report::Finding;
 use crate::rules::Rule;
 use crate::scan::Ctx;
@@ -164,12 +163,9 @@ pub fn storage_ref(arena: &Arena<'_>, pid: Value) -> Option<StorageRef> {
 /// True when the first pickle of a stream evaluates to torch's magic number.
 pub fn is_legacy_magic(first: &Outcome<'_>) -> bool {
     first.stopped
-        && first.root.is_some_and(|root| match root {
-            Value::Node(_) => matches!(
-                first.arena.node(root),
-                Some(Node::Long(Long::Small(LEGACY_MAGIC)))
-            ),
-            _ => false,
+        && first.root.is_some_and(|root| {
+            // The magic number does not fit in an i64, so only a long node can hold it.
+            matches!(root, Value::Node(_)) && first.arena.int_of(root) == Some(LEGACY_MAGIC)
         })
 }
 

@@ -88,6 +88,13 @@ struct Memo {
 }
 
 impl Memo {
+    fn with_capacity(dense: usize) -> Self {
+        Memo {
+            dense: Vec::with_capacity(dense.min(DENSE_MEMO)),
+            ..Memo::default()
+        }
+    }
+
     fn get(&self, index: u64) -> Option<Value> {
         match usize::try_from(index) {
             Ok(i) if i < DENSE_MEMO => self.dense.get(i).copied().flatten(),
@@ -212,15 +219,42 @@ pub fn run_full<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Outcome<'a> 
     run_nested(ctx, data, start, 0)
 }
 
+/// Capacity reserved before a run, per byte of input after the start. A PyTorch `data.pkl`
+/// makes a node per 11 bytes, a memo entry per 16 and a persistent load per 127; these
+/// ratios leave room for denser pickles. Growing the vectors by doubling instead copies them
+/// into fresh pages, and on a checkpoint those page faults cost more than the decoding;
+/// capacity that is reserved but never used costs nothing (its pages are never touched).
+#[derive(Debug, Clone, Copy)]
+struct Reserve {
+    nodes: usize,
+    memo: usize,
+    persistent_ids: usize,
+}
+
+/// Most entries reserved for any one vector; past it they grow as usual.
+const MAX_RESERVED: usize = 1 << 20;
+
+impl Reserve {
+    fn for_input(bytes: usize) -> Self {
+        let per = |ratio: usize| (bytes / ratio).min(MAX_RESERVED);
+        Reserve {
+            nodes: per(6),
+            memo: per(8),
+            persistent_ids: per(64),
+        }
+    }
+}
+
 fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -> Outcome<'a> {
+    let reserve = Reserve::for_input(data.len().saturating_sub(start));
     let mut m = Machine {
         ctx,
-        arena: Arena::new(data),
+        arena: Arena::with_capacity(data, reserve.nodes),
         reader: Reader::new(data, start),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: Memo::default(),
-        sizes: Vec::new(),
+        memo: Memo::with_capacity(reserve.memo),
+        sizes: Vec::with_capacity(reserve.nodes),
         expansion_threshold: (data.len() as u64).saturating_mul(64).max(10_000_000),
         protocol: 0,
         seen_proto: false,
@@ -229,7 +263,7 @@ fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -
         opcodes: 0,
         imports: 0,
         calls: 0,
-        persistent_ids: Vec::new(),
+        persistent_ids: Vec::with_capacity(reserve.persistent_ids),
         root: None,
         nesting,
         joblib_arrays: 0,
@@ -346,11 +380,17 @@ impl<'a> Machine<'a, '_, '_> {
 
     /// Pops to the last mark (CPython's `marker()` plus the items above it).
     fn pop_mark(&mut self, at: u64) -> Result<Vec<Value>, Halt> {
+        let mark = self.pop_mark_index(at)?;
+        Ok(self.stack.split_off(mark))
+    }
+
+    /// Pops the last mark and returns where it sat on the stack; the items above it stay.
+    fn pop_mark_index(&mut self, at: u64) -> Result<usize, Halt> {
         let mark = self
             .marks
             .pop()
             .ok_or_else(|| Halt::Error(at, "could not find MARK".into()))?;
-        Ok(self.stack.split_off(mark.min(self.stack.len())))
+        Ok(mark.min(self.stack.len()))
     }
 
     fn push(&mut self, value: Value) {
@@ -404,12 +444,7 @@ impl<'a> Machine<'a, '_, '_> {
         let room = MAX_KEPT_CHILDREN.saturating_sub(items.len());
         if more.len() > room {
             more.truncate(room);
-            if !self.once.truncated {
-                self.once.truncated = true;
-                self.ctx.note(format!(
-                    "containers over {MAX_KEPT_CHILDREN} items summarised"
-                ));
-            }
+            self.note_truncated();
         }
         if items.is_empty() {
             // The common case (a new container, a first SETITEMS): take the vector as it is.
@@ -417,6 +452,33 @@ impl<'a> Machine<'a, '_, '_> {
         } else {
             items.append(&mut more);
         }
+    }
+
+    fn note_truncated(&mut self) {
+        if !self.once.truncated {
+            self.once.truncated = true;
+            self.ctx.note(format!(
+                "containers over {MAX_KEPT_CHILDREN} items summarised"
+            ));
+        }
+    }
+
+    /// Moves the stack from `from` up into a new tuple (at most [`MAX_KEPT_CHILDREN`] items
+    /// kept; the logical size counts them all). No allocation: tuple items live in the
+    /// arena's pool.
+    fn tuple_from_stack(&mut self, from: usize) -> Value {
+        let from = from.min(self.stack.len());
+        let size = self.stack[from..]
+            .iter()
+            .fold(1u64, |acc, v| acc.saturating_add(self.size_of(*v)));
+        let count = self.stack.len() - from;
+        let kept = count.min(MAX_KEPT_CHILDREN);
+        if kept < count {
+            self.note_truncated();
+        }
+        let node = self.arena.tuple(&self.stack[from..from + kept]);
+        self.stack.truncate(from);
+        self.new_node(node, size)
     }
 
     fn container(&mut self, items: Vec<Value>, make: fn(Vec<Value>) -> Node<'a>) -> Value {
@@ -448,9 +510,9 @@ impl<'a> Machine<'a, '_, '_> {
         match long {
             Long::Small(i) => match i64::try_from(i) {
                 Ok(i) => Value::Int(i),
-                Err(_) => self.new_node(Node::Long(long), 1),
+                Err(_) => self.new_node(Node::Long(Box::new(long)), 1),
             },
-            Long::Big(_) => self.new_node(Node::Long(long), 1),
+            Long::Big(_) => self.new_node(Node::Long(Box::new(long)), 1),
         }
     }
 
@@ -522,7 +584,7 @@ impl<'a> Machine<'a, '_, '_> {
                 }
             }
             O::EMPTY_TUPLE => {
-                let v = self.container(Vec::new(), Node::Tuple);
+                let v = self.tuple_from_stack(self.stack.len());
                 self.push(v);
             }
             O::TUPLE1 | O::TUPLE2 | O::TUPLE3 => {
@@ -534,13 +596,12 @@ impl<'a> Machine<'a, '_, '_> {
                 if self.stack.len() < self.fence() + n {
                     return Err(underflow(at));
                 }
-                let items = self.stack.split_off(self.stack.len() - n);
-                let v = self.container(items, Node::Tuple);
+                let v = self.tuple_from_stack(self.stack.len() - n);
                 self.push(v);
             }
             O::TUPLE => {
-                let items = self.pop_mark(at)?;
-                let v = self.container(items, Node::Tuple);
+                let mark = self.pop_mark_index(at)?;
+                let v = self.tuple_from_stack(mark);
                 self.push(v);
             }
             O::EMPTY_LIST => {
@@ -679,20 +740,20 @@ impl<'a> Machine<'a, '_, '_> {
                 if let Arg::Pair(module, name) = instr.arg {
                     // The C unpickler finds the mark before it imports (pickle.py does the
                     // reverse); pickle.load and torch.load use the C one.
-                    let items = self.pop_mark(at)?;
+                    let mark = self.pop_mark_index(at)?;
                     let class = self.import(module, name, at)?;
-                    let args = self.container(items, Node::Tuple);
+                    let args = self.tuple_from_stack(mark);
                     let v = self.call(CallKind::Inst, class, args, None, at);
                     self.push(v);
                 }
             }
             O::OBJ => {
-                let mut items = self.pop_mark(at)?;
-                if items.is_empty() {
+                let mark = self.pop_mark_index(at)?;
+                let Some(&class) = self.stack.get(mark) else {
                     return Err(underflow(at));
-                }
-                let class = items.remove(0);
-                let args = self.container(items, Node::Tuple);
+                };
+                let args = self.tuple_from_stack(mark + 1);
+                self.stack.truncate(mark);
                 let v = self.call(CallKind::Obj, class, args, None, at);
                 self.push(v);
             }
@@ -889,25 +950,16 @@ impl<'a> Machine<'a, '_, '_> {
             }
         }
         let size = 1u64.saturating_add(self.size_of(args));
-        let call = Call {
-            kind,
-            callable,
-            args,
-            kwargs,
-            offset: at,
-            built: Vec::new(),
-            items: Vec::new(),
-            appended: Vec::new(),
-        };
+        let call = Call::new(kind, callable, args, kwargs, at);
         self.new_node(Node::Call(Box::new(call)), size)
     }
 
     /// Literal bytes or text handed to a loader are a nested pickle (or code): report it and
     /// scan it as its own file.
     fn scan_nested_payloads(&mut self, callee: &str, args: Value, at: u64) {
-        let items: Vec<Value> = match self.arena.node(args) {
-            Some(Node::Tuple(items) | Node::List(items)) => items.clone(),
-            Some(Node::Dict(pairs)) => pairs.iter().map(|(_, v)| *v).collect(),
+        let items: Vec<Value> = match (self.arena.seq_of(args), self.arena.node(args)) {
+            (Some(items), _) => items.to_vec(),
+            (None, Some(Node::Dict(pairs))) => pairs.iter().map(|(_, v)| *v).collect(),
             _ => vec![args],
         };
         for item in items {
@@ -953,9 +1005,9 @@ impl<'a> Machine<'a, '_, '_> {
             Some(Node::Call(_)) => {
                 let by = self.size_of(state);
                 if let Some(Node::Call(call)) = self.arena.node_mut(target)
-                    && call.built.len() < MAX_KEPT_CHILDREN
+                    && call.built().len() < MAX_KEPT_CHILDREN
                 {
-                    call.built.push(state);
+                    call.effects_mut().built.push(state);
                 }
                 self.grow(target, by);
                 if self.arena.callee_name(target).as_deref()
@@ -1044,13 +1096,13 @@ impl<'a> Machine<'a, '_, '_> {
         let mut taken = Vec::new();
         match self.arena.node_mut(target) {
             Some(Node::List(list) | Node::Set(list)) => std::mem::swap(list, &mut taken),
-            Some(Node::Call(call)) => std::mem::swap(&mut call.appended, &mut taken),
+            Some(Node::Call(call)) => std::mem::swap(&mut call.effects_mut().appended, &mut taken),
             _ => {}
         }
         self.keep(&mut taken, items);
         match self.arena.node_mut(target) {
             Some(Node::List(list) | Node::Set(list)) => *list = taken,
-            Some(Node::Call(call)) => call.appended = taken,
+            Some(Node::Call(call)) => call.effects_mut().appended = taken,
             _ => {}
         }
         self.grow(target, by);
@@ -1073,13 +1125,13 @@ impl<'a> Machine<'a, '_, '_> {
         let mut taken = Vec::new();
         match self.arena.node_mut(target) {
             Some(Node::Dict(d)) => std::mem::swap(d, &mut taken),
-            Some(Node::Call(call)) => std::mem::swap(&mut call.items, &mut taken),
+            Some(Node::Call(call)) => std::mem::swap(&mut call.effects_mut().items, &mut taken),
             _ => {}
         }
         self.keep(&mut taken, pairs);
         match self.arena.node_mut(target) {
             Some(Node::Dict(d)) => *d = taken,
-            Some(Node::Call(call)) => call.items = taken,
+            Some(Node::Call(call)) => call.effects_mut().items = taken,
             _ => {}
         }
         self.grow(target, by);

@@ -13,7 +13,13 @@ use super::reader::Long;
 use crate::report::Rating;
 
 /// A byte range of the input.
+///
+/// Packed to 4-byte alignment so that a [`Value`] holding one takes 16 bytes instead of 24:
+/// every stack slot, memo entry and tuple item is a `Value`, and on a checkpoint's `data.pkl`
+/// the page faults of touching that memory cost more than decoding the opcodes. Fields are
+/// read by value (`span.start`), never borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed(4))]
 pub struct Span {
     pub start: u64,
     pub len: u32,
@@ -35,6 +41,9 @@ pub enum Value {
     Bytes(Span),
     Node(NodeId),
 }
+
+const _: () = assert!(std::mem::size_of::<Value>() == 16);
+const _: () = assert!(std::mem::size_of::<Node<'static>>() == 32);
 
 /// How a call was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,22 +86,72 @@ pub struct Call {
     pub args: Value,
     pub kwargs: Option<Value>,
     pub offset: u64,
+    /// What BUILD, SETITEM(S) and APPEND(S) did to the result; most results are never
+    /// touched, so this is only allocated on first use.
+    effects: Option<Box<Effects>>,
+}
+
+/// Mutations applied to a call result after the call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
     /// States applied by BUILD, in order.
     pub built: Vec<Value>,
-    /// Items set by SETITEM(S) on the result (an OrderedDict being filled).
+    /// Items set by SETITEM(S) (an OrderedDict being filled).
     pub items: Vec<(Value, Value)>,
-    /// Items appended by APPEND(S) to the result.
+    /// Items appended by APPEND(S).
     pub appended: Vec<Value>,
+}
+
+impl Call {
+    pub fn new(
+        kind: CallKind,
+        callable: Value,
+        args: Value,
+        kwargs: Option<Value>,
+        offset: u64,
+    ) -> Self {
+        Call {
+            kind,
+            callable,
+            args,
+            kwargs,
+            offset,
+            effects: None,
+        }
+    }
+
+    /// States applied by BUILD, in order.
+    pub fn built(&self) -> &[Value] {
+        self.effects.as_ref().map_or(&[], |e| &e.built)
+    }
+
+    /// Items set by SETITEM(S) on the result.
+    pub fn items(&self) -> &[(Value, Value)] {
+        self.effects.as_ref().map_or(&[], |e| &e.items)
+    }
+
+    /// Items appended by APPEND(S) to the result.
+    pub fn appended(&self) -> &[Value] {
+        self.effects.as_ref().map_or(&[], |e| &e.appended)
+    }
+
+    /// The mutations, allocated on first use.
+    pub fn effects_mut(&mut self) -> &mut Effects {
+        self.effects.get_or_insert_with(Box::default)
+    }
 }
 
 /// Everything with identity.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node<'a> {
-    Long(Long),
+    /// An integer too large for `i64` (boxed: rare, and 16-byte aligned).
+    Long(Box<Long>),
     /// A string that had to be decoded (escapes, surrogates) rather than borrowed.
     Str(Box<str>),
     ByteArray(Span),
-    Tuple(Vec<Value>),
+    /// A tuple's items, kept in the arena's item pool (tuples never change after they are
+    /// built, so they need no vector of their own).
+    Tuple(Items),
     List(Vec<Value>),
     Dict(Vec<(Value, Value)>),
     Set(Vec<Value>),
@@ -135,19 +194,44 @@ impl Node<'_> {
     }
 }
 
+/// Where a tuple's items sit in [`Arena`]'s item pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Items {
+    start: usize,
+    len: usize,
+}
+
 /// Storage for nodes, with the input they borrow from.
 #[derive(Debug)]
 pub struct Arena<'a> {
     pub data: &'a [u8],
     nodes: Vec<Node<'a>>,
+    /// Items of every tuple, one after another.
+    items: Vec<Value>,
 }
 
 impl<'a> Arena<'a> {
     pub fn new(data: &'a [u8]) -> Self {
+        Self::with_capacity(data, 0)
+    }
+
+    /// An arena with room for `nodes` nodes and as many tuple items reserved up front.
+    pub fn with_capacity(data: &'a [u8], nodes: usize) -> Self {
         Arena {
             data,
-            nodes: Vec::new(),
+            nodes: Vec::with_capacity(nodes),
+            items: Vec::with_capacity(nodes),
         }
+    }
+
+    /// Stores a tuple's items in the pool; the returned node refers to them.
+    pub fn tuple(&mut self, items: &[Value]) -> Node<'a> {
+        let start = self.items.len();
+        self.items.extend_from_slice(items);
+        Node::Tuple(Items {
+            start,
+            len: items.len(),
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -215,7 +299,10 @@ impl<'a> Arena<'a> {
             Value::Int(i) => Some(i128::from(i)),
             Value::Bool(b) => Some(i128::from(b)),
             Value::Node(_) => match self.node(value)? {
-                Node::Long(Long::Small(i)) => Some(*i),
+                Node::Long(long) => match **long {
+                    Long::Small(i) => Some(i),
+                    Long::Big(_) => None,
+                },
                 _ => None,
             },
             _ => None,
@@ -225,7 +312,8 @@ impl<'a> Arena<'a> {
     /// The items of a tuple or list value.
     pub fn seq_of(&self, value: Value) -> Option<&[Value]> {
         match self.node(value)? {
-            Node::Tuple(items) | Node::List(items) => Some(items),
+            Node::Tuple(items) => self.items.get(items.start..items.start + items.len),
+            Node::List(items) => Some(items),
             _ => None,
         }
     }
@@ -257,7 +345,7 @@ impl<'a> Arena<'a> {
     pub fn dict_get(&self, dict: Value, key: &str) -> Option<Value> {
         let pairs: &[(Value, Value)] = match self.node(dict)? {
             Node::Dict(pairs) => pairs,
-            Node::Call(c) => &c.items,
+            Node::Call(c) => c.items(),
             _ => return None,
         };
         pairs
