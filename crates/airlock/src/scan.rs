@@ -23,6 +23,8 @@ use crate::rules::Rule;
 pub struct Scanner {
     policy: Arc<Policy>,
     limits: Limits,
+    /// Threads one file's scan may use (0 and 1: only the calling thread).
+    threads: usize,
 }
 
 impl Scanner {
@@ -30,7 +32,16 @@ impl Scanner {
         Scanner {
             policy: Arc::new(policy),
             limits,
+            threads: 1,
         }
+    }
+
+    /// Lets one file's scan use up to `threads` threads. Only reading the local headers of a
+    /// large PyTorch zip is split today. Callers that already scan several files in parallel
+    /// should leave it at 1.
+    pub fn with_threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
     pub fn policy(&self) -> &Policy {
@@ -82,7 +93,7 @@ impl Scanner {
             return self.scan_bytes(&display, &[]);
         }
         #[cfg(unix)]
-        if let Some(image) = large_torch_zip_image(&file, size) {
+        if let Some(image) = large_torch_zip_image(&file, size, self.threads) {
             let mut report = self.scan_zip_image(&display, &image);
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             return report;
@@ -196,6 +207,7 @@ impl Scanner {
 fn large_torch_zip_image(
     file: &std::fs::File,
     size: u64,
+    threads: usize,
 ) -> Option<crate::containers::zip_image::SparseFile> {
     use std::os::unix::fs::FileExt;
     if size < crate::containers::zip_image::MIN_IMAGE_SIZE {
@@ -206,7 +218,7 @@ fn large_torch_zip_image(
     if &magic != b"PK\x03\x04" {
         return None;
     }
-    crate::containers::zip_image::torch_zip_image(file, size)
+    crate::containers::zip_image::torch_zip_image(file, size, threads.max(1))
 }
 
 /// The last component of a `/`- or `\\`-separated path.

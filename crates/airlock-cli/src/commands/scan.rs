@@ -96,6 +96,14 @@ fn scan_all(
     // One file, or one thread asked for: scan on this thread. Starting and joining a pool
     // costs a few milliseconds, which is most of the time a single large checkpoint takes.
     if entries.len() <= 1 || args.threads == Some(1) {
+        // A lone file may use the threads itself (a large checkpoint's headers are read in
+        // parallel); with many files, the files are the parallelism.
+        let threads = args
+            .threads
+            .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+            .unwrap_or(1);
+        let scanner = scanner.clone().with_threads(threads);
+        let scanner = &scanner;
         let reports = entries
             .iter()
             .map(|entry| {

@@ -187,6 +187,9 @@ pub struct ZipArchive<'a> {
     has_directory: bool,
 }
 
+/// Most directory entries reserved before parsing (the vector grows past it as needed).
+const MAX_RESERVED_ENTRIES: u64 = 1 << 16;
+
 /// Where the central directory is and how many entries it claims.
 struct Directory {
     offset: u64,
@@ -377,6 +380,11 @@ impl<'a> ZipArchive<'a> {
             ));
         }
         let fits = room / CENTRAL_LEN as u64;
+        // Reserved up front: growing by doubling copies the entries into fresh pages, which
+        // on a checkpoint with hundreds of records costs more than parsing them. Capped, since
+        // the count is the file's claim.
+        self.entries
+            .reserve(usize::try_from(dir.count.min(fits).min(MAX_RESERVED_ENTRIES)).unwrap_or(0));
         for index in 0..dir.count.min(fits) {
             match parse_central(data, at, with_local) {
                 Some((entry, next)) => {

@@ -12,6 +12,12 @@
 //! reads it through [`super::zip::ZipBytes`] as it would read the file, one page-aligned
 //! allocation instead of a page fault per record.
 //!
+//! Every local header the central directory points at is read up front, in one window per
+//! record covering the data descriptor before it and the names after it; with
+//! `threads > 1` the windows are split between threads (the reads are independent, and on a
+//! checkpoint with hundreds of records they are most of the scan). The walk along the chain
+//! then finds its headers already present and reads only what the directory did not predict.
+//!
 //! The image is only used when the prefetch is provably complete: the archive is a PyTorch
 //! zip, no member defers its sizes to a data descriptor without the central directory
 //! knowing them, the chain of local headers walked from offset 0 visits every
@@ -23,6 +29,7 @@ use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::zip::{FLAG_DATA_DESCRIPTOR, SHORT_TAIL, ZipArchive, ZipBytes, ZipFlavour, zip_flavour};
 
@@ -42,20 +49,31 @@ const DESCRIPTOR_AND_SIGNATURE: u64 = 4 + 4 + 16 + 4;
 /// padding fit in it (about 80 bytes in practice); longer ones take a second read.
 const HEADER_READ: u64 = 192;
 
+/// Fewest directory records for which the header windows are read by more than one thread.
+const PARALLEL_MIN_RECORDS: usize = 128;
+
 /// Bytes of a file at their file offsets, of which only some ranges are present.
 #[derive(Debug)]
 pub struct SparseFile {
     len: u64,
     /// Present ranges, sorted by start; they may overlap.
     segments: Vec<Segment>,
-    bytes: Vec<u8>,
+    /// The bytes, in one buffer per reader: chunk 0 for single reads, one more per thread of
+    /// a prefetch.
+    chunks: Vec<Vec<u8>>,
+    /// Bytes held in all chunks.
+    held: u64,
+    /// Index of the segment the last lookup found: the zip reader reads a header field by
+    /// field, so the next lookup almost always lands in the same segment.
+    last: AtomicUsize,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Segment {
     start: u64,
     end: u64,
-    /// Where the segment's bytes start in `bytes`.
+    /// Which chunk holds the segment's bytes, and where they start in it.
+    chunk: usize,
     at: usize,
 }
 
@@ -64,7 +82,9 @@ impl SparseFile {
         SparseFile {
             len,
             segments: Vec::new(),
-            bytes: Vec::new(),
+            chunks: vec![Vec::new()],
+            held: 0,
+            last: AtomicUsize::new(0),
         }
     }
 
@@ -97,25 +117,43 @@ impl SparseFile {
         if start == self.len {
             return Some(&[]);
         }
-        let segment = self.holding(start, start + 1)?;
+        // Not through the cache: the answer's length depends on which segment is chosen, and
+        // the nearest one by start is the longest run from `start` that a read put there.
+        let segment = self.nearest_holding(start, start + 1)?.1;
         self.slice(segment, start, segment.end)
     }
 
     /// The segment holding `start..end`. Overlaps only happen between a few neighbours (a
     /// header window and the record data after it), so only those are looked at.
     fn holding(&self, start: u64, end: u64) -> Option<Segment> {
+        let last = self.last.load(Ordering::Relaxed);
+        if let Some(s) = self.segments.get(last)
+            && s.start <= start
+            && s.end >= end
+        {
+            return Some(*s);
+        }
+        let (index, segment) = self.nearest_holding(start, end)?;
+        self.last.store(index, Ordering::Relaxed);
+        Some(segment)
+    }
+
+    /// Of the segments starting at or before `start`, the nearest that reaches `end`.
+    fn nearest_holding(&self, start: u64, end: u64) -> Option<(usize, Segment)> {
         let after = self.segments.partition_point(|s| s.start <= start);
         self.segments[..after]
             .iter()
+            .enumerate()
             .rev()
             .take(4)
-            .find(|s| s.end >= end)
-            .copied()
+            .find(|(_, s)| s.end >= end)
+            .map(|(index, s)| (index, *s))
     }
 
     fn slice(&self, s: Segment, start: u64, end: u64) -> Option<&[u8]> {
         let from = s.at + usize::try_from(start - s.start).ok()?;
-        self.bytes
+        self.chunks
+            .get(s.chunk)?
             .get(from..from + usize::try_from(end - start).ok()?)
     }
 
@@ -126,14 +164,86 @@ impl SparseFile {
             return Some(());
         }
         let size = usize::try_from(end - start).ok()?;
-        if (self.bytes.len() + size) as u64 > MAX_IMAGE_BYTES {
+        self.held = self.held.saturating_add(size as u64);
+        if self.held > MAX_IMAGE_BYTES {
             return None;
         }
-        let at = self.bytes.len();
-        self.bytes.resize(at + size, 0);
-        file.read_exact_at(&mut self.bytes[at..], start).ok()?;
+        let bytes = &mut self.chunks[0];
+        let at = bytes.len();
+        bytes.resize(at + size, 0);
+        file.read_exact_at(&mut bytes[at..], start).ok()?;
         let index = self.segments.partition_point(|s| s.start <= start);
-        self.segments.insert(index, Segment { start, end, at });
+        self.segments.insert(
+            index,
+            Segment {
+                start,
+                end,
+                chunk: 0,
+                at,
+            },
+        );
+        Some(())
+    }
+
+    /// Reads every `(start, len)` window (sorted by start; clipped to the file), split between `threads`
+    /// threads, each into a buffer of its own. `None` when a read fails or the image would
+    /// grow past [`MAX_IMAGE_BYTES`].
+    fn prefetch(&mut self, file: &File, windows: &[(u64, u64)], threads: usize) -> Option<()> {
+        // Clipped, without the ones already present (the end records' tail can hold the
+        // last headers of a small file), and overlapping windows merged into one read: the
+        // segments of a prefetch never overlap, so the lookup's few nearest candidates always
+        // include the one that holds a range.
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(windows.len());
+        for &(start, len) in windows {
+            let end = start.saturating_add(len).min(self.len);
+            if start >= end || self.nearest_holding(start, end).is_some() {
+                continue;
+            }
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        let windows = merged;
+        let total = windows
+            .iter()
+            .fold(0u64, |a, (s, e)| a.saturating_add(e - s));
+        self.held = self.held.saturating_add(total);
+        if self.held > MAX_IMAGE_BYTES {
+            return None;
+        }
+        let parts = threads.clamp(1, windows.len().max(1));
+        let per_part = windows.len().div_ceil(parts).max(1);
+        let groups: Vec<&[(u64, u64)]> = windows.chunks(per_part).collect();
+        let read = |group: &[(u64, u64)]| read_windows(file, group);
+        let results: Vec<Option<ReadChunk>> = match groups.split_first() {
+            None => Vec::new(),
+            Some((first, rest)) if !rest.is_empty() => std::thread::scope(|scope| {
+                let handles: Vec<_> = rest
+                    .iter()
+                    .map(|group| scope.spawn(move || read(group)))
+                    .collect();
+                let mut results = vec![read(first)];
+                // A read thread cannot panic (it only reads into its own buffer); a join
+                // error is treated as a failed read all the same.
+                results.extend(handles.into_iter().map(|h| h.join().ok().flatten()));
+                results
+            }),
+            Some((first, _)) => vec![read(first)],
+        };
+        for result in results {
+            let (bytes, placed) = result?;
+            let chunk = self.chunks.len();
+            self.segments
+                .extend(placed.into_iter().map(|(start, end, at)| Segment {
+                    start,
+                    end,
+                    chunk,
+                    at,
+                }));
+            self.chunks.push(bytes);
+        }
+        self.segments.sort_by_key(|s| s.start);
         Some(())
     }
 
@@ -150,9 +260,29 @@ impl SparseFile {
     }
 }
 
+/// Bytes read by one thread of a prefetch, and where each window landed in them (`start`,
+/// `end`, offset in the bytes).
+type ReadChunk = (Vec<u8>, Vec<(u64, u64, usize)>);
+
+/// Reads `windows` (clipped, non-empty, in order) into one buffer.
+fn read_windows(file: &File, windows: &[(u64, u64)]) -> Option<ReadChunk> {
+    let total = windows.iter().map(|(s, e)| e - s).sum::<u64>();
+    let mut bytes = vec![0u8; usize::try_from(total).ok()?];
+    let mut placed = Vec::with_capacity(windows.len());
+    let mut at = 0usize;
+    for &(start, end) in windows {
+        let len = usize::try_from(end - start).ok()?;
+        file.read_exact_at(&mut bytes[at..at + len], start).ok()?;
+        placed.push((start, end, at));
+        at += len;
+    }
+    Some((bytes, placed))
+}
+
 /// Builds the sparse image of `file` (`size` bytes), or `None` when the file is not a
-/// PyTorch zip whose reads can be predicted exactly.
-pub fn torch_zip_image(file: &File, size: u64) -> Option<SparseFile> {
+/// PyTorch zip whose reads can be predicted exactly. The header windows are read by up to
+/// `threads` threads.
+pub fn torch_zip_image(file: &File, size: u64, threads: usize) -> Option<SparseFile> {
     let mut image = SparseFile::new(size);
     // The end records sit in the last few kilobytes unless the archive has a long comment.
     let short = SHORT_TAIL as u64;
@@ -198,15 +328,33 @@ pub fn torch_zip_image(file: &File, size: u64) -> Option<SparseFile> {
         }
     }
     let expected: HashSet<u64> = sizes.keys().copied().collect();
-    // One allocation for everything the walk reads: a header window per record and the
-    // members that are not storages.
+    // Every header the directory points at, read up front: a window from the data
+    // descriptor that may precede it to the names after it. The members that are not
+    // storages are read by the walk into chunk 0, reserved for them here.
     let members: u64 = read_at.values().fold(0, |a, &b| a.saturating_add(b));
-    let windows =
-        (central.len() as u64).saturating_mul(DESCRIPTOR_AND_SIGNATURE + LOCAL_LEN + HEADER_READ);
+    let mut headers: Vec<u64> = expected
+        .iter()
+        .copied()
+        .filter(|&h| h < cd_offset)
+        .collect();
+    headers.sort_unstable();
+    let windows: Vec<(u64, u64)> = headers
+        .iter()
+        .map(|&h| {
+            let start = h.saturating_sub(DESCRIPTOR_AND_SIGNATURE);
+            (start, h - start + LOCAL_LEN + HEADER_READ)
+        })
+        .collect();
+    let records = central.len();
     drop(central);
     drop(archive);
-    let planned = windows.saturating_add(members).min(MAX_IMAGE_BYTES);
-    image.bytes.reserve(usize::try_from(planned).ok()?);
+    image.chunks[0].reserve(usize::try_from(members.min(MAX_IMAGE_BYTES)).ok()?);
+    let threads = if records >= PARALLEL_MIN_RECORDS {
+        threads
+    } else {
+        1
+    };
+    image.prefetch(file, &windows, threads)?;
 
     // The chain of local headers, walked as the zip reader walks it: sizes from the central
     // directory where it lists the record, data descriptors stepped over. The walk ends where
@@ -255,11 +403,8 @@ pub fn torch_zip_image(file: &File, size: u64) -> Option<SparseFile> {
         }
         visited.insert(at);
         let next = data_offset.checked_add(data_size)?;
-        image.fill(
-            file,
-            next,
-            DESCRIPTOR_AND_SIGNATURE + LOCAL_LEN + HEADER_READ,
-        )?;
+        // What `skip_descriptor` looks at; the header after it is read at the top of the loop.
+        image.fill(file, next, DESCRIPTOR_AND_SIGNATURE)?;
         at = super::zip::skip_descriptor(ZipBytes::Sparse(&image), usize::try_from(next).ok()?)
             as u64;
         if at == next
@@ -306,7 +451,7 @@ mod tests {
     fn image_of(bytes: &[u8]) -> Option<SparseFile> {
         let mut file = tempfile::tempfile().expect("temp file");
         std::io::Write::write_all(&mut file, bytes).expect("write");
-        torch_zip_image(&file, bytes.len() as u64)
+        torch_zip_image(&file, bytes.len() as u64, 1)
     }
 
     fn scan_image(scanner: &Scanner, image: &SparseFile) -> crate::FileReport {
@@ -403,6 +548,35 @@ mod tests {
             seen += 1;
         }
         assert!(seen > 0);
+    }
+
+    #[test]
+    fn headers_read_by_several_threads_give_the_same_report() {
+        // Enough records for the parallel prefetch; storages far apart (one window each) and
+        // tiny (windows merged into one read).
+        for storage_len in [1_000usize, 8] {
+            let mut members = vec![member("m/data.pkl", DATA_PKL)];
+            for i in 0..PARALLEL_MIN_RECORDS * 2 {
+                members.push(member(&format!("m/data/{i}"), &vec![7u8; storage_len]));
+            }
+            members.push(member("m/version", b"3\n"));
+            let bytes = build(&members);
+            let mut file = tempfile::tempfile().expect("temp file");
+            std::io::Write::write_all(&mut file, &bytes).expect("write");
+            let size = bytes.len() as u64;
+            let serial = torch_zip_image(&file, size, 1).expect("image");
+            let parallel = torch_zip_image(&file, size, 3).expect("image");
+            // Far-apart headers are split between threads; adjacent ones merge into one read.
+            assert_eq!(
+                parallel.chunks.len() > serial.chunks.len(),
+                storage_len > 250,
+                "{storage_len}"
+            );
+            let scanner = Scanner::default();
+            let whole = summary(&scanner.scan_bytes("t", &bytes));
+            assert_eq!(summary(&scan_image(&scanner, &serial)), whole);
+            assert_eq!(summary(&scan_image(&scanner, &parallel)), whole);
+        }
     }
 
     #[test]

@@ -139,7 +139,9 @@ impl View {
     fn open(file: &File, len: u64) -> std::io::Result<View> {
         #[cfg(unix)]
         if len >= crate::containers::zip_image::MIN_IMAGE_SIZE && starts_with_zip(file) {
-            if let Some(image) = crate::containers::zip_image::torch_zip_image(file, len) {
+            // One checkpoint at a time: its header reads may use the machine's threads.
+            let threads = std::thread::available_parallelism().map_or(1, usize::from);
+            if let Some(image) = crate::containers::zip_image::torch_zip_image(file, len, threads) {
                 return Ok(View::Sparse(image));
             }
         }
