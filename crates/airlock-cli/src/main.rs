@@ -16,6 +16,7 @@ use args::{Cli, Command};
 use exit_status::ExitStatus;
 
 fn main() -> ExitCode {
+    keep_freed_heap();
     let cli = Cli::parse(); // usage errors exit 2, --help and --version exit 0
     match run(&cli) {
         Ok(status) => status.into(),
@@ -79,3 +80,22 @@ fn print_error(error: &anyhow::Error) {
         shown = text;
     }
 }
+
+/// glibc gives memory freed at the top of the heap back to the kernel once 128 KiB of it is
+/// free, so every file of a folder scan (and every phase of one checkpoint's scan) faults
+/// its working memory in again page by page; on the 2-core VM of `bench/`, those faults are
+/// a tenth of the time of scanning a 1 GB checkpoint and of a folder of 2,000 small pickles.
+/// A 16 MiB pad keeps that much of freed heap mapped (untouched pad is not resident: peak
+/// RSS grew by 0.5 MB there). Called before any other thread exists.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_heap() {
+    // SAFETY: mallopt only sets a tunable of the allocator; no allocation is in flight and
+    // the process is still single-threaded.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::mallopt(libc::M_TOP_PAD, 16 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_heap() {}
