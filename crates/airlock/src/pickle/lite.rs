@@ -107,7 +107,8 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
     let mut globals: Vec<String> = Vec::new();
     let mut callees: HashMap<u64, u32> = HashMap::new();
     let mut seen_proto = false;
-    let mut frame_end: Option<usize> = None;
+    // End of the current FRAME, or NO_FRAME.
+    let mut frame_end: usize = NO_FRAME;
     let (mut frame_flagged, mut expansion_flagged) = (false, false);
 
     macro_rules! fail {
@@ -153,10 +154,13 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
             Err(e) => fail!(e.offset, e.message),
         };
         let at = instr.offset;
-        if let Some(end) = frame_end {
+        // Inside a frame, almost every opcode ends within it: one comparison. An opcode that
+        // ends past the frame either starts after it (the frame is over) or straddles it.
+        if instr.end as usize > frame_end {
+            let end = frame_end;
             if instr.offset as usize >= end {
-                frame_end = None;
-            } else if instr.end as usize > end && instr.op != Opcode::FRAME && !frame_flagged {
+                frame_end = NO_FRAME;
+            } else if instr.op != Opcode::FRAME && !frame_flagged {
                 frame_flagged = true;
                 out.findings.push(
                     Finding::new(
@@ -513,17 +517,17 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 out.protocol = version as u8;
             }
             O::FRAME => {
-                if let Some(end) = frame_end
-                    && (at as usize) < end
-                    && !frame_flagged
-                {
+                let end = frame_end;
+                if end != NO_FRAME && (at as usize) < end && !frame_flagged {
                     frame_flagged = true;
                     out.findings.push(
                         Finding::new(Rule::FrameViolation, format!("a FRAME opens at offset {at} before the previous frame ends at {end}"))
                             .at(at),
                     );
                 }
-                frame_end = Some((instr.end as usize).saturating_add(instr.int as usize));
+                frame_end = (instr.end as usize)
+                    .saturating_add(instr.int as usize)
+                    .min(NO_FRAME - 1);
             }
             O::NEXT_BUFFER => fail!(
                 at,
@@ -606,6 +610,9 @@ struct Mutation {
 /// Applies a mutation: a container of the right kind grows; a plain value of the wrong kind
 /// is a finding; a call result or an imported object is accepted only when it is one of the
 /// container classes. Returns false when the full machine must judge it.
+/// `frame_end` when no FRAME is open: no opcode ends past it.
+const NO_FRAME: usize = usize::MAX;
+
 /// Where a container too large for its input is reported (once per pickle).
 struct Expansion<'f> {
     threshold: u64,

@@ -493,11 +493,36 @@ fn big_data_pickle(n: usize, tail: &[u8]) -> Vec<u8> {
     data
 }
 
+/// [`big_data_pickle`]'s items in FRAMEs of about `frame` bytes, each frame declared
+/// `shift` bytes longer than the items it holds (0: well formed; otherwise the next FRAME
+/// opens inside it), the last one exact.
+fn framed_data_pickle(n: usize, frame: usize, shift: usize) -> Vec<u8> {
+    let mut body: Vec<u8> = b"]\x94(".to_vec();
+    let mut out = b"\x80\x04".to_vec();
+    let flush = |body: &mut Vec<u8>, out: &mut Vec<u8>, shift: usize| {
+        out.push(0x95);
+        out.extend_from_slice(&((body.len() + shift) as u64).to_le_bytes());
+        out.append(body);
+    };
+    for i in 0..n {
+        body.extend_from_slice(&u(&format!("item{i}")));
+        body.extend_from_slice(b"\x94K\x07}\x94h\x01K\x01s\x87");
+        if body.len() >= frame {
+            flush(&mut body, &mut out, shift);
+        }
+    }
+    body.extend_from_slice(b"e.");
+    flush(&mut body, &mut out, 0);
+    out
+}
+
 #[test]
 fn fast_pass_agrees_with_the_full_machine() {
     use super::{lite, machine};
     let scanner = Scanner::default();
     let cases = [
+        framed_data_pickle(20_000, 65_536, 0),
+        framed_data_pickle(20_000, 65_536, 3), // an opcode crosses a frame's end
         big_data_pickle(20_000, b""),
         big_data_pickle(20_000, b"h\xff"), // missing memo key
         big_data_pickle(20_000, b"00000"), // stack underflow
@@ -531,12 +556,25 @@ fn fast_pass_agrees_with_the_full_machine() {
             .iter()
             .map(|f| f.rule)
             .collect();
-        for rule in [Rule::RepeatedProto, Rule::MutationTarget] {
+        for rule in [
+            Rule::RepeatedProto,
+            Rule::MutationTarget,
+            Rule::FrameViolation,
+        ] {
             assert_eq!(
                 fast_rules.contains(&rule),
                 full_rules.contains(&rule),
                 "case {i}: {rule}"
             );
+        }
+        // The framed cases: well formed, then with an opcode across a frame's end.
+        if i < 2 {
+            assert_eq!(
+                fast_rules.contains(&Rule::FrameViolation),
+                i == 1,
+                "case {i}"
+            );
+            assert!(fast.stopped, "case {i}");
         }
     }
 }
