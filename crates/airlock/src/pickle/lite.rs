@@ -39,11 +39,40 @@ enum Kind {
 }
 
 /// A stack or memo cell: the kind, and an index or span depending on it.
+///
+/// A container's logical size lives in the cell itself (`len == INLINE`, `id` = size) while
+/// the cell is its only reference: every tuple (immutable, so copies stay exact), and lists,
+/// dicts and sets until DUP or a memo PUT shares them, when the size moves to the size table
+/// (`id` indexes it) so that mutation through one reference is seen through all. A pickle
+/// without memo opcodes then keeps no table at all (a 500 MB one kept 160 MB).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cell {
     kind: Kind,
     len: u32,
     id: u64,
+}
+
+/// `Cell::len` of a container whose size is held inline.
+const INLINE: u32 = 1;
+
+impl Cell {
+    fn is_inline(self) -> bool {
+        matches!(self.kind, Kind::Tuple | Kind::List | Kind::Dict | Kind::Set) && self.len == INLINE
+    }
+
+    /// This cell with its size moved to the table, for a second reference to share.
+    fn shared(self, sizes: &mut Vec<u64>) -> Cell {
+        if !self.is_inline() || self.kind == Kind::Tuple {
+            return self;
+        }
+        let id = sizes.len() as u64;
+        sizes.push(self.id);
+        Cell {
+            kind: self.kind,
+            len: 0,
+            id,
+        }
+    }
 }
 
 const ATOM: Cell = Cell {
@@ -321,7 +350,9 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 if stack.len() <= fence {
                     fail!(at, "unpickling stack underflow");
                 }
-                let top = stack[stack.len() - 1];
+                let last = stack.len() - 1;
+                let top = stack[last].shared(&mut sizes);
+                stack[last] = top;
                 stack.push(top);
             }
             O::NONE
@@ -441,7 +472,16 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                     at,
                     op: instr.op,
                 };
-                if !mutate(&mut sizes, &mut out.findings, &callees, &globals, mutation) {
+                let last = stack.len() - 1;
+                let slot = &mut stack[last];
+                if !mutate(
+                    &mut sizes,
+                    slot,
+                    &mut out.findings,
+                    &callees,
+                    &globals,
+                    mutation,
+                ) {
                     return LiteResult::NeedsFull;
                 }
             }
@@ -466,7 +506,16 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                     at,
                     op: instr.op,
                 };
-                if !mutate(&mut sizes, &mut out.findings, &callees, &globals, mutation) {
+                let last = stack.len() - 1;
+                let slot = &mut stack[last];
+                if !mutate(
+                    &mut sizes,
+                    slot,
+                    &mut out.findings,
+                    &callees,
+                    &globals,
+                    mutation,
+                ) {
                     return LiteResult::NeedsFull;
                 }
             }
@@ -495,6 +544,9 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                     // Sparse, huge indices: leave them to the full machine's map.
                     return LiteResult::NeedsFull;
                 }
+                let last = stack.len() - 1;
+                let top = top.shared(&mut sizes);
+                stack[last] = top;
                 if index >= memo.len() {
                     memo.resize(index + 1, None);
                 }
@@ -550,6 +602,7 @@ fn peek(stack: &[Cell], marks: &[usize]) -> Option<Cell> {
 fn size_of(sizes: &[u64], cell: Cell) -> u64 {
     match cell.kind {
         Kind::Atom | Kind::Str | Kind::Global => 1,
+        _ if cell.is_inline() => cell.id,
         _ => sizes.get(cell.id as usize).copied().unwrap_or(1),
     }
 }
@@ -624,15 +677,23 @@ struct Expansion<'f> {
 /// A new container cell whose logical size (shared references expanded) is `size`.
 #[inline(always)]
 fn new_container(kind: Kind, size: u64, sizes: &mut Vec<u64>, expansion: Expansion) -> Cell {
-    let id = sizes.len() as u64;
-    sizes.push(size);
     if size > expansion.threshold && !*expansion.flagged {
         *expansion.flagged = true;
         expansion
             .findings
             .push(expansion_finding(size, expansion.at));
     }
-    Cell { kind, len: 0, id }
+    if kind == Kind::Call {
+        // Call results keep a table entry: their id also keys the callee table.
+        let id = sizes.len() as u64;
+        sizes.push(size);
+        return Cell { kind, len: 0, id };
+    }
+    Cell {
+        kind,
+        len: INLINE,
+        id: size,
+    }
 }
 
 #[cold]
@@ -644,15 +705,20 @@ fn expansion_finding(size: u64, at: u64) -> Finding {
     .at(at)
 }
 
+///
+/// `slot` is the stack cell `m.target` was read from (the top): an inline size grows there.
 fn mutate(
     sizes: &mut [u64],
+    slot: &mut Cell,
     findings: &mut Vec<Finding>,
     callees: &HashMap<u64, u32>,
     globals: &[String],
     m: Mutation,
 ) -> bool {
-    let grow = |sizes: &mut [u64]| {
-        if let Some(size) = sizes.get_mut(m.target.id as usize) {
+    let mut grow = |sizes: &mut [u64]| {
+        if slot.is_inline() {
+            slot.id = slot.id.saturating_add(m.by);
+        } else if let Some(size) = sizes.get_mut(m.target.id as usize) {
             *size = size.saturating_add(m.by);
         }
     };

@@ -580,6 +580,43 @@ fn fast_pass_agrees_with_the_full_machine() {
 }
 
 #[test]
+fn fast_pass_counts_growth_through_every_reference() {
+    use super::lite;
+    // A list grown after DUP (through the top copy), then (L, L) referenced 150 times: 15 M
+    // values from 100 KB. Counted through only one copy it would be 7.5 M, under the 10 M
+    // threshold, so this fails if DUP stops sharing the list's size.
+    let mut dup = b"\x80\x04]2(".to_vec();
+    dup.extend(b"K\x01".repeat(50_000));
+    dup.extend(b"e\x86\x94(");
+    dup.extend(b"h\x00".repeat(150));
+    dup.extend(b"t.");
+    // The same through the memo: a memoized list grown afterwards, then fetched 250 times.
+    let mut memo = b"\x80\x04]\x94(".to_vec();
+    memo.extend(b"K\x01".repeat(50_000));
+    memo.extend(b"e0(");
+    memo.extend(b"h\x00".repeat(250));
+    memo.extend(b"t.");
+    let scanner = Scanner::default();
+    let limits = lite::LiteLimits {
+        max_opcodes: u64::MAX,
+        max_stack_depth: usize::MAX,
+        max_memo_entries: 1 << 30,
+    };
+    for (name, data) in [("dup", &dup), ("memo", &memo)] {
+        let lite::LiteResult::Done(fast) = lite::run(data, 0, limits, scanner.policy()) else {
+            panic!("{name}: needs full")
+        };
+        assert!(fast.stopped, "{name}");
+        assert!(
+            fast.findings.iter().any(|f| f.rule == Rule::MemoExpansion),
+            "{name}: {:?}",
+            fast.findings
+        );
+        assert!(rules(&scan(data)).contains(&Rule::MemoExpansion), "{name}");
+    }
+}
+
+#[test]
 fn fast_pass_gives_way_to_the_full_machine_on_any_import() {
     let data = big_data_pickle(20_000, b"0cos\nsystem\n");
     let r = scan(&data);
