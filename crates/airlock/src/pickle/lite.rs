@@ -222,6 +222,32 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 )
             };
         }
+        // APPEND(S), SETITEM(S), ADDITEMS on the top of the stack (above the last mark).
+        macro_rules! mutate_top {
+            ($want:expr, $by:expr) => {{
+                let fence = marks.last().copied().unwrap_or(0);
+                if stack.len() <= fence {
+                    fail!(at, "unpickling stack underflow");
+                }
+                let last = stack.len() - 1;
+                let mutation = Mutation {
+                    want: $want,
+                    by: $by,
+                    at,
+                    op: instr.op,
+                };
+                if !mutate(
+                    &mut sizes,
+                    &mut stack[last],
+                    &mut out.findings,
+                    &callees,
+                    &globals,
+                    mutation,
+                ) {
+                    return LiteResult::NeedsFull;
+                }
+            }};
+        }
         match instr.op {
             O::EXT1 | O::EXT2 | O::EXT4 | O::PERSID | O::BINPERSID => {
                 return LiteResult::NeedsFull;
@@ -456,34 +482,12 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 if instr.op == O::SETITEM {
                     added = added.saturating_add(size_of(&sizes, pop!(at)));
                 }
-                let target = peek(&stack, &marks);
-                let Some(target) = target else {
-                    fail!(at, "unpickling stack underflow")
-                };
                 let want = if instr.op == O::APPEND {
                     Kind::List
                 } else {
                     Kind::Dict
                 };
-                let mutation = Mutation {
-                    target,
-                    want,
-                    by: added,
-                    at,
-                    op: instr.op,
-                };
-                let last = stack.len() - 1;
-                let slot = &mut stack[last];
-                if !mutate(
-                    &mut sizes,
-                    slot,
-                    &mut out.findings,
-                    &callees,
-                    &globals,
-                    mutation,
-                ) {
-                    return LiteResult::NeedsFull;
-                }
+                mutate_top!(want, added);
             }
             O::APPENDS | O::SETITEMS | O::ADDITEMS => {
                 let mark = marks.last().copied().unwrap_or(0);
@@ -491,33 +495,12 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                     fail!(at, "odd number of items for SETITEMS");
                 }
                 let added = pop_mark!(at).saturating_sub(1);
-                let Some(target) = peek(&stack, &marks) else {
-                    fail!(at, "unpickling stack underflow")
-                };
                 let want = match instr.op {
                     O::APPENDS => Kind::List,
                     O::SETITEMS => Kind::Dict,
                     _ => Kind::Set,
                 };
-                let mutation = Mutation {
-                    target,
-                    want,
-                    by: added,
-                    at,
-                    op: instr.op,
-                };
-                let last = stack.len() - 1;
-                let slot = &mut stack[last];
-                if !mutate(
-                    &mut sizes,
-                    slot,
-                    &mut out.findings,
-                    &callees,
-                    &globals,
-                    mutation,
-                ) {
-                    return LiteResult::NeedsFull;
-                }
+                mutate_top!(want, added);
             }
             O::GET | O::BINGET | O::LONG_BINGET => {
                 let Some(index) = memo_index(&instr) else {
@@ -651,18 +634,14 @@ fn import(
     })
 }
 
-/// One APPEND(S)/SETITEM(S)/ADDITEMS: what it is applied to and what it adds.
+/// One APPEND(S)/SETITEM(S)/ADDITEMS: what it wants to be applied to and what it adds.
 struct Mutation {
-    target: Cell,
     want: Kind,
     by: u64,
     at: u64,
     op: Opcode,
 }
 
-/// Applies a mutation: a container of the right kind grows; a plain value of the wrong kind
-/// is a finding; a call result or an imported object is accepted only when it is one of the
-/// container classes. Returns false when the full machine must judge it.
 /// `frame_end` when no FRAME is open: no opcode ends past it.
 const NO_FRAME: usize = usize::MAX;
 
@@ -705,38 +684,41 @@ fn expansion_finding(size: u64, at: u64) -> Finding {
     .at(at)
 }
 
-///
-/// `slot` is the stack cell `m.target` was read from (the top): an inline size grows there.
+/// Applies a mutation to `target`, the stack cell it is applied to: a container of the right
+/// kind grows (an inline size in the cell itself, a shared one in the table); a plain value
+/// of the wrong kind is a finding; a call result or an imported object is accepted only when
+/// it is one of the container classes. Returns false when the full machine must judge it.
 fn mutate(
     sizes: &mut [u64],
-    slot: &mut Cell,
+    target: &mut Cell,
     findings: &mut Vec<Finding>,
     callees: &HashMap<u64, u32>,
     globals: &[String],
     m: Mutation,
 ) -> bool {
+    let cell = *target;
     let mut grow = |sizes: &mut [u64]| {
-        if slot.is_inline() {
-            slot.id = slot.id.saturating_add(m.by);
-        } else if let Some(size) = sizes.get_mut(m.target.id as usize) {
+        if target.is_inline() {
+            target.id = target.id.saturating_add(m.by);
+        } else if let Some(size) = sizes.get_mut(cell.id as usize) {
             *size = size.saturating_add(m.by);
         }
     };
-    if matches!(m.target.kind, Kind::Call | Kind::Global) {
+    if matches!(cell.kind, Kind::Call | Kind::Global) {
         let classes = match m.want {
             Kind::List => LIST_LIKE,
             Kind::Dict => DICT_LIKE,
             _ => SET_LIKE,
         };
-        let callee = (m.target.kind == Kind::Call)
-            .then(|| callees.get(&m.target.id).copied())
+        let callee = (cell.kind == Kind::Call)
+            .then(|| callees.get(&cell.id).copied())
             .flatten()
             .and_then(|g| globals.get(g as usize));
         if !callee.is_some_and(|c| classes.contains(&c.as_str())) {
             return false;
         }
         grow(sizes);
-    } else if m.target.kind == m.want {
+    } else if cell.kind == m.want {
         grow(sizes);
     } else if findings.len() < 100 {
         findings.push(
