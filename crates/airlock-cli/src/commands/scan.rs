@@ -93,15 +93,16 @@ fn scan_all(
     global: &GlobalArgs,
 ) -> Result<Vec<FileReport>> {
     let progress = progress_bar(entries, args, global);
+    // `--threads`, or one per CPU.
+    let threads = args
+        .threads
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1);
     // One file, or one thread asked for: scan on this thread. Starting and joining a pool
     // costs a few milliseconds, which is most of the time a single large checkpoint takes.
-    if entries.len() <= 1 || args.threads == Some(1) {
+    if entries.len() <= 1 || threads == 1 {
         // A lone file may use the threads itself (a large checkpoint's headers are read in
         // parallel); with many files, the files are the parallelism.
-        let threads = args
-            .threads
-            .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-            .unwrap_or(1);
         let scanner = scanner.clone().with_threads(threads);
         let scanner = &scanner;
         let reports = entries
@@ -115,13 +116,8 @@ fn scan_all(
         progress.finish_and_clear();
         return Ok(reports);
     }
-    let threads = args
-        .threads
-        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
-        .unwrap_or(1)
-        .min(entries.len());
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
+        .num_threads(threads.min(entries.len()))
         .build()
         .context("cannot start the scanning threads")?;
     let reports = pool.install(|| {
