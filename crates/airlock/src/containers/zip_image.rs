@@ -58,11 +58,12 @@ pub struct SparseFile {
     len: u64,
     /// Present ranges, sorted by start; they may overlap.
     segments: Vec<Segment>,
-    /// The bytes, in one buffer per reader: chunk 0 for single reads, one more per thread of
-    /// a prefetch.
+    /// The bytes: chunk 0 for single reads, one more per prefetch.
     chunks: Vec<Vec<u8>>,
     /// Bytes held in all chunks.
     held: u64,
+    /// How many threads read the last prefetch's windows.
+    prefetch_threads: usize,
     /// Index of the segment the last lookup found: the zip reader reads a header field by
     /// field, so the next lookup almost always lands in the same segment.
     last: AtomicUsize,
@@ -84,6 +85,7 @@ impl SparseFile {
             segments: Vec::new(),
             chunks: vec![Vec::new()],
             held: 0,
+            prefetch_threads: 0,
             last: AtomicUsize::new(0),
         }
     }
@@ -185,9 +187,9 @@ impl SparseFile {
         Some(())
     }
 
-    /// Reads every `(start, len)` window (sorted by start; clipped to the file), split between `threads`
-    /// threads, each into a buffer of its own. `None` when a read fails or the image would
-    /// grow past [`MAX_IMAGE_BYTES`].
+    /// Reads every `(start, len)` window (sorted by start; clipped to the file) into one new
+    /// chunk, split between `threads` threads, each filling its own part of it. `None` when a
+    /// read fails or the image would grow past [`MAX_IMAGE_BYTES`].
     fn prefetch(&mut self, file: &File, windows: &[(u64, u64)], threads: usize) -> Option<()> {
         // Clipped, without the ones already present (the end records' tail can hold the
         // last headers of a small file), and overlapping windows merged into one read: the
@@ -212,37 +214,57 @@ impl SparseFile {
         if self.held > MAX_IMAGE_BYTES {
             return None;
         }
+        // One buffer, allocated here: a thread that allocated its own would make glibc set
+        // up a new malloc arena for it (a fresh mapping and its page faults), which cost more
+        // than the thread saved.
+        let mut bytes = vec![0u8; usize::try_from(total).ok()?];
         let parts = threads.clamp(1, windows.len().max(1));
         let per_part = windows.len().div_ceil(parts).max(1);
-        let groups: Vec<&[(u64, u64)]> = windows.chunks(per_part).collect();
-        let read = |group: &[(u64, u64)]| read_windows(file, group);
-        let results: Vec<Option<ReadChunk>> = match groups.split_first() {
-            None => Vec::new(),
-            Some((first, rest)) if !rest.is_empty() => std::thread::scope(|scope| {
-                let handles: Vec<_> = rest
-                    .iter()
-                    .map(|group| scope.spawn(move || read(group)))
-                    .collect();
-                let mut results = vec![read(first)];
-                // A read thread cannot panic (it only reads into its own buffer); a join
-                // error is treated as a failed read all the same.
-                results.extend(handles.into_iter().map(|h| h.join().ok().flatten()));
-                results
-            }),
-            Some((first, _)) => vec![read(first)],
-        };
-        for result in results {
-            let (bytes, placed) = result?;
-            let chunk = self.chunks.len();
-            self.segments
-                .extend(placed.into_iter().map(|(start, end, at)| Segment {
-                    start,
-                    end,
-                    chunk,
-                    at,
-                }));
-            self.chunks.push(bytes);
+        let mut groups: Vec<ReadPart> = Vec::with_capacity(parts);
+        let mut rest = bytes.as_mut_slice();
+        for group in windows.chunks(per_part) {
+            let len = group.iter().map(|(s, e)| (e - s) as usize).sum::<usize>();
+            let (part, tail) = rest.split_at_mut(len);
+            groups.push((group, part));
+            rest = tail;
         }
+        let ok = match groups.split_first_mut() {
+            None => true,
+            Some((first, others)) if !others.is_empty() => std::thread::scope(|scope| {
+                let handles: Vec<_> = others
+                    .iter_mut()
+                    .map(|(group, part)| {
+                        std::thread::Builder::new()
+                            .stack_size(READ_THREAD_STACK)
+                            .spawn_scoped(scope, || read_windows(file, group, part))
+                    })
+                    .collect();
+                let mut ok = read_windows(file, first.0, first.1);
+                // A read thread cannot panic (it only reads into its own part); a spawn or
+                // join error is treated as a failed read all the same.
+                for handle in handles {
+                    ok &= handle.is_ok_and(|h| h.join().unwrap_or(false));
+                }
+                ok
+            }),
+            Some((first, _)) => read_windows(file, first.0, first.1),
+        };
+        if !ok {
+            return None;
+        }
+        self.prefetch_threads = groups.len();
+        let chunk = self.chunks.len();
+        let mut at = 0usize;
+        for &(start, end) in &windows {
+            self.segments.push(Segment {
+                start,
+                end,
+                chunk,
+                at,
+            });
+            at += (end - start) as usize;
+        }
+        self.chunks.push(bytes);
         self.segments.sort_by_key(|s| s.start);
         Some(())
     }
@@ -260,23 +282,27 @@ impl SparseFile {
     }
 }
 
-/// Bytes read by one thread of a prefetch, and where each window landed in them (`start`,
-/// `end`, offset in the bytes).
-type ReadChunk = (Vec<u8>, Vec<(u64, u64, usize)>);
+/// One thread's share of a prefetch: its windows and the part of the buffer they fill.
+type ReadPart<'w, 'b> = (&'w [(u64, u64)], &'b mut [u8]);
 
-/// Reads `windows` (clipped, non-empty, in order) into one buffer.
-fn read_windows(file: &File, windows: &[(u64, u64)]) -> Option<ReadChunk> {
-    let total = windows.iter().map(|(s, e)| e - s).sum::<u64>();
-    let mut bytes = vec![0u8; usize::try_from(total).ok()?];
-    let mut placed = Vec::with_capacity(windows.len());
+/// Stack of a prefetch thread: it only calls `pread`.
+const READ_THREAD_STACK: usize = 64 << 10;
+
+/// Reads `windows` (clipped, non-empty, in order) back to back into `into`, which is exactly
+/// their total length; false when a read fails.
+fn read_windows(file: &File, windows: &[(u64, u64)], into: &mut [u8]) -> bool {
     let mut at = 0usize;
     for &(start, end) in windows {
-        let len = usize::try_from(end - start).ok()?;
-        file.read_exact_at(&mut bytes[at..at + len], start).ok()?;
-        placed.push((start, end, at));
+        let len = (end - start) as usize;
+        let Some(part) = into.get_mut(at..at + len) else {
+            return false;
+        };
+        if file.read_exact_at(part, start).is_err() {
+            return false;
+        }
         at += len;
     }
-    Some((bytes, placed))
+    true
 }
 
 /// Builds the sparse image of `file` (`size` bytes), or `None` when the file is not a
@@ -567,11 +593,9 @@ mod tests {
             let serial = torch_zip_image(&file, size, 1).expect("image");
             let parallel = torch_zip_image(&file, size, 3).expect("image");
             // Far-apart headers are split between threads; adjacent ones merge into one read.
-            assert_eq!(
-                parallel.chunks.len() > serial.chunks.len(),
-                storage_len > 250,
-                "{storage_len}"
-            );
+            assert_eq!(serial.prefetch_threads, 1);
+            let expected = if storage_len > 250 { 3 } else { 1 };
+            assert_eq!(parallel.prefetch_threads, expected, "{storage_len}");
             let scanner = Scanner::default();
             let whole = summary(&scanner.scan_bytes("t", &bytes));
             assert_eq!(summary(&scan_image(&scanner, &serial)), whole);

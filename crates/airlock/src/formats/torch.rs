@@ -6,6 +6,7 @@
 //! view_metadata)`), the list of storage keys — then, for each key in that list, an int64
 //! element count and the raw bytes.
 
+use crate::hash::HashMap;
 use crate::pickle::machine::Outcome;
 use crate::pickle::value::{Arena, Value};
 use crate::report::Finding;
@@ -160,6 +161,16 @@ pub fn storage_ref(arena: &Arena<'_>, pid: Value) -> Option<StorageRef> {
     })
 }
 
+/// Every well-formed storage reference a pickle's persistent loads made, in order, from the
+/// full machine's values or the fast pass's decoding, whichever ran.
+pub fn storage_refs(outcome: &Outcome<'_>) -> Vec<StorageRef> {
+    let decoded = outcome
+        .persistent_ids
+        .iter()
+        .filter_map(|(pid, _)| storage_ref(&outcome.arena, *pid));
+    decoded.chain(outcome.storages.iter().cloned()).collect()
+}
+
 /// True when the first pickle of a stream evaluates to torch's magic number.
 pub fn is_legacy_magic(first: &Outcome<'_>) -> bool {
     first.stopped
@@ -175,11 +186,13 @@ pub fn check_legacy_storages(ctx: &mut Ctx, data: &[u8], start: usize, pickles: 
     let [_, _, _, main, keys] = pickles else {
         return;
     };
-    let refs: Vec<StorageRef> = main
-        .persistent_ids
-        .iter()
-        .filter_map(|(pid, _)| storage_ref(&main.arena, *pid))
-        .collect();
+    let refs = storage_refs(main);
+    // First reference per key, looked up once per listed key (a hostile file may list a
+    // million of each).
+    let mut by_key: HashMap<&str, &StorageRef> = HashMap::default();
+    for r in &refs {
+        by_key.entry(r.key.as_str()).or_insert(r);
+    }
     let Some(key_list) = keys.root.and_then(|root| keys.arena.seq_of(root)) else {
         ctx.report(Finding::new(
             Rule::TorchLayout,
@@ -192,7 +205,7 @@ pub fn check_legacy_storages(ctx: &mut Ctx, data: &[u8], start: usize, pickles: 
         let Some(key) = keys.arena.str_of(*key) else {
             continue;
         };
-        let Some(storage) = refs.iter().find(|r| r.key == key) else {
+        let Some(storage) = by_key.get(key).copied() else {
             ctx.report(Finding::new(
                 Rule::TorchMissingStorage,
                 format!("storage key `{key}` is listed but never referenced"),

@@ -20,7 +20,7 @@ use crate::report::Finding;
 use crate::rules::Rule;
 use crate::scan::Ctx;
 
-use super::torch::{StorageRef, storage_ref};
+use super::torch::{StorageRef, storage_refs};
 
 /// Scans a zip that [`zip::zip_flavour`] identified as a PyTorch archive.
 pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
@@ -170,11 +170,7 @@ fn scan_main_pickle<'a>(
                 );
                 ctx.scan_member("<after STOP>", &bytes[outcome.end..]);
             }
-            let refs: Vec<StorageRef> = outcome
-                .persistent_ids
-                .iter()
-                .filter_map(|(pid, _)| storage_ref(&outcome.arena, *pid))
-                .collect();
+            let refs = storage_refs(&outcome);
             ctx.note(format!(
                 "data.pkl: {} opcodes, {} imports",
                 outcome.opcodes, outcome.imports
@@ -275,6 +271,46 @@ mod tests {
         let r = Scanner::default().scan_bytes("m.pt", &checkpoint(200, &[0u8; 8]));
         assert!(r.findings.iter().any(|f| f.rule == Rule::TorchStorageSize));
         assert_eq!(r.verdict, Verdict::Dangerous);
+    }
+
+    /// A `data.pkl` large enough for the fast pass: its storage ids are checked all the same.
+    #[test]
+    fn large_state_dicts_have_every_storage_checked() {
+        let n = 2_000;
+        let pickle = crate::pickle::tests::torch_state_dict_pickle(n, |_| b"K\x04".to_vec());
+        assert!(pickle.len() > 64 * 1024);
+        let names: Vec<String> = (0..n).map(|i| format!("archive/data/{i}")).collect();
+        let (full, short) = (vec![0u8; 16], vec![0u8; 8]);
+        let mut members = vec![member("archive/data.pkl", &pickle)];
+        for (i, name) in names.iter().enumerate() {
+            match i {
+                8 => members.push(member(name, &short)), // 4 f32 need 16 bytes
+                9 => {}                                  // no record
+                _ => members.push(member(name, if i % 2 == 0 { &full } else { &short })),
+            }
+        }
+        let r = Scanner::default().scan_bytes("m.pt", &build(&members));
+        assert_eq!(r.format, "pytorch-zip");
+        let sized: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.rule == Rule::TorchStorageSize)
+            .collect();
+        // Even tensors are FloatStorage (16 bytes for 4 elements), odd ones HalfStorage (8).
+        assert_eq!(sized.len(), 1, "{sized:?}");
+        assert!(
+            sized[0]
+                .message
+                .starts_with("storage `8` declares 4 elements of torch.FloatStorage"),
+            "{}",
+            sized[0].message
+        );
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.rule == Rule::TorchMissingStorage && f.message.contains("`9`"))
+        );
+        assert!(r.summary.contains("2000 storages"), "{}", r.summary);
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! A fast pass for pickles that only build data.
 //!
-//! A pickle with no import (`GLOBAL`, `STACK_GLOBAL`, `INST`, `EXT*`), no call (`REDUCE`,
-//! `NEWOBJ`, `NEWOBJ_EX`, `OBJ`), no `BUILD` and no persistent load can only build lists,
-//! dicts, tuples, sets, strings and numbers: nothing in it can run code. For such pickles the
-//! full symbolic machine's values are not needed, so this pass runs the same stack, mark and
-//! memo rules over 8-byte cells that only know a value's kind and, for containers, their
-//! logical size. It reports the same structural findings (malformed pickle, frames, repeated
-//! PROTO, memo expansion, mutation of non-containers) and the same end offset.
+//! A pickle whose imports are all innocuous constructors, whose calls only call them and
+//! whose persistent loads are torch's `('storage', type, key, location, numel)` ids can only
+//! build data: lists, dicts, tuples, sets, strings, numbers, allowlisted objects and tensor
+//! storages. For such pickles the full symbolic machine's values are not needed, so this
+//! pass runs the same stack, mark and memo rules over 16-byte cells that only know a value's
+//! kind and, for containers, their logical size. It reports the same structural findings
+//! (malformed pickle, frames, repeated PROTO, memo expansion, mutation of non-containers),
+//! the same imports, the same storage references and the same end offset. A torch
+//! checkpoint's `data.pkl` takes this path: its 5-item persistent ids are the only values
+//! whose contents matter, and the pass keeps the items of the last 5-tuple built for them.
 //!
 //! The first opcode outside that vocabulary makes the pass give up ([`LiteResult::NeedsFull`]);
 //! the caller then runs the full machine from the start. Its findings are returned, not
@@ -17,6 +20,7 @@ use crate::hash::{HashMap, HashMapExt};
 use super::machine::{DICT_LIKE, LIST_LIKE, SET_LIKE};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{RawInstr, Reader};
+use crate::formats::torch::{self, StorageRef, StorageType};
 use crate::policy::Policy;
 use crate::report::{Finding, Rating};
 use crate::rules::Rule;
@@ -24,6 +28,8 @@ use crate::rules::Rule;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Atom,
+    /// An int known to be non-negative and to fit 64 bits: `id` is its value.
+    Int,
     /// A string: `id` is its offset and `len` its length when borrowed from the input
     /// (`len == u32::MAX` when it had to be decoded).
     Str,
@@ -36,15 +42,18 @@ enum Kind {
     Global,
     /// A call result: `id` indexes the size table, and the callee table says what was called.
     Call,
+    /// What `persistent_load` returned for a storage id (an opaque object, as in the machine).
+    Persistent,
 }
 
 /// A stack or memo cell: the kind, and an index or span depending on it.
 ///
-/// A container's logical size lives in the cell itself (`len == INLINE`, `id` = size) while
-/// the cell is its only reference: every tuple (immutable, so copies stay exact), and lists,
-/// dicts and sets until DUP or a memo PUT shares them, when the size moves to the size table
-/// (`id` indexes it) so that mutation through one reference is seen through all. A pickle
-/// without memo opcodes then keeps no table at all (a 500 MB one kept 160 MB).
+/// A container's logical size lives in the cell itself (`id` = size) while the cell is its
+/// only reference: every tuple and frozenset (immutable, so copies stay exact), and lists,
+/// dicts and sets until DUP or a memo PUT shares them (`len == INLINE` until then), when the
+/// size moves to the size table (`id` indexes it) so that mutation through one reference is
+/// seen through all. A pickle without memo opcodes then keeps no table at all (a 500 MB one
+/// kept 160 MB). A tuple's `len` is the tag of its recorded items ([`PidCandidate`]), or 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Cell {
     kind: Kind,
@@ -57,12 +66,16 @@ const INLINE: u32 = 1;
 
 impl Cell {
     fn is_inline(self) -> bool {
-        matches!(self.kind, Kind::Tuple | Kind::List | Kind::Dict | Kind::Set) && self.len == INLINE
+        match self.kind {
+            Kind::Tuple | Kind::Other => true,
+            Kind::List | Kind::Dict | Kind::Set => self.len == INLINE,
+            _ => false,
+        }
     }
 
     /// This cell with its size moved to the table, for a second reference to share.
     fn shared(self, sizes: &mut Vec<u64>) -> Cell {
-        if !self.is_inline() || self.kind == Kind::Tuple {
+        if !self.is_inline() || matches!(self.kind, Kind::Tuple | Kind::Other) {
             return self;
         }
         let id = sizes.len() as u64;
@@ -80,6 +93,20 @@ const ATOM: Cell = Cell {
     len: 0,
     id: u64::MAX,
 };
+
+/// The items of the last 5-tuple built, and the tag its cell carries: the shape of torch's
+/// `('storage', type, key, location, numel)` persistent ids, which the `BINPERSID` after the
+/// tuple decodes. One slot, so memory stays constant whatever the pickle builds.
+struct PidCandidate {
+    tag: u32,
+    items: [Cell; 5],
+}
+
+/// A global the pass imported: its normalised name and, for a storage class, its type.
+struct Imported {
+    qualified: String,
+    storage: Option<&'static StorageType>,
+}
 
 /// What the fast pass concluded.
 #[derive(Debug)]
@@ -102,6 +129,9 @@ pub struct LiteOutcome {
     /// Every import (module, name, offset), all rated innocuous by the policy.
     pub imports: Vec<(String, String, u64)>,
     pub calls: u32,
+    /// The storage every persistent load referenced, in order (at most
+    /// [`super::machine::MAX_KEPT_CHILDREN`], as the machine keeps).
+    pub storages: Vec<StorageRef>,
 }
 
 /// Limits the fast pass honours (the same as the full machine's).
@@ -131,9 +161,14 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
         findings: Vec::new(),
         imports: Vec::new(),
         calls: 0,
+        storages: Vec::new(),
     };
-    // Imported globals (normalised `module.name`), and for each call result the global called.
-    let mut globals: Vec<String> = Vec::new();
+    // Imported globals, and for each call result the global called.
+    let mut globals: Vec<Imported> = Vec::new();
+    let mut candidate = PidCandidate {
+        tag: 0,
+        items: [ATOM; 5],
+    };
     let mut callees: HashMap<u64, u32> = HashMap::new();
     let mut seen_proto = false;
     // End of the current FRAME, or NO_FRAME.
@@ -249,8 +284,27 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
             }};
         }
         match instr.op {
-            O::EXT1 | O::EXT2 | O::EXT4 | O::PERSID | O::BINPERSID => {
+            O::EXT1 | O::EXT2 | O::EXT4 | O::PERSID => {
                 return LiteResult::NeedsFull;
+            }
+            O::BINPERSID => {
+                let pid = pop!(at);
+                // Only a storage id whose items the pass kept; the machine judges the rest.
+                let recorded = pid.kind == Kind::Tuple && pid.len != 0 && pid.len == candidate.tag;
+                let Some(storage) = recorded
+                    .then(|| storage_of(data, &globals, &candidate.items))
+                    .flatten()
+                else {
+                    return LiteResult::NeedsFull;
+                };
+                if out.storages.len() < super::machine::MAX_KEPT_CHILDREN {
+                    out.storages.push(storage);
+                }
+                stack.push(Cell {
+                    kind: Kind::Persistent,
+                    len: 0,
+                    id: 0,
+                });
             }
             O::GLOBAL | O::INST => {
                 if instr.op == O::INST && marks.is_empty() {
@@ -288,7 +342,10 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 let (Some(m), Some(n)) = (borrowed_text(data, module), borrowed_text(data, name))
                 else {
                     if [module, name].iter().all(|c| {
-                        c.kind != Kind::Str && c.kind != Kind::Global && c.kind != Kind::Call
+                        !matches!(
+                            c.kind,
+                            Kind::Str | Kind::Global | Kind::Call | Kind::Persistent
+                        )
                     }) {
                         fail!(at, "STACK_GLOBAL requires str operands");
                     }
@@ -326,7 +383,12 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                     _ => {
                         let args = pop!(at);
                         let callable = pop!(at);
-                        if !matches!(args.kind, Kind::Tuple | Kind::Global | Kind::Call) {
+                        // Opaque objects (globals, call results, persistent loads) pass, as
+                        // in the machine: only the loader knows what they are.
+                        if !matches!(
+                            args.kind,
+                            Kind::Tuple | Kind::Global | Kind::Call | Kind::Persistent
+                        ) {
                             fail!(at, "REDUCE argument list must be a tuple");
                         }
                         callable
@@ -381,15 +443,14 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 stack[last] = top;
                 stack.push(top);
             }
+            O::BININT | O::BININT1 | O::BININT2 | O::LONG1 => {
+                stack.push(int_cell(data, &instr));
+            }
             O::NONE
             | O::NEWTRUE
             | O::NEWFALSE
             | O::INT
-            | O::BININT
-            | O::BININT1
-            | O::BININT2
             | O::LONG
-            | O::LONG1
             | O::LONG4
             | O::FLOAT
             | O::BINFLOAT
@@ -442,13 +503,24 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 stack.push(cell);
             }
             O::TUPLE | O::FROZENSET => {
+                let items = marks
+                    .last()
+                    .and_then(|&mark| <[Cell; 5]>::try_from(stack.get(mark..)?).ok());
                 let size = pop_mark!(at);
                 let kind = if instr.op == O::TUPLE {
                     Kind::Tuple
                 } else {
                     Kind::Other
                 };
-                let cell = new_container!(kind, size);
+                let mut cell = new_container!(kind, size);
+                if let Some(items) = items
+                    && kind == Kind::Tuple
+                    && candidate.tag < u32::MAX
+                {
+                    candidate.tag += 1;
+                    candidate.items = items;
+                    cell.len = candidate.tag;
+                }
                 stack.push(cell);
             }
             O::EMPTY_LIST => {
@@ -584,7 +656,7 @@ fn peek(stack: &[Cell], marks: &[usize]) -> Option<Cell> {
 
 fn size_of(sizes: &[u64], cell: Cell) -> u64 {
     match cell.kind {
-        Kind::Atom | Kind::Str | Kind::Global => 1,
+        Kind::Atom | Kind::Int | Kind::Str | Kind::Global | Kind::Persistent => 1,
         _ if cell.is_inline() => cell.id,
         _ => sizes.get(cell.id as usize).copied().unwrap_or(1),
     }
@@ -599,6 +671,68 @@ fn borrowed_text(data: &[u8], cell: Cell) -> Option<&str> {
     std::str::from_utf8(data.get(start..start.checked_add(cell.len as usize)?)?).ok()
 }
 
+/// An int opcode's cell: [`Kind::Int`] with its value when it is non-negative (BININT1,
+/// BININT2, BININT, LONG1 up to 8 bytes), a plain atom otherwise.
+fn int_cell(data: &[u8], instr: &RawInstr) -> Cell {
+    let body = data
+        .get(instr.offset as usize + 1..instr.end as usize)
+        .unwrap_or_default();
+    let value = match instr.op {
+        Opcode::BININT1 | Opcode::BININT2 => {
+            Some(body.iter().rev().fold(0u64, |v, &b| v << 8 | u64::from(b)))
+        }
+        Opcode::BININT => <[u8; 4]>::try_from(body)
+            .ok()
+            .and_then(|b| u64::try_from(i32::from_le_bytes(b)).ok()),
+        // LONG1: a length byte, then little-endian two's complement; the sign bit is the top
+        // bit of the last byte (an empty body is 0).
+        _ => body.split_first().and_then(|(_, digits)| {
+            let negative = digits.last().is_some_and(|b| b & 0x80 != 0);
+            (digits.len() <= 8 && !negative).then(|| {
+                digits
+                    .iter()
+                    .rev()
+                    .fold(0u64, |v, &b| v << 8 | u64::from(b))
+            })
+        }),
+    };
+    match value {
+        Some(id) => Cell {
+            kind: Kind::Int,
+            len: 0,
+            id,
+        },
+        None => ATOM,
+    }
+}
+
+/// Decodes the items of a `('storage', type, key, location, numel)` persistent id as
+/// [`torch::storage_ref`] does on the machine's values; `None` when the pass cannot tell (a
+/// decoded rather than borrowed string, an int it did not keep), for the machine to judge.
+fn storage_of(data: &[u8], globals: &[Imported], items: &[Cell; 5]) -> Option<StorageRef> {
+    let [kind, class, key, location, numel] = items;
+    if borrowed_text(data, *kind)? != "storage" || class.kind != Kind::Global {
+        return None;
+    }
+    let storage_type = globals.get(class.id as usize)?.storage?;
+    let key = borrowed_text(data, *key)?.to_string();
+    // The machine reads any non-string location as "cpu".
+    let location = if location.kind == Kind::Str {
+        borrowed_text(data, *location)?
+    } else {
+        "cpu"
+    };
+    if numel.kind != Kind::Int {
+        return None;
+    }
+    Some(StorageRef {
+        storage_type,
+        key,
+        location: location.to_string(),
+        numel: numel.id,
+    })
+}
+
 /// Records an import the policy rates innocuous and returns its cell; `None` when the full
 /// machine must judge it (anything else, or joblib's wrapper, whose array bytes need values).
 fn import(
@@ -606,7 +740,7 @@ fn import(
     module: &str,
     name: &str,
     at: u64,
-    globals: &mut Vec<String>,
+    globals: &mut Vec<Imported>,
     imports: &mut Vec<(String, String, u64)>,
 ) -> Option<Cell> {
     let assessment = policy.assess(module, name);
@@ -620,10 +754,16 @@ fn import(
     if imports.len() < 100_000 {
         imports.push((module.to_string(), name.to_string(), at));
     }
-    let id = match globals.iter().position(|g| *g == qualified) {
+    // Keyed by the raw spelling's storage type too: `torch` `cuda.FloatStorage` and
+    // `torch.cuda` `FloatStorage` normalise alike, but only the second is a storage class.
+    let storage = torch::storage_type(module, name);
+    let same = |g: &Imported| {
+        g.qualified == qualified && g.storage.map(|t| t.class) == storage.map(|t| t.class)
+    };
+    let id = match globals.iter().position(same) {
         Some(i) => i,
         None => {
-            globals.push(qualified);
+            globals.push(Imported { qualified, storage });
             globals.len() - 1
         }
     };
@@ -668,9 +808,15 @@ fn new_container(kind: Kind, size: u64, sizes: &mut Vec<u64>, expansion: Expansi
         sizes.push(size);
         return Cell { kind, len: 0, id };
     }
+    // Tuples and frozensets are inline by kind; their `len` is a tuple's items tag (none yet).
+    let len = if matches!(kind, Kind::Tuple | Kind::Other) {
+        0
+    } else {
+        INLINE
+    };
     Cell {
         kind,
-        len: INLINE,
+        len,
         id: size,
     }
 }
@@ -693,7 +839,7 @@ fn mutate(
     target: &mut Cell,
     findings: &mut Vec<Finding>,
     callees: &HashMap<u64, u32>,
-    globals: &[String],
+    globals: &[Imported],
     m: Mutation,
 ) -> bool {
     let cell = *target;
@@ -704,6 +850,10 @@ fn mutate(
             *size = size.saturating_add(m.by);
         }
     };
+    if cell.kind == Kind::Persistent {
+        // The machine rates a mutated persistent load dangerous: let it say so.
+        return false;
+    }
     if matches!(cell.kind, Kind::Call | Kind::Global) {
         let classes = match m.want {
             Kind::List => LIST_LIKE,
@@ -714,7 +864,7 @@ fn mutate(
             .then(|| callees.get(&cell.id).copied())
             .flatten()
             .and_then(|g| globals.get(g as usize));
-        if !callee.is_some_and(|c| classes.contains(&c.as_str())) {
+        if !callee.is_some_and(|c| classes.contains(&c.qualified.as_str())) {
             return false;
         }
         grow(sizes);

@@ -21,7 +21,7 @@ use crate::rules::{Rule, Severity};
 use crate::scan::Ctx;
 
 /// Children kept per container; beyond this a container only counts its items.
-const MAX_KEPT_CHILDREN: usize = 1 << 20;
+pub(super) const MAX_KEPT_CHILDREN: usize = 1 << 20;
 /// Memo indices below this live in a dense vector; larger ones in a map.
 const DENSE_MEMO: usize = 1 << 20;
 /// How often (in opcodes) the time budget is checked.
@@ -48,8 +48,11 @@ pub struct Outcome<'a> {
     pub imports: u32,
     /// Number of calls made.
     pub calls: u32,
-    /// Every persistent id passed to `persistent_load`, with the opcode offset.
+    /// Every persistent id passed to `persistent_load`, with the opcode offset (full machine).
     pub persistent_ids: Vec<(Value, u64)>,
+    /// The storages the fast pass decoded from the persistent ids instead (it keeps no
+    /// values); [`crate::formats::torch::storage_refs`] reads either.
+    pub storages: Vec<crate::formats::torch::StorageRef>,
     /// The protocol declared by `PROTO` (0 when absent).
     pub protocol: u8,
     /// Arrays read after a joblib `NumpyArrayWrapper` (a joblib file when non-zero).
@@ -209,6 +212,7 @@ fn run_lite<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Option<Outcome<'
         imports: u32::try_from(lite.imports.len()).unwrap_or(u32::MAX),
         calls: lite.calls,
         persistent_ids: Vec::new(),
+        storages: lite.storages,
         protocol: lite.protocol,
         joblib_arrays: 0,
     })
@@ -285,6 +289,7 @@ fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -
         imports: m.imports,
         calls: m.calls,
         persistent_ids: m.persistent_ids,
+        storages: Vec::new(),
         protocol: m.protocol,
         joblib_arrays: m.joblib_arrays,
         arena: m.arena,

@@ -14,4 +14,4 @@ pub use disasm::{Disassembly, Op, disassemble};
 pub use machine::{Outcome, run};
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

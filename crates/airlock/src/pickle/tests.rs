@@ -709,3 +709,212 @@ fn fast_pass_gives_way_on_build_on_a_global_or_odd_mutations() {
     ));
     assert_eq!(scan(&data).verdict, Verdict::Dangerous);
 }
+
+/// A state dict of `n` tensors as `torch.save` (protocol 2) writes `data.pkl`: memoized
+/// names, one `('storage', torch.<Type>Storage, key, 'cpu', numel)` persistent id per tensor
+/// (BINPERSID after TUPLE and BINPUT), `_rebuild_tensor_v2` with an empty OrderedDict.
+/// `numel(i)` gives each storage's element count as its opcode bytes (K, M, J or LONG1).
+pub(crate) fn torch_state_dict_pickle(n: usize, numel: impl Fn(usize) -> Vec<u8>) -> Vec<u8> {
+    let mut memo = 0u32;
+    let mut put = |out: &mut Vec<u8>| {
+        out.push(b'r'); // LONG_BINPUT
+        out.extend_from_slice(&memo.to_le_bytes());
+        memo += 1;
+        memo - 1
+    };
+    let get = |out: &mut Vec<u8>, index: u32| {
+        out.push(b'j'); // LONG_BINGET
+        out.extend_from_slice(&index.to_le_bytes());
+    };
+    let bin_unicode = |s: &str| {
+        let mut out = vec![b'X'];
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+        out
+    };
+    let mut out = b"\x80\x02}".to_vec();
+    put(&mut out);
+    out.push(b'(');
+    let (mut rebuild, mut storage_word, mut classes, mut cpu, mut ordered) =
+        (None, None, [None, None], None, None);
+    for i in 0..n {
+        out.extend(bin_unicode(&format!("layers.{i}.weight")));
+        put(&mut out);
+        match rebuild {
+            Some(m) => get(&mut out, m),
+            None => {
+                out.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n");
+                rebuild = Some(put(&mut out));
+            }
+        }
+        out.extend_from_slice(b"((");
+        match storage_word {
+            Some(m) => get(&mut out, m),
+            None => {
+                out.extend(bin_unicode("storage"));
+                storage_word = Some(put(&mut out));
+            }
+        }
+        let class = i % 2;
+        match classes[class] {
+            Some(m) => get(&mut out, m),
+            None => {
+                let name = ["FloatStorage", "HalfStorage"][class];
+                out.extend_from_slice(format!("ctorch\n{name}\n").as_bytes());
+                classes[class] = Some(put(&mut out));
+            }
+        }
+        out.extend(bin_unicode(&i.to_string()));
+        put(&mut out);
+        match cpu {
+            Some(m) => get(&mut out, m),
+            None => {
+                out.extend(bin_unicode("cpu"));
+                cpu = Some(put(&mut out));
+            }
+        }
+        out.extend(numel(i));
+        out.push(b't');
+        put(&mut out);
+        out.push(b'Q'); // BINPERSID
+        out.extend_from_slice(b"K\x00K\x04\x85"); // offset 0, size (4,)
+        put(&mut out);
+        out.extend_from_slice(b"K\x01\x85\x89"); // stride (1,), requires_grad False
+        put(&mut out);
+        match ordered {
+            Some(m) => get(&mut out, m),
+            None => {
+                out.extend_from_slice(b"ccollections\nOrderedDict\n");
+                ordered = Some(put(&mut out));
+            }
+        }
+        out.extend_from_slice(b")R");
+        put(&mut out);
+        out.push(b't');
+        put(&mut out);
+        out.push(b'R');
+        put(&mut out);
+    }
+    out.extend_from_slice(b"u.");
+    out
+}
+
+/// Storage references as the full machine decodes them.
+fn full_machine_storages(data: &[u8]) -> Vec<crate::formats::torch::StorageRef> {
+    let scanner = Scanner::default();
+    let mut ctx = crate::scan::Ctx::new(&scanner, std::time::Instant::now());
+    let full = super::machine::run_full(&mut ctx, data, 0);
+    assert!(full.stopped, "{:?}", full.error);
+    crate::formats::torch::storage_refs(&full)
+}
+
+const UNLIMITED: super::lite::LiteLimits = super::lite::LiteLimits {
+    max_opcodes: u64::MAX,
+    max_stack_depth: usize::MAX,
+    max_memo_entries: 1 << 30,
+};
+
+#[test]
+fn fast_pass_reads_torch_storage_ids_as_the_full_machine_does() {
+    use super::lite;
+    // Element counts in every int encoding the pass decodes: BININT1, BININT2, BININT and
+    // LONG1 (8 bytes, past 2^31, as torch writes counts over 2 G elements).
+    let numel = |i: usize| match i % 4 {
+        0 => vec![b'K', (i % 256) as u8],
+        1 => cat(&[b"M", &(i as u16).to_le_bytes()]),
+        2 => cat(&[b"J", &(70_000 + i as i32).to_le_bytes()]),
+        _ => cat(&[b"\x8a\x08", &((3u64 << 31) + i as u64).to_le_bytes()]),
+    };
+    let data = torch_state_dict_pickle(3_000, numel);
+    assert!(data.len() > 100_000);
+    let scanner = Scanner::default();
+    let lite::LiteResult::Done(fast) = lite::run(&data, 0, UNLIMITED, scanner.policy()) else {
+        panic!("a torch state dict should stay in the fast pass");
+    };
+    assert!(fast.stopped, "{:?}", fast.error);
+    assert!(fast.findings.is_empty(), "{:?}", fast.findings);
+    let full = full_machine_storages(&data);
+    assert_eq!(full.len(), 3_000);
+    assert_eq!(fast.storages, full);
+    assert_eq!(fast.storages[3].numel, (3u64 << 31) + 3);
+    assert_eq!(fast.storages[2].numel, 70_002);
+    assert_eq!(fast.storages[1].storage_type.class, "HalfStorage");
+    // The scan takes the fast pass and reports what the machine would.
+    let r = scan(&data);
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    let mut seen = imports(&r);
+    seen.sort();
+    seen.dedup();
+    assert_eq!(
+        seen,
+        [
+            "collections.OrderedDict",
+            "torch.FloatStorage",
+            "torch.HalfStorage",
+            "torch._utils._rebuild_tensor_v2"
+        ]
+    );
+}
+
+#[test]
+fn fast_pass_gives_way_on_persistent_ids_it_cannot_decode() {
+    use super::lite;
+    let scanner = Scanner::default();
+    let needs_full = |data: &[u8]| {
+        matches!(
+            lite::run(data, 0, UNLIMITED, scanner.policy()),
+            lite::LiteResult::NeedsFull
+        )
+    };
+    let state_dict = |tail: &[u8]| {
+        let mut data = torch_state_dict_pickle(2_000, |_| b"K\x04".to_vec());
+        data.truncate(data.len() - 2); // before SETITEMS, STOP
+        data.extend_from_slice(tail);
+        data.extend_from_slice(b"u.");
+        data
+    };
+    assert!(!needs_full(&state_dict(b"")));
+    // Not a storage id: an int (legacy), a 4-tuple, a string first item that is not
+    // "storage" (the machine reports PKL persistent-id findings for some of these).
+    for tail in [
+        &b"X\x01\x00\x00\x00aK\x05Q"[..],
+        b"X\x01\x00\x00\x00a(X\x07\x00\x00\x00storageK\x01K\x02K\x03tQ",
+        b"X\x01\x00\x00\x00a(X\x07\x00\x00\x00storeddK\x01K\x02K\x03K\x04tQ",
+        // A key the pass would have to decode (STRING), and a negative element count.
+        b"X\x01\x00\x00\x00a(X\x07\x00\x00\x00storagej\x04\x00\x00\x00S'k'\nX\x03\x00\x00\x00cpuK\x01tQ",
+        b"X\x01\x00\x00\x00a(X\x07\x00\x00\x00storagej\x04\x00\x00\x00X\x01\x00\x00\x00kX\x03\x00\x00\x00cpuJ\xff\xff\xff\xfftQ",
+        // A storage id fetched from the memo after another 5-tuple was built.
+        b"X\x01\x00\x00\x00a(K\x01K\x02K\x03K\x04K\x05t0j\x07\x00\x00\x00Q",
+    ] {
+        let data = state_dict(tail);
+        assert!(needs_full(&data), "{tail:?}");
+        // The full machine then judges it, to the end of the pickle.
+        let r = scan(&data);
+        assert!(
+            r.findings.iter().all(|f| f.rule != Rule::MalformedPickle),
+            "{tail:?}: {:?}",
+            r.findings
+        );
+    }
+}
+
+#[test]
+fn fast_pass_counts_frozenset_sizes_like_the_full_machine() {
+    use super::lite;
+    // A frozenset of a 50,000-item tuple, memoized and referenced 250 times: 12.5 M values
+    // from 100 KB, over the 10 M threshold only if the frozenset's size is kept.
+    let mut data = b"\x80\x04((".to_vec();
+    data.extend(b"K\x01".repeat(50_000));
+    data.extend(b"t\x91\x94(");
+    data.extend(b"h\x00".repeat(250));
+    data.extend(b"t.");
+    let scanner = Scanner::default();
+    let lite::LiteResult::Done(fast) = lite::run(&data, 0, UNLIMITED, scanner.policy()) else {
+        panic!("needs full")
+    };
+    assert!(fast.stopped, "{:?}", fast.error);
+    let fast_flags = fast.findings.iter().any(|f| f.rule == Rule::MemoExpansion);
+    let full_report = scan(&data);
+    assert!(rules(&full_report).contains(&Rule::MemoExpansion));
+    assert!(fast_flags, "{:?}", fast.findings);
+}
