@@ -64,12 +64,24 @@ pub fn collect(roots: &[PathBuf], excludes: &GlobSet) -> Walked {
 }
 
 fn walk_root(root: &Path, excludes: &GlobSet, walked: &mut Walked) {
-    if let Err(error) = std::fs::metadata(root) {
-        // A named path that does not exist is reported like a file that cannot be read, so it
-        // is never silently skipped.
-        walked.entries.push(Entry::Unreadable {
-            path: root.to_path_buf(),
-            error: error.to_string(),
+    let meta = match std::fs::metadata(root) {
+        Ok(meta) => meta,
+        Err(error) => {
+            // A named path that does not exist is reported like a file that cannot be read,
+            // so it is never silently skipped.
+            walked.entries.push(Entry::Unreadable {
+                path: root.to_path_buf(),
+                error: error.to_string(),
+            });
+            return;
+        }
+    };
+    if meta.is_file() {
+        // A named file (or a link to one) is its own walk: the entry the walker would give,
+        // without setting a walker up.
+        walked.entries.push(Entry::File {
+            path: without_dot_prefix(root.to_path_buf()),
+            size: meta.len(),
         });
         return;
     }

@@ -19,12 +19,20 @@ use crate::report::{FileReport, Finding, Import, MemberSummary, verdict_of};
 use crate::rules::Rule;
 
 /// Scans files and byte slices under one policy and one set of limits.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Scanner {
     policy: Arc<Policy>,
     limits: Limits,
-    /// Threads one file's scan may use (0 and 1: only the calling thread).
-    threads: usize,
+    /// Threads one file's scan may use; `None`: one per CPU, looked up only when a scan
+    /// could use them.
+    threads: Option<usize>,
+}
+
+impl Default for Scanner {
+    /// The built-in policy, default limits, one thread per file.
+    fn default() -> Self {
+        Scanner::new(Policy::default(), Limits::default())
+    }
 }
 
 impl Scanner {
@@ -32,15 +40,15 @@ impl Scanner {
         Scanner {
             policy: Arc::new(policy),
             limits,
-            threads: 1,
+            threads: Some(1),
         }
     }
 
-    /// Lets one file's scan use up to `threads` threads. Only reading the local headers of a
-    /// large PyTorch zip is split today. Callers that already scan several files in parallel
-    /// should leave it at 1.
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
+    /// Lets one file's scan use up to `threads` threads (`None`: one per CPU). Only reading
+    /// the local headers of a PyTorch zip with thousands of records is split today. Callers
+    /// that already scan several files in parallel should leave it at 1.
+    pub fn with_threads(mut self, threads: Option<usize>) -> Self {
+        self.threads = threads.map(|n| n.max(1));
         self
     }
 
@@ -207,7 +215,7 @@ impl Scanner {
 fn large_torch_zip_image(
     file: &std::fs::File,
     size: u64,
-    threads: usize,
+    threads: Option<usize>,
 ) -> Option<crate::containers::zip_image::SparseFile> {
     use std::os::unix::fs::FileExt;
     if size < crate::containers::zip_image::MIN_IMAGE_SIZE {
@@ -218,7 +226,7 @@ fn large_torch_zip_image(
     if &magic != b"PK\x03\x04" {
         return None;
     }
-    crate::containers::zip_image::torch_zip_image(file, size, threads.max(1))
+    crate::containers::zip_image::torch_zip_image(file, size, threads)
 }
 
 /// The last component of a `/`- or `\\`-separated path.

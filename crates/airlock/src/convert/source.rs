@@ -140,8 +140,7 @@ impl View {
         #[cfg(unix)]
         if len >= crate::containers::zip_image::MIN_IMAGE_SIZE && starts_with_zip(file) {
             // One checkpoint at a time: its header reads may use the machine's threads.
-            let threads = std::thread::available_parallelism().map_or(1, usize::from);
-            if let Some(image) = crate::containers::zip_image::torch_zip_image(file, len, threads) {
+            if let Some(image) = crate::containers::zip_image::torch_zip_image(file, len, None) {
                 return Ok(View::Sparse(image));
             }
         }
