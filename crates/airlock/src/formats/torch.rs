@@ -133,12 +133,12 @@ pub fn storage_type(module: &str, name: &str) -> Option<&'static StorageType> {
     STORAGE_TYPES.iter().find(|t| t.class == name)
 }
 
-/// A `('storage', type, key, location, numel, ...)` persistent id, decoded.
+/// A `('storage', type, key, location, numel, ...)` persistent id, decoded (the location,
+/// a device name torch maps the storage to, is not needed to check it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageRef {
     pub storage_type: &'static StorageType,
     pub key: String,
-    pub location: String,
     pub numel: u64,
 }
 
@@ -151,12 +151,10 @@ pub fn storage_ref(arena: &Arena<'_>, pid: Value) -> Option<StorageRef> {
     let global = arena.global_of(*items.get(1)?)?;
     let storage_type = storage_type(&global.module, &global.name)?;
     let key = arena.str_of(*items.get(2)?)?.to_string();
-    let location = arena.str_of(*items.get(3)?).unwrap_or("cpu").to_string();
     let numel = u64::try_from(arena.int_of(*items.get(4)?)?).ok()?;
     Some(StorageRef {
         storage_type,
         key,
-        location,
         numel,
     })
 }

@@ -15,8 +15,6 @@
 //! the caller then runs the full machine from the start. Its findings are returned, not
 //! reported, so giving up leaves no trace.
 
-use crate::hash::{HashMap, HashMapExt};
-
 use super::machine::{DICT_LIKE, LIST_LIKE, SET_LIKE};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{RawInstr, Reader};
@@ -40,7 +38,7 @@ enum Kind {
     Other,
     /// An imported global: `id` indexes the globals table.
     Global,
-    /// A call result: `id` indexes the size table, and the callee table says what was called.
+    /// A call result: `id` indexes the size table, `len` the globals table (what was called).
     Call,
     /// What `persistent_load` returned for a storage id (an opaque object, as in the machine).
     Persistent,
@@ -169,7 +167,6 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
         tag: 0,
         items: [ATOM; 5],
     };
-    let mut callees: HashMap<u64, u32> = HashMap::new();
     let mut seen_proto = false;
     // End of the current FRAME, or NO_FRAME.
     let mut frame_end: usize = NO_FRAME;
@@ -275,7 +272,6 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                     &mut sizes,
                     &mut stack[last],
                     &mut out.findings,
-                    &callees,
                     &globals,
                     mutation,
                 ) {
@@ -328,8 +324,8 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 };
                 if instr.op == O::INST {
                     let size = pop_mark!(at);
-                    let cell = new_container!(Kind::Call, size);
-                    callees.insert(cell.id, global.id as u32);
+                    let mut cell = new_container!(Kind::Call, size);
+                    cell.len = global.id as u32;
                     out.calls += 1;
                     stack.push(cell);
                 } else {
@@ -397,8 +393,8 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 if callable.kind != Kind::Global {
                     return LiteResult::NeedsFull;
                 }
-                let cell = new_container!(Kind::Call, 1);
-                callees.insert(cell.id, callable.id as u32);
+                let mut cell = new_container!(Kind::Call, 1);
+                cell.len = callable.id as u32;
                 out.calls += 1;
                 stack.push(cell);
             }
@@ -710,25 +706,18 @@ fn int_cell(data: &[u8], instr: &RawInstr) -> Cell {
 /// [`torch::storage_ref`] does on the machine's values; `None` when the pass cannot tell (a
 /// decoded rather than borrowed string, an int it did not keep), for the machine to judge.
 fn storage_of(data: &[u8], globals: &[Imported], items: &[Cell; 5]) -> Option<StorageRef> {
-    let [kind, class, key, location, numel] = items;
+    let [kind, class, key, _location, numel] = items;
     if borrowed_text(data, *kind)? != "storage" || class.kind != Kind::Global {
         return None;
     }
     let storage_type = globals.get(class.id as usize)?.storage?;
     let key = borrowed_text(data, *key)?.to_string();
-    // The machine reads any non-string location as "cpu".
-    let location = if location.kind == Kind::Str {
-        borrowed_text(data, *location)?
-    } else {
-        "cpu"
-    };
     if numel.kind != Kind::Int {
         return None;
     }
     Some(StorageRef {
         storage_type,
         key,
-        location: location.to_string(),
         numel: numel.id,
     })
 }
@@ -803,7 +792,7 @@ fn new_container(kind: Kind, size: u64, sizes: &mut Vec<u64>, expansion: Expansi
             .push(expansion_finding(size, expansion.at));
     }
     if kind == Kind::Call {
-        // Call results keep a table entry: their id also keys the callee table.
+        // Call results keep a table entry (BUILD grows it through any reference).
         let id = sizes.len() as u64;
         sizes.push(size);
         return Cell { kind, len: 0, id };
@@ -838,7 +827,6 @@ fn mutate(
     sizes: &mut [u64],
     target: &mut Cell,
     findings: &mut Vec<Finding>,
-    callees: &HashMap<u64, u32>,
     globals: &[Imported],
     m: Mutation,
 ) -> bool {
@@ -861,9 +849,8 @@ fn mutate(
             _ => SET_LIKE,
         };
         let callee = (cell.kind == Kind::Call)
-            .then(|| callees.get(&cell.id).copied())
-            .flatten()
-            .and_then(|g| globals.get(g as usize));
+            .then(|| globals.get(cell.len as usize))
+            .flatten();
         if !callee.is_some_and(|c| classes.contains(&c.qualified.as_str())) {
             return false;
         }
