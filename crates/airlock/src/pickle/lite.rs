@@ -24,24 +24,27 @@ use crate::report::{Finding, Rating};
 use crate::rules::Rule;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// In groups that `size_of` tells apart by range: single values, immutable containers,
+// mutable containers, call results.
 enum Kind {
     Atom,
-    /// An int known to be non-negative and to fit 64 bits: `id` is its value.
+    /// A BININT1, BININT2, BININT or LONG1 int: `id` is its opcode's offset ([`int_value`]).
     Int,
     /// A string: `id` is its offset and `len` its length when borrowed from the input
     /// (`len == u32::MAX` when it had to be decoded).
     Str,
+    /// An imported global: `id` indexes the globals table.
+    Global,
+    /// What `persistent_load` returned for a storage id (an opaque object, as in the machine).
+    Persistent,
+    Tuple,
+    /// A frozenset.
+    Other,
     List,
     Dict,
     Set,
-    Tuple,
-    Other,
-    /// An imported global: `id` indexes the globals table.
-    Global,
     /// A call result: `id` indexes the size table, `len` the globals table (what was called).
     Call,
-    /// What `persistent_load` returned for a storage id (an opaque object, as in the machine).
-    Persistent,
 }
 
 /// A stack or memo cell: the kind, and an index or span depending on it.
@@ -98,6 +101,46 @@ const ATOM: Cell = Cell {
 struct PidCandidate {
     tag: u32,
     items: [Cell; 5],
+}
+
+impl PidCandidate {
+    /// Keeps `items` (five cells) as the last 5-tuple built and returns the tag for its cell
+    /// (0, no tag, once the tags run out).
+    #[cold]
+    fn record(&mut self, items: &[Cell]) -> u32 {
+        let Ok(items) = <[Cell; 5]>::try_from(items) else {
+            return 0;
+        };
+        if self.tag == u32::MAX {
+            return 0;
+        }
+        self.tag += 1;
+        self.items = items;
+        self.tag
+    }
+}
+
+/// BINPERSID of `pid`: true (the storage recorded) when it is the last 5-tuple built and its
+/// items decode as a storage id; false when the full machine must judge it.
+#[cold]
+fn persistent_load(
+    data: &[u8],
+    pid: Cell,
+    candidate: &PidCandidate,
+    globals: &[Imported],
+    storages: &mut Vec<StorageRef>,
+) -> bool {
+    let recorded = pid.kind == Kind::Tuple && pid.len != 0 && pid.len == candidate.tag;
+    let Some(storage) = recorded
+        .then(|| storage_of(data, globals, &candidate.items))
+        .flatten()
+    else {
+        return false;
+    };
+    if storages.len() < super::machine::MAX_KEPT_CHILDREN {
+        storages.push(storage);
+    }
+    true
 }
 
 /// A global the pass imported: its normalised name and, for a storage class, its type.
@@ -285,16 +328,8 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
             }
             O::BINPERSID => {
                 let pid = pop!(at);
-                // Only a storage id whose items the pass kept; the machine judges the rest.
-                let recorded = pid.kind == Kind::Tuple && pid.len != 0 && pid.len == candidate.tag;
-                let Some(storage) = recorded
-                    .then(|| storage_of(data, &globals, &candidate.items))
-                    .flatten()
-                else {
+                if !persistent_load(data, pid, &candidate, &globals, &mut out.storages) {
                     return LiteResult::NeedsFull;
-                };
-                if out.storages.len() < super::machine::MAX_KEPT_CHILDREN {
-                    out.storages.push(storage);
                 }
                 stack.push(Cell {
                     kind: Kind::Persistent,
@@ -440,7 +475,11 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 stack.push(top);
             }
             O::BININT | O::BININT1 | O::BININT2 | O::LONG1 => {
-                stack.push(int_cell(data, &instr));
+                stack.push(Cell {
+                    kind: Kind::Int,
+                    len: 0,
+                    id: instr.offset,
+                });
             }
             O::NONE
             | O::NEWTRUE
@@ -499,24 +538,17 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 stack.push(cell);
             }
             O::TUPLE | O::FROZENSET => {
-                let items = marks
-                    .last()
-                    .and_then(|&mark| <[Cell; 5]>::try_from(stack.get(mark..)?).ok());
-                let size = pop_mark!(at);
-                let kind = if instr.op == O::TUPLE {
-                    Kind::Tuple
-                } else {
-                    Kind::Other
+                let is_tuple = instr.op == O::TUPLE;
+                let tag = match marks.last() {
+                    Some(&mark) if is_tuple && stack.len().wrapping_sub(mark) == 5 => {
+                        candidate.record(&stack[mark..])
+                    }
+                    _ => 0,
                 };
+                let size = pop_mark!(at);
+                let kind = if is_tuple { Kind::Tuple } else { Kind::Other };
                 let mut cell = new_container!(kind, size);
-                if let Some(items) = items
-                    && kind == Kind::Tuple
-                    && candidate.tag < u32::MAX
-                {
-                    candidate.tag += 1;
-                    candidate.items = items;
-                    cell.len = candidate.tag;
-                }
+                cell.len = tag;
                 stack.push(cell);
             }
             O::EMPTY_LIST => {
@@ -650,10 +682,12 @@ fn peek(stack: &[Cell], marks: &[usize]) -> Option<Cell> {
     (stack.len() > fence).then(|| stack[stack.len() - 1])
 }
 
+#[inline(always)]
 fn size_of(sizes: &[u64], cell: Cell) -> u64 {
     match cell.kind {
         Kind::Atom | Kind::Int | Kind::Str | Kind::Global | Kind::Persistent => 1,
-        _ if cell.is_inline() => cell.id,
+        Kind::Tuple | Kind::Other => cell.id,
+        Kind::List | Kind::Dict | Kind::Set if cell.len == INLINE => cell.id,
         _ => sizes.get(cell.id as usize).copied().unwrap_or(1),
     }
 }
@@ -667,38 +701,28 @@ fn borrowed_text(data: &[u8], cell: Cell) -> Option<&str> {
     std::str::from_utf8(data.get(start..start.checked_add(cell.len as usize)?)?).ok()
 }
 
-/// An int opcode's cell: [`Kind::Int`] with its value when it is non-negative (BININT1,
-/// BININT2, BININT, LONG1 up to 8 bytes), a plain atom otherwise.
-fn int_cell(data: &[u8], instr: &RawInstr) -> Cell {
-    let body = data
-        .get(instr.offset as usize + 1..instr.end as usize)
-        .unwrap_or_default();
-    let value = match instr.op {
-        Opcode::BININT1 | Opcode::BININT2 => {
-            Some(body.iter().rev().fold(0u64, |v, &b| v << 8 | u64::from(b)))
+/// The value of an int cell's opcode (BININT1, BININT2, BININT, LONG1 up to 8 bytes) when
+/// it is non-negative. Decoded only when a persistent id needs it, so pushing an int costs
+/// no more than pushing any atom.
+fn int_value(data: &[u8], cell: Cell) -> Option<u64> {
+    let at = usize::try_from(cell.id).ok()?;
+    let le = |bytes: &[u8]| bytes.iter().rev().fold(0u64, |v, &b| v << 8 | u64::from(b));
+    match Opcode::decode(*data.get(at)?)?.0 {
+        Opcode::BININT1 => data.get(at + 1..at + 2).map(le),
+        Opcode::BININT2 => data.get(at + 1..at + 3).map(le),
+        Opcode::BININT => {
+            let bytes = <[u8; 4]>::try_from(data.get(at + 1..at + 5)?).ok()?;
+            u64::try_from(i32::from_le_bytes(bytes)).ok()
         }
-        Opcode::BININT => <[u8; 4]>::try_from(body)
-            .ok()
-            .and_then(|b| u64::try_from(i32::from_le_bytes(b)).ok()),
         // LONG1: a length byte, then little-endian two's complement; the sign bit is the top
         // bit of the last byte (an empty body is 0).
-        _ => body.split_first().and_then(|(_, digits)| {
+        Opcode::LONG1 => {
+            let n = usize::from(*data.get(at + 1)?);
+            let digits = data.get(at + 2..at + 2 + n)?;
             let negative = digits.last().is_some_and(|b| b & 0x80 != 0);
-            (digits.len() <= 8 && !negative).then(|| {
-                digits
-                    .iter()
-                    .rev()
-                    .fold(0u64, |v, &b| v << 8 | u64::from(b))
-            })
-        }),
-    };
-    match value {
-        Some(id) => Cell {
-            kind: Kind::Int,
-            len: 0,
-            id,
-        },
-        None => ATOM,
+            (n <= 8 && !negative).then(|| le(digits))
+        }
+        _ => None,
     }
 }
 
@@ -715,10 +739,11 @@ fn storage_of(data: &[u8], globals: &[Imported], items: &[Cell; 5]) -> Option<St
     if numel.kind != Kind::Int {
         return None;
     }
+    let numel = int_value(data, *numel)?;
     Some(StorageRef {
         storage_type,
         key,
-        numel: numel.id,
+        numel,
     })
 }
 
