@@ -1,6 +1,9 @@
 //! Pickle engine target: any bytes run through the full symbolic machine, the fast pass and
 //! the disassembler without panicking, and a file is never reported safe when the engine
-//! stopped at a limit.
+//! stopped at a limit. Where the fast pass reads a pickle to its end, it must agree with the
+//! full machine on where the pickle ends, whether it stopped, and the storage references its
+//! persistent ids make (torch's `data.pkl` takes the fast pass; the converter trusts the
+//! machine).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -15,6 +18,27 @@ fuzz_target!(|data: &[u8]| {
         max_stack_depth: 100_000,
         max_memo_entries: 1_000_000,
     };
-    let _ = airlock::pickle::lite::run(data, 0, limits, scanner.policy());
+    let fast = airlock::pickle::lite::run(data, 0, limits, scanner.policy());
+    if let airlock::pickle::lite::LiteResult::Done(fast) = fast
+        && !fast.limited
+    {
+        let mut full = None;
+        scanner.scan_with("fuzz.pkl", data, |ctx, data| {
+            let outcome = airlock::pickle::machine::run_full(ctx, data, 0);
+            full = Some((
+                outcome.end,
+                outcome.stopped,
+                outcome.limited,
+                airlock::formats::torch::storage_refs(&outcome),
+            ));
+            "pickle"
+        });
+        let (end, stopped, limited, storages) = full.expect("the machine ran");
+        if !limited {
+            assert_eq!(fast.end, end, "end offset");
+            assert_eq!(fast.stopped, stopped, "stopped");
+            assert_eq!(fast.storages, storages, "storage references");
+        }
+    }
     let _ = airlock::pickle::disassemble(data);
 });

@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     if file.write_all(&zip).is_err() {
         return;
     }
-    let Some(image) = airlock::containers::zip_image::torch_zip_image(&file, zip.len() as u64, 2)
+    let Some(image) = airlock::containers::zip_image::torch_zip_image(&file, zip.len() as u64, Some(2))
     else {
         return;
     };
