@@ -15,6 +15,7 @@ use safetensors::Dtype;
 
 use super::interpret::{self, StateDict, TensorRef, last_index};
 use super::source::Checkpoint;
+use super::write::DATA_ALIGNMENT;
 use super::{ConvertError, Options};
 
 /// One tensor of the output.
@@ -50,7 +51,7 @@ pub struct Plan {
     /// `zip` or `legacy`.
     pub format: &'static str,
     pub big_endian: bool,
-    /// In output order (descending dtype, then name, as the safetensors writer orders them).
+    /// In output order (see [`output_order`]).
     pub tensors: Vec<PlannedTensor>,
     pub shared: Vec<SharedGroup>,
     /// The `__metadata__` to write.
@@ -88,11 +89,7 @@ pub fn plan(checkpoint: &Checkpoint, options: &Options) -> Result<Plan, ConvertE
     for t in tensors.into_iter().filter(|t| !removed.contains(&t.name)) {
         planned.push(planned_tensor(&checkpoint.path, t)?);
     }
-    planned.sort_by(|a, b| {
-        Reverse(a.dtype)
-            .cmp(&Reverse(b.dtype))
-            .then(a.name.cmp(&b.name))
-    });
+    planned.sort_by(|a, b| output_order(a).cmp(&output_order(b)));
     Ok(Plan {
         input: checkpoint.path.clone(),
         format: checkpoint.format.as_str(),
@@ -102,6 +99,22 @@ pub fn plan(checkpoint: &Checkpoint, options: &Options) -> Result<Plan, ConvertE
         metadata,
         skipped,
     })
+}
+
+/// Where a tensor goes in the output: first the tensors whose size is a whole number of
+/// pages ([`DATA_ALIGNMENT`]), then the rest; within each, descending dtype, then name, as the
+/// safetensors writer orders them. The writer sorts by dtype so that every tensor starts at a
+/// multiple of its element size; this order keeps that (a page-sized tensor is a multiple of
+/// any element size, so the second part starts 8-aligned) and also keeps the page-sized tensors,
+/// nearly all of a model's bytes, on page boundaries when the data starts on one (see
+/// [`super::write::header`]). The order carries no meaning for loaders, which look tensors up
+/// by name.
+fn output_order(t: &PlannedTensor) -> (bool, Reverse<Dtype>, &str) {
+    (
+        t.nbytes % DATA_ALIGNMENT as u64 != 0,
+        Reverse(t.dtype),
+        t.name.as_str(),
+    )
 }
 
 fn planned_tensor(path: &Path, t: TensorRef) -> Result<PlannedTensor, ConvertError> {

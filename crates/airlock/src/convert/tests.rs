@@ -512,3 +512,98 @@ fn large_checkpoints_are_read_through_a_sparse_image() {
         testkit::expected_bytes(&specs[1])
     );
 }
+
+fn spec(name: &str, class: &'static str, element_size: u64, elements: u64) -> testkit::TensorSpec {
+    testkit::TensorSpec {
+        name: name.into(),
+        storage_class: class,
+        element_size,
+        storage: (0..elements * element_size)
+            .map(|i| (i % 253) as u8)
+            .collect(),
+        offset: 0,
+        shape: vec![elements],
+        strides: vec![1],
+    }
+}
+
+/// Converts `specs` and returns the output's bytes.
+fn convert_specs(specs: &[testkit::TensorSpec]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.pt");
+    std::fs::write(&input, testkit::checkpoint(specs)).unwrap();
+    let output = dir.path().join("out.safetensors");
+    convert_file(&input, &output, &Options::default()).unwrap();
+    std::fs::read(&output).unwrap()
+}
+
+/// The data of a large output starts on a page, the page-sized tensors come first and stay on
+/// pages, and every tensor still starts at a multiple of its element size.
+#[test]
+fn large_outputs_keep_page_sized_tensors_on_pages() {
+    let specs = vec![
+        spec("a.norm", "FloatStorage", 4, 3),
+        spec("b.weight", "HalfStorage", 2, 1 << 19),
+        spec("c.bias", "HalfStorage", 2, 5),
+        spec("d.weight", "FloatStorage", 4, 1 << 18),
+        spec("e.weight", "BFloat16Storage", 2, 4096),
+        spec("f.scale", "DoubleStorage", 8, 1),
+    ];
+    let bytes = convert_specs(&specs);
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let data_start = 8 + header_len;
+    assert_eq!(
+        data_start % write::DATA_ALIGNMENT,
+        0,
+        "data starts on a page"
+    );
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut by_offset: Vec<_> = st.tensors();
+    by_offset.sort_by_key(|(_, t)| t.data().as_ptr() as usize);
+    let order: Vec<&str> = by_offset.iter().map(|(n, _)| n.as_str()).collect();
+    // Page-sized first (descending dtype, then name), then the rest the same way.
+    let (mut page_sized, mut rest): (Vec<_>, Vec<_>) = specs
+        .iter()
+        .partition(|s| s.storage.len() % write::DATA_ALIGNMENT == 0);
+    let key = |s: &&testkit::TensorSpec| {
+        let t = st.tensor(&s.name).unwrap();
+        (std::cmp::Reverse(t.dtype()), s.name.clone())
+    };
+    page_sized.sort_by_key(key);
+    rest.sort_by_key(key);
+    let expected: Vec<&str> = page_sized
+        .iter()
+        .chain(&rest)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(order, expected);
+    let base = bytes.as_ptr() as usize;
+    for (name, t) in &by_offset {
+        let at = t.data().as_ptr() as usize - base;
+        let spec = specs.iter().find(|s| &s.name == name).unwrap();
+        assert_eq!(at % spec.element_size as usize, 0, "{name} element-aligned");
+        if spec.storage.len() % write::DATA_ALIGNMENT == 0 {
+            assert_eq!(at % write::DATA_ALIGNMENT, 0, "{name} on a page");
+        }
+        assert_eq!(t.data(), spec.storage.as_slice(), "bytes of {name}");
+    }
+}
+
+/// A small output is padded as the safetensors writer pads it: to 8 bytes, no further.
+#[test]
+fn small_outputs_pad_the_header_to_eight_bytes_only() {
+    let bytes = convert_specs(&[
+        spec("w", "FloatStorage", 4, 16),
+        spec("b", "FloatStorage", 4, 3),
+    ]);
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    assert_eq!(header_len % 8, 0);
+    let json_len = std::str::from_utf8(&bytes[8..8 + header_len])
+        .unwrap()
+        .trim_end()
+        .len();
+    assert!(
+        header_len - json_len < 8,
+        "{header_len} bytes for {json_len} of JSON"
+    );
+}
