@@ -217,8 +217,10 @@ impl Checkpoint {
             }
             _ => (self.pickle(), 0),
         };
+        // The full machine, never the fast pass: conversion reads the values it builds (the
+        // fast pass keeps only kinds, and takes every data-only pickle of 64 KiB or more).
         scanner.with_ctx(|ctx| {
-            let outcome = machine::run(ctx, data, start);
+            let outcome = machine::run_full(ctx, data, start);
             f(&outcome)
         })
     }
@@ -483,7 +485,7 @@ impl Checkpoint {
             let mut records = HashMap::new();
             let mut types = HashMap::new();
             let mut run = |start: usize, end: usize, what: &str| -> Result<Unpickled, String> {
-                let o = machine::run(ctx, data.get(..end).unwrap_or_default(), start);
+                let o = machine::run_full(ctx, data.get(..end).unwrap_or_default(), start);
                 if !o.stopped {
                     return Err(format!("{what} does not unpickle"));
                 }
@@ -586,7 +588,7 @@ impl Checkpoint {
             let mut refs: Vec<StorageRef> = Vec::new();
             let mut keys: Vec<String> = Vec::new();
             for index in 0..torch::LEGACY_PICKLES {
-                let outcome = machine::run(ctx, data, start);
+                let outcome = machine::run_full(ctx, data, start);
                 if !outcome.stopped {
                     let why = match &outcome.error {
                         Some((at, msg)) => {

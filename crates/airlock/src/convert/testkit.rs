@@ -44,11 +44,28 @@ fn unicode(p: &mut Vec<u8>, s: &str) {
     p.extend_from_slice(s.as_bytes());
 }
 
+/// An int as CPython's `save_long` writes it at protocol 2: BININT1, BININT2 or BININT while
+/// it fits a signed 32-bit int, else LONG1 with the fewest two's-complement bytes.
 fn int(p: &mut Vec<u8>, v: u64) {
-    // LONG1 with 8 little-endian bytes and a zero sign byte: any u64 round-trips.
-    p.extend_from_slice(&[0x8a, 9]);
-    p.extend_from_slice(&v.to_le_bytes());
-    p.push(0);
+    if v < 0x100 {
+        p.extend_from_slice(&[b'K', v as u8]);
+    } else if v < 0x1_0000 {
+        p.push(b'M');
+        p.extend_from_slice(&(v as u16).to_le_bytes());
+    } else if v < 0x8000_0000 {
+        p.push(b'J');
+        p.extend_from_slice(&(v as u32).to_le_bytes());
+    } else {
+        let mut bytes = v.to_le_bytes().to_vec();
+        while bytes.len() > 1 && bytes[bytes.len() - 1] == 0 && bytes[bytes.len() - 2] < 0x80 {
+            bytes.pop();
+        }
+        if bytes[bytes.len() - 1] >= 0x80 {
+            bytes.push(0); // keep it positive
+        }
+        p.extend_from_slice(&[0x8a, bytes.len() as u8]);
+        p.extend_from_slice(&bytes);
+    }
 }
 
 fn tuple(p: &mut Vec<u8>, items: &[u64]) {
@@ -134,6 +151,29 @@ pub fn expected_bytes(t: &TensorSpec) -> Vec<u8> {
             }
             idx[d] = 0;
         }
+    }
+    out
+}
+
+/// A legacy (pre-1.6, `_use_new_zipfile_serialization=False`) checkpoint holding `tensors`:
+/// the magic number, protocol version and sys_info pickles, the state dict pickle, the list
+/// of storage keys, then each storage as an int64 element count and its bytes.
+pub fn legacy_checkpoint(tensors: &[TensorSpec]) -> Vec<u8> {
+    // LONG1 of torch.serialization.MAGIC_NUMBER (0x1950a86a20f9469cfc6c), little-endian.
+    let mut out = vec![0x80, 2, 0x8a, 10];
+    out.extend_from_slice(&0x1950a86a20f9469cfc6c_u128.to_le_bytes()[..10]);
+    out.push(b'.');
+    out.extend_from_slice(b"\x80\x02M\xe9\x03."); // protocol version 1001
+    out.extend_from_slice(b"\x80\x02}."); // sys_info (an empty dict)
+    out.extend_from_slice(&state_dict_pickle(tensors));
+    out.extend_from_slice(b"\x80\x02](");
+    for key in 0..tensors.len() {
+        unicode(&mut out, &key.to_string());
+    }
+    out.extend_from_slice(b"e.");
+    for t in tensors {
+        out.extend_from_slice(&(t.storage.len() as u64 / t.element_size.max(1)).to_le_bytes());
+        out.extend_from_slice(&t.storage);
     }
     out
 }

@@ -607,3 +607,36 @@ fn small_outputs_pad_the_header_to_eight_bytes_only() {
         "{header_len} bytes for {json_len} of JSON"
     );
 }
+
+/// 700 small tensors: the state dict pickle is over 64 KiB, the size from which the scanner
+/// reads data-only pickles with its fast pass, which keeps no values. Conversion must read
+/// them with the full machine in both formats (a 5 GB bench checkpoint with 2,312 tensors
+/// was refused as "stops at a scanning limit" before).
+#[test]
+fn pickles_over_the_fast_pass_threshold_convert() {
+    let specs: Vec<testkit::TensorSpec> = (0..700)
+        .map(|i| spec(&format!("layers.{i}.weight"), "HalfStorage", 2, 3 + i % 5))
+        .collect();
+    assert!(testkit::state_dict_pickle(&specs).len() > 64 * 1024);
+    let dir = tempfile::tempdir().unwrap();
+    for (format, bytes) in [
+        ("zip", testkit::checkpoint(&specs)),
+        ("legacy", testkit::legacy_checkpoint(&specs)),
+    ] {
+        let input = dir.path().join(format!("{format}.pt"));
+        std::fs::write(&input, bytes).unwrap();
+        let output = dir.path().join(format!("{format}.safetensors"));
+        let options = Options {
+            verify: true,
+            ..Options::default()
+        };
+        convert_file(&input, &output, &options).unwrap_or_else(|e| panic!("{format}: {e}"));
+        let written = std::fs::read(&output).unwrap();
+        let st = SafeTensors::deserialize(&written).unwrap();
+        assert_eq!(st.len(), specs.len(), "{format}");
+        for s in &specs {
+            let t = st.tensor(&s.name).unwrap();
+            assert_eq!(t.data(), testkit::expected_bytes(s), "{format} {}", s.name);
+        }
+    }
+}

@@ -25,7 +25,13 @@ pub fn scan_pickles(ctx: &mut Ctx, data: &[u8]) -> &'static str {
 
 fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool) -> &'static str {
     let probe = ctx.checkpoint();
-    let first = machine::run(ctx, data, 0);
+    let mut first = machine::run(ctx, data, 0);
+    if first.fast_pass && first.end < data.len() {
+        // More bytes follow: torch's legacy loader compares this pickle's *value* with its
+        // magic number, which the fast pass does not keep. Read it again with the full machine.
+        ctx.rollback(probe);
+        first = machine::run_full(ctx, data, 0);
+    }
     if !known_pickle && first.is_not_a_pickle() && !data.starts_with(b"\x80") {
         // The loader fails at the first instruction, before importing or building anything:
         // loading it runs nothing. Report what the bytes are instead.
@@ -65,7 +71,13 @@ fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool) -> &'static str {
             break;
         }
         let probe = ctx.checkpoint();
-        let next = machine::run(ctx, data, next_start);
+        let next = if outcomes_needed_for_legacy.len() == torch::LEGACY_PICKLES - 1 {
+            // A legacy file's storage keys: their values are needed (the fast pass keeps
+            // none, and takes any list of 64 KiB or more).
+            machine::run_full(ctx, data, next_start)
+        } else {
+            machine::run(ctx, data, next_start)
+        };
         if next.is_not_a_pickle() {
             ctx.rollback(probe);
             let trailing = data.len() - next_start;

@@ -57,6 +57,9 @@ pub struct Outcome<'a> {
     pub protocol: u8,
     /// Arrays read after a joblib `NumpyArrayWrapper` (a joblib file when non-zero).
     pub joblib_arrays: u32,
+    /// True when the fast pass ran: it keeps no values, so `root` is `None` and the arena
+    /// empty even though the pickle stopped. Callers that read values use [`run_full`].
+    pub fast_pass: bool,
 }
 
 impl Outcome<'_> {
@@ -215,6 +218,7 @@ fn run_lite<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Option<Outcome<'
         storages: lite.storages,
         protocol: lite.protocol,
         joblib_arrays: 0,
+        fast_pass: true,
     })
 }
 
@@ -293,6 +297,7 @@ fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -
         protocol: m.protocol,
         joblib_arrays: m.joblib_arrays,
         arena: m.arena,
+        fast_pass: false,
     }
 }
 

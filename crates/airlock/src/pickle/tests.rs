@@ -409,6 +409,47 @@ fn dynamic_magic_number_is_dangerous() {
     assert_eq!(r.verdict, Verdict::Dangerous);
 }
 
+/// The same trick through an innocuous constructor (`int(' ' * 70000 + '0x1950...', 16)`):
+/// over 64 KiB and data-only, the first pickle is one the fast pass takes, which keeps no
+/// value to compare with the magic number; it must still be judged.
+#[test]
+fn dynamic_magic_number_in_a_large_first_pickle_is_found() {
+    let text = format!("{}0x1950A86A20F9469CFC6C", " ".repeat(70_000));
+    let len = (text.len() as u32).to_le_bytes();
+    let magic = cat(&[
+        b"\x80\x02cbuiltins\nint\n(X",
+        &len,
+        text.as_bytes(),
+        b"K\x10tR.",
+    ]);
+    let r = scan(&legacy(4, 4, &magic));
+    assert!(
+        rules(&r).contains(&Rule::TorchLegacyMagic),
+        "{:?}",
+        r.findings
+    );
+}
+
+/// A legacy file with 9,000 storages: its key list is over 64 KiB, and its values are read
+/// (the fast pass would take it and keep none).
+#[test]
+fn legacy_files_with_thousands_of_storages_are_read() {
+    let specs: Vec<_> = (0..9000)
+        .map(|i| crate::convert::testkit::TensorSpec {
+            name: format!("layers.{i}"),
+            storage_class: "HalfStorage",
+            element_size: 2,
+            storage: vec![1, 2],
+            offset: 0,
+            shape: vec![1],
+            strides: vec![1],
+        })
+        .collect();
+    let r = scan(&crate::convert::testkit::legacy_checkpoint(&specs));
+    assert_eq!(r.format, "pytorch-legacy");
+    assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+}
+
 // ---- joblib ------------------------------------------------------------------------------
 
 /// A joblib-style pickle: a NumpyArrayWrapper for an int16 array of 3 elements, followed by
