@@ -207,11 +207,8 @@ pub fn convert_folder(
 
 fn write_index(path: &Path, json: &serde_json::Value, force: bool) -> Result<(), ConvertError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".index.")
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(|e| ConvertError::io(dir, e))?;
+    let mut temp =
+        super::write::output_temp_file(dir, ".index.").map_err(|e| ConvertError::io(dir, e))?;
     let text = serde_json::to_string_pretty(json).unwrap_or_default() + "\n";
     temp.write_all(text.as_bytes())
         .and_then(|()| temp.as_file().sync_all())

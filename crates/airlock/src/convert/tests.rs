@@ -640,3 +640,25 @@ fn pickles_over_the_fast_pass_threshold_convert() {
         }
     }
 }
+
+/// An output (and a sharded folder's index) gets the mode any new file gets here, 0666 less
+/// the umask, not the temporary file's private 0600.
+#[cfg(unix)]
+#[test]
+fn outputs_get_an_ordinary_file_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let ordinary = dir.path().join("ordinary");
+    std::fs::write(&ordinary, b"").unwrap();
+    let input = dir.path().join("in.pt");
+    std::fs::write(
+        &input,
+        testkit::checkpoint(&[spec("w", "FloatStorage", 4, 2)]),
+    )
+    .unwrap();
+    let output = dir.path().join("out.safetensors");
+    convert_file(&input, &output, &Options::default()).unwrap();
+    // (Under a umask of 077 both are 0600 and this cannot tell; CI's 022 can.)
+    assert_eq!(mode(&output), mode(&ordinary));
+}

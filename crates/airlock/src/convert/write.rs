@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use memmap2::Mmap;
 use safetensors::SafeTensors;
 use safetensors::tensor::TensorInfo;
+use tempfile::NamedTempFile;
 
 use super::interpret::{TensorRef, last_index};
 use super::plan::{Plan, PlannedTensor, SharedGroup, is_contiguous};
@@ -78,11 +79,8 @@ pub fn write(
     let stem = output
         .file_name()
         .map_or("output".into(), |n| n.to_string_lossy().into_owned());
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{stem}."))
-        .suffix(".partial")
-        .tempfile_in(&dir)
-        .map_err(|e| ConvertError::io(&dir, e))?;
+    let mut temp =
+        output_temp_file(&dir, &format!(".{stem}.")).map_err(|e| ConvertError::io(&dir, e))?;
     let temp_path = temp.path().to_path_buf();
     let io = |e: std::io::Error| ConvertError::io(&temp_path, e);
 
@@ -171,6 +169,20 @@ impl Writeback {
             self.pending_from = self.written;
         }
     }
+}
+
+/// A `*.partial` file in `dir` that becomes an output by rename. Created with mode 0666
+/// less the umask, as `cp` or `save_file` would create the output (tempfile's default, 0600,
+/// would leave a converted model unreadable to everyone else who shares the folder).
+pub(super) fn output_temp_file(dir: &Path, prefix: &str) -> std::io::Result<NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".partial");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(dir)
 }
 
 /// Asks the kernel to start writing `len` bytes at `offset` to disk, without waiting. Only a
