@@ -159,7 +159,10 @@ struct Machine<'a, 'c, 's> {
 /// Pickles at least this long that only build data take the fast pass ([`super::lite`]).
 const LITE_MIN_BYTES: usize = 64 * 1024;
 
-/// Runs the pickle that starts at `start` in `data`, reporting into `ctx`.
+/// Runs the pickle that starts at `start` in `data`, reporting into `ctx`. A data-only pickle
+/// of 64 KiB (`LITE_MIN_BYTES`) or more takes the fast pass, which reports the same findings,
+/// imports and storages but keeps no values ([`Outcome::fast_pass`]); callers that read values
+/// use [`run_full`].
 pub fn run<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Outcome<'a> {
     if data.len().saturating_sub(start) >= LITE_MIN_BYTES
         && let Some(outcome) = run_lite(ctx, data, start)
