@@ -268,7 +268,8 @@ def run_tool(name, folder, tag):
 
 
 FOLDER_RUNS = int(os.environ.get("FOLDER_RUNS", "5"))
-QUICK_RUN_S = 2.0
+# Invocations shorter than this are repeated (QUICK_RUN_S=10 also repeats picklescan on `all`).
+QUICK_RUN_S = float(os.environ.get("QUICK_RUN_S", "2"))
 
 
 def run_tool_repeated(name, folder, tag):

@@ -13,6 +13,8 @@
 #   EXTRAS="warm pickle500 convert formats"  TIMEOUT=3600 (seconds per invocation)
 #   FORMATS_RUNS=5 (runs of cat and of airlock on formats/, medians reported)
 #   SAMPLE="modelaudit:10" (that tool scans every 10th file; reported with an extrapolation)
+#   FOLDER_RUNS=5 QUICK_RUN_S=2 (folder scans shorter than QUICK_RUN_S s are run FOLDER_RUNS times,
+#   medians reported)  WARM_RUNS=21 (runs of cat and airlock per warm checkpoint)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
