@@ -35,6 +35,9 @@ impl Default for Scanner {
     }
 }
 
+/// Files up to this size are read into memory rather than mapped ([`Scanner::scan_small_file`]).
+const READ_NOT_MAP_BYTES: u64 = 256 * 1024;
+
 impl Scanner {
     pub fn new(policy: Policy, limits: Limits) -> Self {
         Scanner {
@@ -106,6 +109,9 @@ impl Scanner {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             return report;
         }
+        if size <= READ_NOT_MAP_BYTES {
+            return self.scan_small_file(path, &display, file, size, started);
+        }
         // SAFETY: the map is read-only. If another process truncates the file while we read
         // it, the OS raises SIGBUS; that is the accepted risk of every mmap-based reader
         // (ripgrep makes the same trade) and the reason `--no-mmap` style reading exists in
@@ -137,6 +143,48 @@ impl Scanner {
             }
             Err(e) => fail(Rule::ReadError, format!("cannot map: {e}"), size),
         }
+    }
+
+    /// Scans a file of at most [`READ_NOT_MAP_BYTES`] read into memory: for small files a
+    /// read costs less than a map (its page faults, and the unmap's TLB shootdown across the
+    /// scanning threads), and a file truncated meanwhile cannot raise SIGBUS.
+    fn scan_small_file(
+        &self,
+        path: &Path,
+        display: &str,
+        mut file: std::fs::File,
+        size: u64,
+        started: Instant,
+    ) -> FileReport {
+        use std::io::Read;
+        let mut data = Vec::with_capacity(size as usize);
+        if let Err(e) = (&mut file).take(size).read_to_end(&mut data) {
+            let findings = vec![Finding::new(Rule::ReadError, format!("cannot read: {e}"))];
+            return FileReport {
+                path: display.to_string(),
+                format: "unknown".into(),
+                size,
+                verdict: verdict_of(&findings),
+                imports: Vec::new(),
+                findings,
+                members: Vec::new(),
+                summary: "not read".into(),
+                elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+            };
+        }
+        let folder = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let mut report = self.scan_with(display, &data, |ctx, data| {
+            let format = crate::formats::route(ctx, data);
+            if format == "onnx" {
+                onnx_folder::check_external_data(ctx, data, folder);
+            }
+            format
+        });
+        report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        report
     }
 
     /// Scans bytes already in memory. `display_path` names them in the report.

@@ -87,3 +87,41 @@ fn every_benign_file_is_safe_with_its_key_globals() {
         files.len()
     );
 }
+
+/// `scan_path` reads small files into memory and maps larger ones; either way the report is
+/// the one `scan_bytes` gives for the same bytes (every benign fixture, and a 300 KB pickle
+/// on each side of the 256 KiB boundary).
+#[test]
+fn read_and_mapped_files_report_as_their_bytes() {
+    let comparable = |report: &airlock::FileReport| {
+        let mut v = serde_json::to_value(report).expect("a report serialises");
+        v.as_object_mut().expect("an object").remove("elapsed_ms");
+        v
+    };
+    let scanner = Scanner::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut paths: Vec<_> = manifest()
+        .into_iter()
+        .map(|(name, _)| fixtures("benign").join(name))
+        .collect();
+    for appends in [80_000, 150_000] {
+        // A list of BININT1 appends: 2 bytes each, data only.
+        let mut pickle = b"\x80\x02](".to_vec();
+        for i in 0..appends {
+            pickle.extend_from_slice(&[b'K', (i % 251) as u8]);
+        }
+        pickle.extend_from_slice(b"e.");
+        let path = dir.path().join(format!("list{appends}.pkl"));
+        std::fs::write(&path, &pickle).unwrap();
+        paths.push(path);
+    }
+    for path in &paths {
+        let bytes = std::fs::read(path).unwrap();
+        let display = path.display().to_string();
+        assert_eq!(
+            comparable(&scanner.scan_path(path)),
+            comparable(&scanner.scan_bytes(&display, &bytes)),
+            "{display}"
+        );
+    }
+}
