@@ -38,6 +38,22 @@ impl Default for Scanner {
 /// Files up to this size are read into memory rather than mapped ([`Scanner::scan_small_file`]).
 const READ_NOT_MAP_BYTES: u64 = 256 * 1024;
 
+/// The report of a file that could not be read at all (never safe: `finding` says why).
+fn not_read(display: &str, finding: Finding, size: u64, started: Instant) -> FileReport {
+    let findings = vec![finding];
+    FileReport {
+        path: display.to_string(),
+        format: "unknown".into(),
+        size,
+        verdict: verdict_of(&findings),
+        imports: Vec::new(),
+        findings,
+        members: Vec::new(),
+        summary: "not read".into(),
+        elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+    }
+}
+
 impl Scanner {
     pub fn new(policy: Policy, limits: Limits) -> Self {
         Scanner {
@@ -70,18 +86,7 @@ impl Scanner {
         let started = Instant::now();
         let display = path.display().to_string();
         let fail = |rule: Rule, message: String, size: u64| {
-            let findings = vec![Finding::new(rule, message)];
-            FileReport {
-                path: display.clone(),
-                format: "unknown".into(),
-                size,
-                verdict: verdict_of(&findings),
-                imports: Vec::new(),
-                findings,
-                members: Vec::new(),
-                summary: "not read".into(),
-                elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
-            }
+            not_read(&display, Finding::new(rule, message), size, started)
         };
         let file = match std::fs::File::open(path) {
             Ok(f) => f,
@@ -125,21 +130,7 @@ impl Scanner {
                 if map.starts_with(b"PK\x03\x04") {
                     let _ = map.advise(memmap2::Advice::Random);
                 }
-                let folder = path.parent().unwrap_or(Path::new(""));
-                let folder = if folder.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    folder
-                };
-                let mut report = self.scan_with(&display, &map, |ctx, data| {
-                    let format = crate::formats::route(ctx, data);
-                    if format == "onnx" {
-                        onnx_folder::check_external_data(ctx, data, folder);
-                    }
-                    format
-                });
-                report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-                report
+                self.scan_file_bytes(path, &display, &map, started)
             }
             Err(e) => fail(Rule::ReadError, format!("cannot map: {e}"), size),
         }
@@ -159,24 +150,26 @@ impl Scanner {
         use std::io::Read;
         let mut data = Vec::with_capacity(size as usize);
         if let Err(e) = (&mut file).take(size).read_to_end(&mut data) {
-            let findings = vec![Finding::new(Rule::ReadError, format!("cannot read: {e}"))];
-            return FileReport {
-                path: display.to_string(),
-                format: "unknown".into(),
-                size,
-                verdict: verdict_of(&findings),
-                imports: Vec::new(),
-                findings,
-                members: Vec::new(),
-                summary: "not read".into(),
-                elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
-            };
+            let finding = Finding::new(Rule::ReadError, format!("cannot read: {e}"));
+            return not_read(display, finding, size, started);
         }
+        self.scan_file_bytes(path, display, &data, started)
+    }
+
+    /// Scans the bytes of the file at `path`, by content; an ONNX model also has its external
+    /// data checked in the file's folder.
+    fn scan_file_bytes(
+        &self,
+        path: &Path,
+        display: &str,
+        data: &[u8],
+        started: Instant,
+    ) -> FileReport {
         let folder = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let mut report = self.scan_with(display, &data, |ctx, data| {
+        let mut report = self.scan_with(display, data, |ctx, data| {
             let format = crate::formats::route(ctx, data);
             if format == "onnx" {
                 onnx_folder::check_external_data(ctx, data, folder);
