@@ -83,7 +83,9 @@ pub fn unsafe_path(name: &str) -> Option<&'static str> {
         Some("absolute path")
     } else if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
         Some("drive-letter path")
-    } else if name.split(['/', '\\']).any(|part| part == "..") {
+    } else if bytes.windows(2).any(|pair| pair == b"..")
+        && name.split(['/', '\\']).any(|part| part == "..")
+    {
         Some("`..` climbs out of the extraction folder")
     } else {
         None
@@ -92,7 +94,12 @@ pub fn unsafe_path(name: &str) -> Option<&'static str> {
 
 /// Names that occur more than once, each reported once, in first-seen order.
 pub fn duplicates<'n>(names: impl IntoIterator<Item = &'n str>) -> Vec<&'n str> {
+    let names = names.into_iter();
     let mut seen = crate::hash::HashSet::default();
+    // Sized from the iterator's hint (a directory's entry count): growing by rehashing
+    // costs more than the inserts on an archive with hundreds of members.
+    let (low, high) = names.size_hint();
+    seen.reserve(high.unwrap_or(low).min(1 << 16));
     let mut reported = crate::hash::HashSet::default();
     let mut dups = Vec::new();
     for name in names {

@@ -343,8 +343,8 @@ pub fn torch_zip_image(file: &File, size: u64, threads: Option<usize>) -> Option
     // What the scan reads at each header offset: the data of every central entry that is not
     // a storage record, as long as the longest such entry says (several entries can share
     // one local header), and every size the directory gives it.
-    let mut read_at: HashMap<u64, u64> = HashMap::new();
-    let mut central_sizes: HashMap<u64, (u64, u64)> = HashMap::new();
+    let mut read_at: HashMap<u64, u64> = HashMap::with_capacity(central.len());
+    let mut central_sizes: HashMap<u64, (u64, u64)> = HashMap::with_capacity(central.len());
     for e in &central {
         let (low, high) = central_sizes
             .entry(e.header_offset)
@@ -388,7 +388,7 @@ pub fn torch_zip_image(file: &File, size: u64, threads: Option<usize>) -> Option
     // The chain of local headers, walked as the zip reader walks it: sizes from the central
     // directory where it lists the record, data descriptors stepped over. The walk ends where
     // no local header follows, as the reader's does.
-    let mut visited = HashSet::new();
+    let mut visited = HashSet::with_capacity(expected.len());
     let mut at = 0u64;
     while at < cd_offset {
         if visited.len() > expected.len() + 1_000 {

@@ -12,7 +12,7 @@
 //!   which runs its code (PT004). Its `code/**.py` files are listed and searched for host
 //!   calls and custom operators ([`super::torchscript`], PT006/PT007), and scanned by content.
 
-use crate::hash::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet};
 
 use crate::containers::zip::{self, ZipArchive, ZipEntry};
 use crate::pickle::machine;
@@ -32,17 +32,14 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
         .to_string();
     let pickle_name = format!("{root}/data.pkl");
     let storage_prefix = format!("{root}/data/");
-    let is_torchscript = central
-        .iter()
-        .any(|e| e.name == format!("{root}/constants.pkl"));
-    let records: HashMap<&str, &ZipEntry> = central
-        .iter()
-        .filter_map(|e| {
-            e.name
-                .strip_prefix(storage_prefix.as_str())
-                .map(|key| (key, *e))
-        })
-        .collect();
+    let constants_name = format!("{root}/constants.pkl");
+    let is_torchscript = central.iter().any(|e| e.name == constants_name);
+    let mut records: HashMap<&str, &ZipEntry> = HashMap::with_capacity(central.len());
+    records.extend(central.iter().filter_map(|e| {
+        e.name
+            .strip_prefix(storage_prefix.as_str())
+            .map(|key| (key, *e))
+    }));
 
     let code_prefix = format!("{root}/code/");
     let mut code = super::torchscript::CodeScan::default();
