@@ -41,6 +41,56 @@ pub enum ArgKind {
     Long4,
 }
 
+/// How the structure-only decoder reads an opcode's argument from one 8-byte load: a
+/// fixed-width argument of `width` bytes, or a body whose length is the `width`-byte
+/// little-endian prefix (`prefixed`). The opcodes it does not cover (line-based ones, FRAME,
+/// BINSTRING and SHORT_BINSTRING with their encodings, EXT4, LONG4) take the full decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RawShape {
+    pub op: Opcode,
+    /// Bytes of the fixed argument, or of the length prefix: 0, 1, 2, 4 or 8.
+    pub width: u8,
+    pub prefixed: bool,
+    /// The fixed argument is kept as the instruction's integer (memo indices, PROTO, EXT1).
+    pub int: bool,
+    /// The body must be UTF-8 (the BINUNICODE family).
+    pub text: bool,
+}
+
+impl RawShape {
+    /// Everything but the opcode: two opcodes with the same layout read their arguments alike.
+    pub fn layout(self) -> (u8, bool, bool, bool) {
+        (self.width, self.prefixed, self.int, self.text)
+    }
+
+    const fn of(op: Opcode, kind: ArgKind) -> Option<RawShape> {
+        let (width, prefixed, int) = match kind {
+            ArgKind::None => (0, false, false),
+            ArgKind::U1 => (1, false, true),
+            ArgKind::U2 => (2, false, false),
+            ArgKind::F8 => (8, false, false),
+            ArgKind::I4 if matches!(op, Opcode::BININT) => (4, false, false),
+            ArgKind::U4 => (4, false, true),
+            ArgKind::Long1 => (1, true, false),
+            ArgKind::Len1 if !matches!(op, Opcode::SHORT_BINSTRING) => (1, true, false),
+            ArgKind::LenU4 => (4, true, false),
+            ArgKind::Len8 => (8, true, false),
+            _ => return None,
+        };
+        let text = matches!(
+            op,
+            Opcode::SHORT_BINUNICODE | Opcode::BINUNICODE | Opcode::BINUNICODE8
+        );
+        Some(RawShape {
+            op,
+            width,
+            prefixed,
+            int,
+            text,
+        })
+    }
+}
+
 macro_rules! opcodes {
     ($($name:ident = $byte:literal, $arg:ident, $proto:literal;)*) => {
         /// One pickle opcode.
@@ -83,6 +133,20 @@ macro_rules! opcodes {
         }
 
         static ARG_KIND_BY_OPCODE: &[ArgKind] = &[$(ArgKind::$arg,)*];
+
+        /// How [`crate::pickle::reader::Reader::raw_as`] reads each opcode's argument, by
+        /// opcode; `None` sends the opcode to the full decoder. Indexed by a constant opcode,
+        /// the lookup folds away and the decoder is specialised to that opcode.
+        pub(crate) static RAW_BY_OPCODE: [Option<RawShape>; OPCODE_COUNT] =
+            [$(RawShape::of(Opcode::$name, ArgKind::$arg),)*];
+
+        const OPCODE_COUNT: usize = [$(stringify!($name),)*].len();
+
+        /// Each opcode's byte, as constants a `match` on the raw byte can use: the fast pass
+        /// dispatches on the byte itself, one load shorter than looking the opcode up first.
+        pub mod bytes {
+            $(pub const $name: u8 = $byte;)*
+        }
 
         /// Opcode and argument encoding by byte, for the hot decoding loop (one lookup, no
         /// bounds check: a `u8` always indexes a 256-entry table).

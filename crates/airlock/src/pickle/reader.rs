@@ -9,7 +9,17 @@
 
 use std::borrow::Cow;
 
-use super::opcodes::{ArgKind, Opcode};
+use super::opcodes::{ArgKind, Opcode, RAW_BY_OPCODE, RawShape};
+
+/// The low `width` bytes of a little-endian word, by width (0, 1, 2, 4 or 8).
+const WIDTH_MASK: [u64; 16] = {
+    let mut masks = [0u64; 16];
+    masks[1] = 0xff;
+    masks[2] = 0xffff;
+    masks[4] = 0xffff_ffff;
+    masks[8] = u64::MAX;
+    masks
+};
 
 /// A decoded integer: small enough for `i128`, or only known by its size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +67,7 @@ pub struct RawInstr {
     pub op: Opcode,
     pub offset: u64,
     pub end: u64,
-    /// The argument of U1/U4 opcodes and FRAME; 0 otherwise.
+    /// The argument of U1/U4 opcodes and FRAME; 0 for every other opcode.
     pub int: i64,
 }
 
@@ -155,100 +165,101 @@ impl<'a> Reader<'a> {
     }
 
     /// Decodes the instruction at the cursor without building its argument: the opcode, its
-    /// offset and end, and the integer argument of fixed-width opcodes (memo indices, PROTO,
-    /// FRAME sizes). Text arguments are validated exactly as [`Reader::next_instr`] does;
-    /// line-based opcodes go through it. Used by the fast pass, where only structure matters.
-    #[inline]
+    /// offset and end, and the integer argument of U1/U4 opcodes and FRAME (memo indices,
+    /// PROTO, EXT1, frame sizes). Text arguments are validated exactly as
+    /// [`Reader::next_instr`] does. The fast pass calls [`Reader::peek_op`] and
+    /// [`Reader::raw_as`] itself; this is the two together.
     pub fn next_raw(&mut self) -> Result<RawInstr, DecodeError> {
+        match self.peek_op() {
+            Some(op) => self.raw_as(op),
+            None => self.next_raw_full(),
+        }
+    }
+
+    /// The opcode at the cursor, when its byte is one.
+    #[inline(always)]
+    pub fn peek_op(&self) -> Option<Opcode> {
+        let &byte = self.data.get(self.pos)?;
+        Opcode::decode(byte).map(|(op, _)| op)
+    }
+
+    /// [`Reader::next_raw`] for the opcode at the cursor, which must be `op` (from
+    /// [`Reader::peek_op`]).
+    ///
+    /// Called by the fast pass from inside its `match` on the opcode, with the opcode a
+    /// constant in most arms: the [`RawShape`] lookup then folds
+    /// away and each opcode gets its own decoder, so an instruction costs one jump on its
+    /// opcode instead of a jump on its argument kind followed by another on its opcode
+    /// (those two jumps' mispredictions were the hottest spots of the fast pass on a pickle
+    /// of many small objects). One 8-byte load after the opcode holds every fixed-width
+    /// argument and length prefix. Everything else (line-based opcodes, FRAME, the last 8
+    /// bytes of the input, anything malformed) goes through [`Reader::next_instr`], which
+    /// gives the same instruction or the loader's error.
+    #[inline(always)]
+    pub fn raw_as(&mut self, op: Opcode) -> Result<RawInstr, DecodeError> {
+        self.raw_like(op, op)
+    }
+
+    /// [`Reader::raw_as`] for `op`, decoded with the argument layout of `like`, which must
+    /// read its argument exactly as `op` does (the fast pass passes a constant `like` for a
+    /// group of such opcodes, so that their arm's decoder is specialised).
+    #[inline(always)]
+    pub fn raw_like(&mut self, op: Opcode, like: Opcode) -> Result<RawInstr, DecodeError> {
+        debug_assert_eq!(
+            RAW_BY_OPCODE[op as usize].map(RawShape::layout),
+            RAW_BY_OPCODE[like as usize].map(RawShape::layout),
+            "{op:?} does not read its argument like {like:?}"
+        );
         let start = self.pos;
-        let Some(&byte) = self.data.get(start) else {
-            return self.next_instr().map(|_| RawInstr::default());
+        let Some(shape) = RAW_BY_OPCODE[like as usize] else {
+            return self.next_raw_full();
         };
-        let Some((op, kind)) = Opcode::decode(byte) else {
-            return self.next_instr().map(|_| RawInstr::default());
+        let arg = start + 1;
+        let Some(word) = self.data.get(arg..arg + 8) else {
+            return self.next_raw_full();
         };
-        let fixed = |n: usize| -> Option<&'a [u8]> { self.data.get(start + 1..start + 1 + n) };
-        let (int, len) = match kind {
-            ArgKind::None => (0, 0),
-            ArgKind::U1 => match fixed(1) {
-                Some(b) => (i64::from(b[0]), 1),
-                None => return self.next_instr().map(|_| RawInstr::default()),
-            },
-            ArgKind::U4 => match fixed(4) {
-                Some(b) => (i64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])), 4),
-                None => return self.next_instr().map(|_| RawInstr::default()),
-            },
-            ArgKind::F8 if fixed(8).is_some() => (0, 8),
-            ArgKind::I4 if op == Opcode::BININT && fixed(4).is_some() => (0, 4),
-            ArgKind::U2 if fixed(2).is_some() => (0, 2),
-            ArgKind::Long1 => match fixed(1) {
-                Some(b) if self.data.len() >= start + 2 + usize::from(b[0]) => {
-                    (0, 1 + usize::from(b[0]))
-                }
-                _ => return self.next_instr().map(|_| RawInstr::default()),
-            },
-            ArgKind::Len1 | ArgKind::LenU4 | ArgKind::Len8 if op != Opcode::SHORT_BINSTRING => {
-                let width = match kind {
-                    ArgKind::Len1 => 1,
-                    ArgKind::LenU4 => 4,
-                    _ => 8,
-                };
-                let Some(b) = fixed(width) else {
-                    return self.next_instr().map(|_| RawInstr::default());
-                };
-                // One fixed-width load per width: a variable-length copy into a buffer read back
-                // as a u64 stalls on store forwarding in this hot loop.
-                let n = match *b {
-                    [b0] => u64::from(b0),
-                    [b0, b1, b2, b3] => u64::from(u32::from_le_bytes([b0, b1, b2, b3])),
-                    [b0, b1, b2, b3, b4, b5, b6, b7] => {
-                        u64::from_le_bytes([b0, b1, b2, b3, b4, b5, b6, b7])
-                    }
-                    _ => return self.next_instr().map(|_| RawInstr::default()),
-                };
-                let body_start = start + 1 + width;
-                let body = usize::try_from(n)
-                    .ok()
-                    .and_then(|n| self.data.get(body_start..body_start.checked_add(n)?));
-                let Some(body) = body else {
-                    return self.next_instr().map(|_| RawInstr::default());
-                };
-                let is_text = matches!(
-                    op,
-                    Opcode::SHORT_BINUNICODE | Opcode::BINUNICODE | Opcode::BINUNICODE8
-                );
-                if is_text && !body.is_ascii() && std::str::from_utf8(body).is_err() {
-                    // Slow path: surrogatepass, or the loader's error.
-                    let instr = self.next_instr()?;
-                    return Ok(RawInstr {
-                        op: instr.op,
-                        offset: instr.offset,
-                        end: instr.end,
-                        int: 0,
-                    });
-                }
-                (0, width + body.len())
+        let word = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+        let width = usize::from(shape.width);
+        let value = word & WIDTH_MASK[width & 15];
+        let (len, int) = if shape.prefixed {
+            let body_start = arg + width;
+            let body = usize::try_from(value)
+                .ok()
+                .and_then(|n| self.data.get(body_start..body_start.checked_add(n)?));
+            let Some(body) = body else {
+                return self.next_raw_full();
+            };
+            if shape.text && !body.is_ascii() && std::str::from_utf8(body).is_err() {
+                // surrogatepass, or the loader's error
+                return self.next_raw_full();
             }
-            _ => {
-                let instr = self.next_instr()?;
-                let int = match instr.arg {
-                    Arg::Int(i) => i,
-                    Arg::Size(n) => i64::try_from(n).unwrap_or(i64::MAX),
-                    _ => 0,
-                };
-                return Ok(RawInstr {
-                    op: instr.op,
-                    offset: instr.offset,
-                    end: instr.end,
-                    int,
-                });
-            }
+            (width + body.len(), 0)
+        } else {
+            (width, if shape.int { value as i64 } else { 0 })
         };
-        self.pos = start + 1 + len;
+        self.pos = arg + len;
         Ok(RawInstr {
             op,
             offset: start as u64,
             end: self.pos as u64,
+            int,
+        })
+    }
+
+    /// [`Reader::next_raw`] through the full decoder.
+    #[cold]
+    #[inline(never)]
+    fn next_raw_full(&mut self) -> Result<RawInstr, DecodeError> {
+        let instr = self.next_instr()?;
+        let int = match (instr.arg, instr.op.arg_kind()) {
+            (Arg::Int(i), ArgKind::U1 | ArgKind::U4) => i,
+            (Arg::Size(n), _) => i64::try_from(n).unwrap_or(i64::MAX),
+            _ => 0,
+        };
+        Ok(RawInstr {
+            op: instr.op,
+            offset: instr.offset,
+            end: instr.end,
             int,
         })
     }
@@ -733,5 +744,100 @@ mod tests {
         let e = one(b"\xff").unwrap_err();
         assert_eq!(e.offset, 0);
         assert!(e.message.contains("invalid load key"));
+    }
+
+    /// What `next_raw` must give for the instruction at the start of `bytes`: the full
+    /// decoder's opcode, offset and end (or its error), and the integer of U1/U4 opcodes
+    /// and FRAME.
+    fn expected_raw(bytes: &[u8]) -> Result<RawInstr, DecodeError> {
+        let instr = Reader::new(bytes, 0).next_instr()?;
+        let int = match (instr.arg, instr.op.arg_kind()) {
+            (Arg::Int(i), ArgKind::U1 | ArgKind::U4) => i,
+            (Arg::Size(n), ArgKind::U8) => n as i64,
+            _ => 0,
+        };
+        Ok(RawInstr {
+            op: instr.op,
+            offset: 0,
+            end: instr.end,
+            int,
+        })
+    }
+
+    #[test]
+    fn raw_decoding_matches_the_full_decoder_for_every_opcode() {
+        // Arguments of every shape: none, short, length prefixes that fit, overrun or are
+        // huge, bodies that are not UTF-8 or hold surrogates, lines; each followed by
+        // nothing, a few bytes, or enough to take the decoder's 8-byte load.
+        let args: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0],
+            vec![3, b'a', b'b', b'c'],
+            vec![3, 0, 0, 0, b'a', b'b', b'c'],
+            vec![3, 0, 0, 0, 0, 0, 0, 0, b'a', b'b', b'c'],
+            vec![2, 0xff, 0xfe],
+            vec![3, 0xed, 0xa0, 0x80],
+            vec![2, 0xc3, 0xa9],
+            vec![9, b'x'],
+            vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            vec![0xff, 0xff, 0xff, 0x7f, 1],
+            b"12\n".to_vec(),
+            b"os\nsystem\n".to_vec(),
+            b"'abc'\n".to_vec(),
+            vec![1, 2, 3, 4, 5, 6, 7, 8, 9],
+        ];
+        let tails: [&[u8]; 3] = [b"", b".", b"........................"];
+        let mut checked = 0;
+        for byte in 0..=255u8 {
+            for arg in &args {
+                for tail in tails {
+                    let bytes = [&[byte][..], arg, tail].concat();
+                    let got = Reader::new(&bytes, 0).next_raw();
+                    assert_eq!(got, expected_raw(&bytes), "{bytes:?}");
+                    if let Ok(raw) = got {
+                        // The cursor moved to the end, and from an offset other than 0 too.
+                        let mut reader = Reader::new(&bytes, 0);
+                        reader.next_raw().unwrap();
+                        assert_eq!(reader.position() as u64, raw.end);
+                        let shifted = [b"N".as_slice(), &bytes].concat();
+                        let mut reader = Reader::new(&shifted, 1);
+                        let again = reader.next_raw().unwrap();
+                        assert_eq!(
+                            (again.op, again.offset, again.end),
+                            (raw.op, 1, raw.end + 1)
+                        );
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert_eq!(checked, 256 * args.len() * tails.len());
+    }
+
+    #[test]
+    fn raw_decoding_reports_the_full_decoders_errors() {
+        // Truncated fixed arguments and bodies, and an invalid byte, near the end of the
+        // input (where the 8-byte load does not fit) and far from it.
+        let far = b"................";
+        for bytes in [
+            &b"K"[..],
+            b"J\x01\x02",
+            b"X\x05\x00\x00\x00ab",
+            b"\x8c\x02\xff\xfe",
+            b"\xff",
+        ] {
+            let error = Reader::new(bytes, 0).next_raw().unwrap_err();
+            assert_eq!(Err(error), expected_raw(bytes), "{bytes:?}");
+        }
+        for bytes in [
+            &b"X\xff\xff\xff\x7f"[..],
+            b"\x8c\x02\xff\xfe",
+            b"\xff",
+            b"\x8d\xff\xff\xff\xff\xff\xff\xff\xff",
+        ] {
+            let bytes = [bytes, far].concat();
+            let error = Reader::new(&bytes, 0).next_raw().unwrap_err();
+            assert_eq!(Err(error), expected_raw(&bytes), "{bytes:?}");
+        }
     }
 }
