@@ -3,7 +3,8 @@
 //! stopped at a limit. Where the fast pass reads a pickle to its end, it must agree with the
 //! full machine on where the pickle ends, whether it stopped, and the storage references its
 //! persistent ids make (torch's `data.pkl` takes the fast pass; the converter trusts the
-//! machine).
+//! machine). The fast pass's structure-only decoder reads every instruction exactly as the
+//! full decoder does: same opcode and end, or the same error.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
@@ -41,4 +42,17 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = airlock::pickle::disassemble(data);
+
+    let mut raw = airlock::pickle::reader::Reader::new(data, 0);
+    let mut full = airlock::pickle::reader::Reader::new(data, 0);
+    for _ in 0..100_000 {
+        match (raw.next_raw(), full.next_instr()) {
+            (Ok(a), Ok(b)) => assert_eq!((a.op, a.offset, a.end), (b.op, b.offset, b.end)),
+            (Err(a), Err(b)) => {
+                assert_eq!(a, b, "decode error");
+                break;
+            }
+            (a, b) => panic!("next_raw gave {a:?}, next_instr {b:?}"),
+        }
+    }
 });
