@@ -740,7 +740,8 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
             }
             // Not an opcode: the decoder's error. (An opcode missing above would come here
             // too and go to the full machine, never be misread.)
-            _ => match reader.next_instr() {
+            // (A copy of the reader: see `Reader::next_raw_full`.)
+            _ => match Reader::new(data, at as usize).next_instr() {
                 Err(e) => fail!(e.offset, e.message),
                 Ok(_) => return LiteResult::NeedsFull,
             },

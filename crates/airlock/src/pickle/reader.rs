@@ -246,22 +246,17 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// [`Reader::next_raw`] through the full decoder.
-    #[cold]
-    #[inline(never)]
+    /// [`Reader::next_raw`] through the full decoder. Inlined, with the work in a cold
+    /// function that takes the bytes and position by value: no call receives the reader's
+    /// address, so the fast pass keeps its reader in registers (when its address reached the
+    /// slow path, every instruction loaded and stored the position in memory).
+    #[inline(always)]
     fn next_raw_full(&mut self) -> Result<RawInstr, DecodeError> {
-        let instr = self.next_instr()?;
-        let int = match (instr.arg, instr.op.arg_kind()) {
-            (Arg::Int(i), ArgKind::U1 | ArgKind::U4) => i,
-            (Arg::Size(n), _) => i64::try_from(n).unwrap_or(i64::MAX),
-            _ => 0,
-        };
-        Ok(RawInstr {
-            op: instr.op,
-            offset: instr.offset,
-            end: instr.end,
-            int,
-        })
+        let result = raw_full_at(self.data, self.pos);
+        if let Ok(instr) = &result {
+            self.pos = instr.end as usize;
+        }
+        result
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
@@ -643,6 +638,25 @@ fn bytes_to_text(bytes: &[u8]) -> Cow<'_, str> {
         Ok(s) => Cow::Borrowed(s),
         Err(_) => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
     }
+}
+
+/// The instruction at `pos` as [`Reader::next_raw`] gives it, through the full decoder
+/// (which leaves a failed read where it started).
+#[cold]
+#[inline(never)]
+fn raw_full_at(data: &[u8], pos: usize) -> Result<RawInstr, DecodeError> {
+    let instr = Reader::new(data, pos).next_instr()?;
+    let int = match (instr.arg, instr.op.arg_kind()) {
+        (Arg::Int(i), ArgKind::U1 | ArgKind::U4) => i,
+        (Arg::Size(n), _) => i64::try_from(n).unwrap_or(i64::MAX),
+        _ => 0,
+    };
+    Ok(RawInstr {
+        op: instr.op,
+        offset: instr.offset,
+        end: instr.end,
+        int,
+    })
 }
 
 #[cfg(test)]
