@@ -260,7 +260,7 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
         // the byte itself, so this lookup stays off the path from one opcode to the next.
         let op = Opcode::decode(byte).map_or(Opcode::STOP, |(op, _)| op);
         // Decodes the instruction inside the arm of its opcode, so that each arm gets its own
-        // copy of the decoder (see `Reader::raw_as`), then checks it against the frame.
+        // copy of the decoder (see `Reader::raw_like`), then checks it against the frame.
         macro_rules! decode {
             ($like:expr) => {{
                 let instr: RawInstr = match reader.raw_like(op, $like) {

@@ -134,7 +134,7 @@ macro_rules! opcodes {
 
         static ARG_KIND_BY_OPCODE: &[ArgKind] = &[$(ArgKind::$arg,)*];
 
-        /// How [`crate::pickle::reader::Reader::raw_as`] reads each opcode's argument, by
+        /// How [`crate::pickle::reader::Reader::raw_like`] reads each opcode's argument, by
         /// opcode; `None` sends the opcode to the full decoder. Indexed by a constant opcode,
         /// the lookup folds away and the decoder is specialised to that opcode.
         pub(crate) static RAW_BY_OPCODE: [Option<RawShape>; OPCODE_COUNT] =

@@ -167,11 +167,11 @@ impl<'a> Reader<'a> {
     /// Decodes the instruction at the cursor without building its argument: the opcode, its
     /// offset and end, and the integer argument of U1/U4 opcodes and FRAME (memo indices,
     /// PROTO, EXT1, frame sizes). Text arguments are validated exactly as
-    /// [`Reader::next_instr`] does. The fast pass calls [`Reader::peek_op`] and
-    /// [`Reader::raw_as`] itself; this is the two together.
+    /// [`Reader::next_instr`] does. The fast pass dispatches on the opcode byte itself and
+    /// calls [`Reader::raw_like`] from the arm; this is the same for any byte.
     pub fn next_raw(&mut self) -> Result<RawInstr, DecodeError> {
         match self.peek_op() {
-            Some(op) => self.raw_as(op),
+            Some(op) => self.raw_like(op, op),
             None => self.next_raw_full(),
         }
     }
@@ -183,26 +183,19 @@ impl<'a> Reader<'a> {
         Opcode::decode(byte).map(|(op, _)| op)
     }
 
-    /// [`Reader::next_raw`] for the opcode at the cursor, which must be `op` (from
-    /// [`Reader::peek_op`]).
+    /// [`Reader::next_raw`] for the opcode `op` at the cursor, decoded with the argument
+    /// layout of `like`, which must read its argument exactly as `op` does.
     ///
-    /// Called by the fast pass from inside its `match` on the opcode, with the opcode a
-    /// constant in most arms: the [`RawShape`] lookup then folds
-    /// away and each opcode gets its own decoder, so an instruction costs one jump on its
-    /// opcode instead of a jump on its argument kind followed by another on its opcode
-    /// (those two jumps' mispredictions were the hottest spots of the fast pass on a pickle
-    /// of many small objects). One 8-byte load after the opcode holds every fixed-width
-    /// argument and length prefix. Everything else (line-based opcodes, FRAME, the last 8
-    /// bytes of the input, anything malformed) goes through [`Reader::next_instr`], which
-    /// gives the same instruction or the loader's error.
-    #[inline(always)]
-    pub fn raw_as(&mut self, op: Opcode) -> Result<RawInstr, DecodeError> {
-        self.raw_like(op, op)
-    }
-
-    /// [`Reader::raw_as`] for `op`, decoded with the argument layout of `like`, which must
-    /// read its argument exactly as `op` does (the fast pass passes a constant `like` for a
-    /// group of such opcodes, so that their arm's decoder is specialised).
+    /// The fast pass calls it from inside its `match` on the opcode byte with a constant
+    /// `like` in every arm (the arm's opcode, or one of a group that reads alike): the
+    /// `RawShape` lookup then folds away and each arm gets its own decoder, so an
+    /// instruction costs one jump on its opcode instead of a jump on its argument kind
+    /// followed by another on its opcode (those two jumps' mispredictions were the hottest
+    /// spots of the fast pass on a pickle of many small objects). One 8-byte load after the
+    /// opcode holds every fixed-width argument and length prefix. Everything else
+    /// (line-based opcodes, FRAME, the last 8 bytes of the input, anything malformed) goes
+    /// through [`Reader::next_instr`], which gives the same instruction or the loader's
+    /// error.
     #[inline(always)]
     pub fn raw_like(&mut self, op: Opcode, like: Opcode) -> Result<RawInstr, DecodeError> {
         debug_assert_eq!(
