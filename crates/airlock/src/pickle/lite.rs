@@ -302,6 +302,22 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 )
             };
         }
+        // TUPLE1, TUPLE2, TUPLE3: the top `n` items (above the last mark) become a tuple.
+        macro_rules! small_tuple {
+            ($n:literal) => {{
+                let n: usize = $n;
+                if stack.len() < marks.last().copied().unwrap_or(0) + n {
+                    fail!(at, "unpickling stack underflow");
+                }
+                let first = stack.len() - n;
+                let size = stack[first..]
+                    .iter()
+                    .fold(1u64, |acc, c| acc.saturating_add(size_of(&sizes, *c)));
+                stack.truncate(first);
+                let cell = new_container!(Kind::Tuple, size);
+                stack.push(cell);
+            }};
+        }
         // APPEND(S), SETITEM(S), ADDITEMS on the top of the stack (above the last mark).
         macro_rules! mutate_top {
             ($want:expr, $by:expr) => {{
@@ -559,23 +575,19 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 let cell = new_container!(Kind::Tuple, 1);
                 stack.push(cell);
             }
-            B::TUPLE1 | B::TUPLE2 | B::TUPLE3 => {
-                let instr = decode!(O::TUPLE1);
-                let n = match instr.op {
-                    O::TUPLE1 => 1,
-                    O::TUPLE2 => 2,
-                    _ => 3,
-                };
-                if stack.len() < marks.last().copied().unwrap_or(0) + n {
-                    fail!(at, "unpickling stack underflow");
-                }
-                let first = stack.len() - n;
-                let size = stack[first..]
-                    .iter()
-                    .fold(1u64, |acc, c| acc.saturating_add(size_of(&sizes, *c)));
-                stack.truncate(first);
-                let cell = new_container!(Kind::Tuple, size);
-                stack.push(cell);
+            // One arm per size, so that summing the items is unrolled (no loop exit to
+            // mispredict when tuples of different sizes alternate).
+            B::TUPLE1 => {
+                decode!(O::TUPLE1);
+                small_tuple!(1);
+            }
+            B::TUPLE2 => {
+                decode!(O::TUPLE2);
+                small_tuple!(2);
+            }
+            B::TUPLE3 => {
+                decode!(O::TUPLE3);
+                small_tuple!(3);
             }
             B::TUPLE | B::FROZENSET => {
                 let instr = decode!(O::TUPLE);
