@@ -959,3 +959,21 @@ fn fast_pass_counts_frozenset_sizes_like_the_full_machine() {
     assert!(rules(&full_report).contains(&Rule::MemoExpansion));
     assert!(fast_flags, "{:?}", fast.findings);
 }
+
+/// Inputs the `pickle_engine` fuzz target found too slow (tests/fixtures/fuzz/README.md):
+/// each is read to the same report as before the fix, which is now quick to reach.
+#[test]
+fn fuzz_regressions_scan_to_their_reports() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/fuzz/pickle_engine");
+    let path = dir.join("timeout-856a016165f71d873ec13830be06917cbfc07ee5");
+    let data = std::fs::read(&path).expect("reproducer");
+    // `argparse` and a 29 KB dotted name of thousands of components, then a bad byte.
+    let report = scan(&data);
+    assert_eq!(report.verdict, Verdict::Suspicious, "{report:?}");
+    assert_eq!(report.imports.len(), 1);
+    assert!(report.imports[0].name.len() > 29_000);
+    let rules = rules(&report);
+    assert!(rules.contains(&Rule::UnknownImport), "{rules:?}");
+    assert!(rules.contains(&Rule::MalformedPickle), "{rules:?}");
+}

@@ -376,11 +376,31 @@ static TABLE: LazyLock<HashMap<&'static str, Category>> = LazyLock::new(|| {
     table
 });
 
+/// Bytes in the longest entry: a leading run longer than this matches nothing, so lookups
+/// stop there whatever the length of the name (a GLOBAL can name thousands of components).
+pub const LONGEST_ENTRY: usize = {
+    let mut longest = 0;
+    let mut group = 0;
+    while group < GROUPS.len() {
+        let paths = GROUPS[group].1;
+        let mut i = 0;
+        while i < paths.len() {
+            if paths[i].len() > longest {
+                longest = paths[i].len();
+            }
+            i += 1;
+        }
+        group += 1;
+    }
+    longest
+};
+
 /// The label of a dotted path, when some leading run of its components is denylisted.
 /// The longest (most specific) matching entry wins: `torch.serialization.load` is a nested
 /// loader even though `torch.serialization` is only deserialization machinery.
 pub fn label_path(path: &str) -> Option<(&'static str, Category)> {
     super::names::leading_runs(path)
+        .take_while(|run| run.len() <= LONGEST_ENTRY)
         .filter_map(|run| TABLE.get_key_value(run))
         .last()
         .map(|(entry, category)| (*entry, *category))

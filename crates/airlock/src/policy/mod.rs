@@ -102,6 +102,8 @@ pub struct Policy {
     user_allowed: HashMap<String, HashSet<String>>,
     /// Dotted paths the user labelled dangerous (matching submodules and attributes).
     user_denied: HashSet<String>,
+    /// Bytes in the longest of them (lookups stop at runs longer than this).
+    user_denied_longest: usize,
     /// The user vouches for llamafiles (`allow_llamafile = true`, `--allow-llamafile`).
     llamafile_allowed: bool,
 }
@@ -113,6 +115,7 @@ impl Default for Policy {
             enabled: Profile::ALL.to_vec(),
             user_allowed: HashMap::new(),
             user_denied: HashSet::new(),
+            user_denied_longest: 0,
             llamafile_allowed: false,
         }
     }
@@ -212,10 +215,12 @@ impl Policy {
             .split_once('.')
             .map_or((path, None), |(h, r)| (h, Some(r)));
         let head = normalize_module(head);
-        self.user_denied.insert(match rest {
+        let entry = match rest {
             Some(rest) => format!("{head}.{rest}"),
             None => head.to_string(),
-        });
+        };
+        self.user_denied_longest = self.user_denied_longest.max(entry.len());
+        self.user_denied.insert(entry);
         Ok(())
     }
 
@@ -243,13 +248,15 @@ impl Policy {
             );
         }
         if !self.user_denied.is_empty() {
+            let longest = self.user_denied_longest;
             let lookup = |path: &str| {
                 names::leading_runs(path)
+                    .take_while(|run| run.len() <= longest)
                     .filter_map(|run| self.user_denied.get(run))
                     .last()
                     .map(|entry| (entry.as_str(), None))
             };
-            if let Some(label) = label_with(m, n, lookup) {
+            if let Some(label) = label_with(m, n, longest, lookup) {
                 return assessment_for_label(&label);
             }
         }
@@ -320,18 +327,20 @@ fn is_identifier(component: &str) -> bool {
 }
 
 fn builtin_label(module: &str, name: &str) -> Option<Label> {
-    label_with(module, name, |path| {
+    label_with(module, name, denylist::LONGEST_ENTRY, |path| {
         denylist::label_path(path).map(|(entry, category)| (entry, Some(category)))
     })
 }
 
 /// Labels a normalised global with `lookup` (which maps a dotted path to the entry that
-/// matches a leading run of it): first the full `module.name` path, then every attribute
-/// chain inside the name (`pathlib` + `os.system` reaches `os.system`) of two or more
-/// components, with its head normalised (`posix.system` → `os.system`).
+/// matches a leading run of it, and never matches a run longer than `longest` bytes): first
+/// the full `module.name` path, then every attribute chain inside the name (`pathlib` +
+/// `os.system` reaches `os.system`) of two or more components, with its head normalised
+/// (`posix.system` → `os.system`).
 fn label_with<'e>(
     module: &str,
     name: &str,
+    longest: usize,
     lookup: impl Fn(&str) -> Option<(&'e str, Option<Category>)>,
 ) -> Option<Label> {
     let full = if module.is_empty() {
@@ -346,7 +355,7 @@ fn label_with<'e>(
             via_attribute: false,
         });
     }
-    attribute_chains(name).find_map(|chain| {
+    attribute_chains(name, longest).find_map(|chain| {
         lookup(&chain).map(|(entry, category)| Label {
             entry: entry.to_string(),
             category,
@@ -355,15 +364,36 @@ fn label_with<'e>(
     })
 }
 
-/// Every suffix of a dotted name with at least two components, head normalised.
-fn attribute_chains(name: &str) -> impl Iterator<Item = String> + '_ {
+/// Every suffix of a dotted name with at least two components, head normalised, and cut
+/// after the whole components of its rest that fit in `longest` bytes: no run longer than
+/// that can match, and copying every whole suffix made a name of thousands of components
+/// quadratic to label (a fuzzer's 29 KB GLOBAL took 15 s; see
+/// `tests::a_name_of_thousands_of_components_is_labelled_quickly`).
+fn attribute_chains(name: &str, longest: usize) -> impl Iterator<Item = String> + '_ {
     std::iter::once(0)
         .chain(name.match_indices('.').map(|(i, _)| i + 1))
         .filter_map(move |start| name.get(start..))
-        .filter_map(|suffix| {
+        .filter_map(move |suffix| {
             let (head, rest) = suffix.split_once('.')?;
-            Some(format!("{}.{rest}", normalize_module(head)))
+            let head = normalize_module(head);
+            Some(match leading_within(rest, longest) {
+                "" => head.to_string(),
+                rest => format!("{head}.{rest}"),
+            })
         })
+}
+
+/// The longest leading run of whole components of `path` within `max` bytes ("" when even
+/// the first component is longer).
+fn leading_within(path: &str, max: usize) -> &str {
+    if path.len() <= max {
+        return path;
+    }
+    let end = path.as_bytes()[..=max]
+        .iter()
+        .rposition(|&b| b == b'.')
+        .unwrap_or(0);
+    &path[..end]
 }
 
 fn describe_reach(label: &Label) -> String {

@@ -377,6 +377,54 @@ fn attribute_chains_reaching_denylisted_modules_are_dangerous() {
     dangerous("builtins", "eval.something");
 }
 
+/// `c0.c1.….cN` with `n` components.
+fn dotted(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("c{i}"))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[test]
+fn a_name_of_thousands_of_components_is_labelled_like_a_short_one() {
+    // A gadget deep inside a long attribute chain, and a long tail after it.
+    let (before, after) = (dotted(3_000), dotted(3_000));
+    let a = dangerous("pathlib", &format!("{before}.posix.system.{after}"));
+    assert!(
+        a.reason.contains("reaches `os` through attributes"),
+        "{}",
+        a.reason
+    );
+    dangerous(&format!("os.{after}"), "x");
+    suspicious("pathlib", &format!("{before}.{after}"));
+    // The user's own entries too, however long they are.
+    let mut policy = Policy::default();
+    let denied = format!("mypkg.{}", dotted(50));
+    policy.deny(&denied).expect("denied");
+    let (rating, _) = rating(&policy, "pathlib", &format!("{before}.{denied}.{after}"));
+    assert_eq!(rating, Rating::Dangerous);
+}
+
+#[test]
+fn attribute_chains_are_cut_to_the_longest_entry() {
+    // Every suffix of the name is a chain, but only the runs a lookup can match are copied:
+    // copying whole suffixes made a 29 KB GLOBAL (a fuzzer's, in
+    // tests/fixtures/fuzz/pickle_engine) take 15 s to rate.
+    let name = dotted(5_000);
+    let longest = denylist::LONGEST_ENTRY;
+    let mut chains = 0;
+    for chain in attribute_chains(&name, longest) {
+        let (head, rest) = chain.split_once('.').unwrap_or((&chain, ""));
+        assert!(rest.len() <= longest, "{} bytes after `{head}`", rest.len());
+        assert!(name.contains(&chain), "{chain}");
+        chains += 1;
+    }
+    assert_eq!(chains, 4_999);
+    assert_eq!(leading_within("a.bb.ccc", 4), "a.bb");
+    assert_eq!(leading_within("a.bb.ccc", 8), "a.bb.ccc");
+    assert_eq!(leading_within("aaaa.b", 3), "");
+}
+
 #[test]
 fn attribute_chains_are_innocuous_only_when_listed_exactly() {
     suspicious("torch", "nn.parameter.Parameter");
