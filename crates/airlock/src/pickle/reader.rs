@@ -67,7 +67,8 @@ pub struct RawInstr {
     pub op: Opcode,
     pub offset: u64,
     pub end: u64,
-    /// The argument of U1/U4 opcodes and FRAME; 0 for every other opcode.
+    /// The argument of U1/U4 opcodes, the memo index of text GET/PUT and FRAME's size; 0 for
+    /// every other opcode.
     pub int: i64,
 }
 
@@ -165,8 +166,8 @@ impl<'a> Reader<'a> {
     }
 
     /// Decodes the instruction at the cursor without building its argument: the opcode, its
-    /// offset and end, and the integer argument of U1/U4 opcodes and FRAME (memo indices,
-    /// PROTO, EXT1, frame sizes). Text arguments are validated exactly as
+    /// offset and end, and the integer argument of U1/U4 opcodes, text GET/PUT and FRAME
+    /// (memo indices, PROTO, EXT1, frame sizes). Text arguments are validated exactly as
     /// [`Reader::next_instr`] does. The fast pass dispatches on the opcode byte itself and
     /// calls [`Reader::raw_like`] from the arm; this is the same for any byte.
     pub fn next_raw(&mut self) -> Result<RawInstr, DecodeError> {
@@ -640,7 +641,7 @@ fn bytes_to_text(bytes: &[u8]) -> Cow<'_, str> {
 fn raw_full_at(data: &[u8], pos: usize) -> Result<RawInstr, DecodeError> {
     let instr = Reader::new(data, pos).next_instr()?;
     let int = match (instr.arg, instr.op.arg_kind()) {
-        (Arg::Int(i), ArgKind::U1 | ArgKind::U4) => i,
+        (Arg::Int(i), ArgKind::U1 | ArgKind::U4 | ArgKind::DecimalLine) => i,
         (Arg::Size(n), _) => i64::try_from(n).unwrap_or(i64::MAX),
         _ => 0,
     };
@@ -754,12 +755,12 @@ mod tests {
     }
 
     /// What `next_raw` must give for the instruction at the start of `bytes`: the full
-    /// decoder's opcode, offset and end (or its error), and the integer of U1/U4 opcodes
-    /// and FRAME.
+    /// decoder's opcode, offset and end (or its error), and the integer of U1/U4 opcodes,
+    /// text GET/PUT and FRAME.
     fn expected_raw(bytes: &[u8]) -> Result<RawInstr, DecodeError> {
         let instr = Reader::new(bytes, 0).next_instr()?;
         let int = match (instr.arg, instr.op.arg_kind()) {
-            (Arg::Int(i), ArgKind::U1 | ArgKind::U4) => i,
+            (Arg::Int(i), ArgKind::U1 | ArgKind::U4 | ArgKind::DecimalLine) => i,
             (Arg::Size(n), ArgKind::U8) => n as i64,
             _ => 0,
         };

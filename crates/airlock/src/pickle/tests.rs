@@ -570,6 +570,8 @@ fn fast_pass_agrees_with_the_full_machine() {
         big_data_pickle(20_000, b"(K\x01K\x02K\x03d"), // odd DICT
         big_data_pickle(20_000, b"K\x01K\x02a"), // APPEND on an int
         big_data_pickle(20_000, b"\x80\x02"), // repeated PROTO
+        big_data_pickle(20_000, b"g999999\n0"), // text GET of a missing memo index
+        big_data_pickle(20_000, b"Np999999\n0g999999\n0"), // text PUT and GET
     ];
     let limits = lite::LiteLimits {
         max_opcodes: u64::MAX,
