@@ -368,7 +368,7 @@ fn label_with<'e>(
 /// after the whole components of its rest that fit in `longest` bytes: no run longer than
 /// that can match, and copying every whole suffix made a name of thousands of components
 /// quadratic to label (a fuzzer's 29 KB GLOBAL took 15 s; see
-/// `tests::a_name_of_thousands_of_components_is_labelled_quickly`).
+/// `tests::attribute_chains_are_cut_to_the_longest_entry`).
 fn attribute_chains(name: &str, longest: usize) -> impl Iterator<Item = String> + '_ {
     std::iter::once(0)
         .chain(name.match_indices('.').map(|(i, _)| i + 1))
