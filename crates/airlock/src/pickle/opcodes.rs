@@ -45,9 +45,9 @@ pub enum ArgKind {
 /// fixed-width argument of `width` bytes, or a body whose length is the `width`-byte
 /// little-endian prefix (`prefixed`). The opcodes it does not cover (line-based ones, FRAME,
 /// BINSTRING and SHORT_BINSTRING with their encodings, EXT4, LONG4) take the full decoder.
+/// Two opcodes with equal shapes read their arguments alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RawShape {
-    pub op: Opcode,
     /// Bytes of the fixed argument, or of the length prefix: 0, 1, 2, 4 or 8.
     pub width: u8,
     pub prefixed: bool,
@@ -58,11 +58,6 @@ pub(crate) struct RawShape {
 }
 
 impl RawShape {
-    /// Everything but the opcode: two opcodes with the same layout read their arguments alike.
-    pub fn layout(self) -> (u8, bool, bool, bool) {
-        (self.width, self.prefixed, self.int, self.text)
-    }
-
     const fn of(op: Opcode, kind: ArgKind) -> Option<RawShape> {
         let (width, prefixed, int) = match kind {
             ArgKind::None => (0, false, false),
@@ -82,7 +77,6 @@ impl RawShape {
             Opcode::SHORT_BINUNICODE | Opcode::BINUNICODE | Opcode::BINUNICODE8
         );
         Some(RawShape {
-            op,
             width,
             prefixed,
             int,

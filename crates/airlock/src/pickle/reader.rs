@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use super::opcodes::{ArgKind, Opcode, RAW_BY_OPCODE, RawShape};
+use super::opcodes::{ArgKind, Opcode, RAW_BY_OPCODE};
 
 /// The low `width` bytes of a little-endian word, by width (0, 1, 2, 4 or 8).
 const WIDTH_MASK: [u64; 16] = {
@@ -70,17 +70,6 @@ pub struct RawInstr {
     /// The argument of U1/U4 opcodes, the memo index of text GET/PUT and FRAME's size; 0 for
     /// every other opcode.
     pub int: i64,
-}
-
-impl Default for RawInstr {
-    fn default() -> Self {
-        RawInstr {
-            op: Opcode::STOP,
-            offset: 0,
-            end: 0,
-            int: 0,
-        }
-    }
 }
 
 /// Why an instruction could not be decoded. The loader raises at the same place.
@@ -171,17 +160,10 @@ impl<'a> Reader<'a> {
     /// [`Reader::next_instr`] does. The fast pass dispatches on the opcode byte itself and
     /// calls [`Reader::raw_like`] from the arm; this is the same for any byte.
     pub fn next_raw(&mut self) -> Result<RawInstr, DecodeError> {
-        match self.peek_op() {
-            Some(op) => self.raw_like(op, op),
+        match self.data.get(self.pos).and_then(|&b| Opcode::decode(b)) {
+            Some((op, _)) => self.raw_like(op, op),
             None => self.next_raw_full(),
         }
-    }
-
-    /// The opcode at the cursor, when its byte is one.
-    #[inline(always)]
-    pub fn peek_op(&self) -> Option<Opcode> {
-        let &byte = self.data.get(self.pos)?;
-        Opcode::decode(byte).map(|(op, _)| op)
     }
 
     /// [`Reader::next_raw`] for the opcode `op` at the cursor, decoded with the argument
@@ -200,8 +182,7 @@ impl<'a> Reader<'a> {
     #[inline(always)]
     pub fn raw_like(&mut self, op: Opcode, like: Opcode) -> Result<RawInstr, DecodeError> {
         debug_assert_eq!(
-            RAW_BY_OPCODE[op as usize].map(RawShape::layout),
-            RAW_BY_OPCODE[like as usize].map(RawShape::layout),
+            RAW_BY_OPCODE[op as usize], RAW_BY_OPCODE[like as usize],
             "{op:?} does not read its argument like {like:?}"
         );
         let start = self.pos;

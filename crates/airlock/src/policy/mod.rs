@@ -384,7 +384,9 @@ fn attribute_chains(name: &str, longest: usize) -> impl Iterator<Item = String> 
 }
 
 /// The longest leading run of whole components of `path` within `max` bytes ("" when even
-/// the first component is longer).
+/// the first component is longer). Not `names::leading_runs(..).take_while(..).last()`: that
+/// scans on to the next `.` past `max`, the whole rest of the name when a huge component
+/// follows, once per suffix.
 fn leading_within(path: &str, max: usize) -> &str {
     if path.len() <= max {
         return path;
