@@ -22,7 +22,7 @@
 //! The reader works on [`ZipBytes`]: a slice of the whole file, or the sparse image of a large
 //! PyTorch zip ([`super::zip_image`]) that holds only the ranges this reader will ask for.
 
-use crate::hash::{HashMap, HashSet};
+use crate::hash::{HashMap, HashMapExt};
 use std::borrow::Cow;
 use std::ops::Range;
 
@@ -406,12 +406,12 @@ impl<'a> ZipArchive<'a> {
     /// central directory does not list.
     fn walk_local_headers(&mut self) {
         let data = self.data;
-        let known: HashSet<u64> = self.entries.iter().map(|e| e.header_offset).collect();
-        let sizes: HashMap<u64, u64> = self
-            .entries
-            .iter()
-            .map(|e| (e.header_offset, e.compressed_size))
-            .collect();
+        // Offset -> the last directory entry whose header sits there (its size is the one
+        // the walk steps by when several entries share a header).
+        let mut by_offset: HashMap<u64, usize> = HashMap::with_capacity(self.entries.len());
+        for (index, e) in self.entries.iter().enumerate() {
+            by_offset.insert(e.header_offset, index);
+        }
         // From the start of the file, or, when something else comes first (a self-extracting
         // archive, a llamafile's executable), from the first record the directory names.
         let mut at = if parse_local(data, 0).is_some() {
@@ -420,30 +420,44 @@ impl<'a> ZipArchive<'a> {
             let first = self.entries.iter().map(|e| e.header_offset).min();
             first.and_then(|o| usize::try_from(o).ok()).unwrap_or(0)
         };
-        while let Some(local) = parse_local(data, at) {
+        loop {
             let offset = at as u64;
-            let deferred = local.flags & FLAG_DATA_DESCRIPTOR != 0 && local.compressed_size == 0;
-            let size = match sizes.get(&offset) {
-                Some(&size) => size,
-                None if deferred => {
-                    self.add_local_only(offset, &local);
-                    self.problems.push(format!(
-                        "local header at offset {offset} (`{}`) defers its sizes to a data \
-                         descriptor and is not in the central directory; the records after it \
-                         were not walked",
-                        local.name
-                    ));
-                    return;
+            let next = match by_offset.get(&offset).map(|&i| &self.entries[i]) {
+                // The directory entry already read this very header (`parse_central` with its
+                // local header): the same bytes, so the same reading; only where the data
+                // starts is needed to step past it.
+                Some(e) if e.data_offset.is_some() => e.data_offset.map(|d| (d, e.compressed_size)),
+                known => {
+                    let Some(local) = parse_local(data, at) else {
+                        return;
+                    };
+                    let deferred =
+                        local.flags & FLAG_DATA_DESCRIPTOR != 0 && local.compressed_size == 0;
+                    let size = match known {
+                        Some(e) => e.compressed_size,
+                        None if deferred => {
+                            self.add_local_only(offset, &local);
+                            self.problems.push(format!(
+                                "local header at offset {offset} (`{}`) defers its sizes to a \
+                                 data descriptor and is not in the central directory; the \
+                                 records after it were not walked",
+                                local.name
+                            ));
+                            return;
+                        }
+                        None => {
+                            self.add_local_only(offset, &local);
+                            local.compressed_size
+                        }
+                    };
+                    Some((local.data_offset, size))
                 }
-                None => local.compressed_size,
             };
-            if !known.contains(&offset) {
-                self.add_local_only(offset, &local);
-            }
-            let Some(next) = usize::try_from(size)
-                .ok()
-                .and_then(|s| local.data_offset.checked_add(s))
-            else {
+            let Some(next) = next.and_then(|(start, size)| {
+                usize::try_from(size)
+                    .ok()
+                    .and_then(|s| start.checked_add(s))
+            }) else {
                 return;
             };
             at = skip_descriptor(data, next);
