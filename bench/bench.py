@@ -362,7 +362,20 @@ def machine_lines():
         f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
         f"- Machine: {os.cpu_count()} cores ({cpu}), {mem} RAM, {platform.system()} {platform.release()}",
         f"- Python {platform.python_version()}; load average at start: {LOAD_START}",
-    ]
+    ] + binary_lines()
+
+
+def binary_lines():
+    """Which airlock binary ran, and how it is linked (a static one starts ~0.5 ms sooner)."""
+    if not AIRLOCK_OK:
+        return []
+    linked = "?"
+    try:
+        out = subprocess.run(["file", "-b", AIRLOCK], capture_output=True, text=True).stdout
+        linked = "statically linked" if "static" in out else "dynamically linked" if "dynamic" in out else "?"
+    except OSError:
+        pass
+    return [f"- Airlock binary: `{AIRLOCK}` ({linked})"]
 
 
 def load_average():
