@@ -596,7 +596,8 @@ def convert_section():
     if not has_convert:
         lines += ["`airlock convert` skipped: the binary has no `convert` subcommand (yet).", ""]
     lines += [
-        f"Each method ran {CONVERT_RUNS} times; wall time is the median, RSS the largest. Before every run the",
+        f"Each method ran {CONVERT_RUNS} times, round-robin (run 1 of every method, then run 2, ...); wall time is the",
+        "median, RSS the largest. Before every run the",
         "outputs were deleted, the disk flushed (`sync`), " + ("the page cache dropped (`drop_caches`) " if can_drop_caches() else "")
         + "and the input read into the page cache,",
         "so every run starts from the same memory state (without the drop, the 20 GB of other bench data left",
@@ -613,21 +614,29 @@ def convert_section():
     for f in inputs:
         size = f"{f.stat().st_size / MB:.0f}"
         walls = {}
-        for label, cmd, durable in convert_methods(f, scratch, has_convert):
-            runs = []
-            for i in range(CONVERT_RUNS):
+        methods = convert_methods(f, scratch, has_convert)
+        runs = {label: [] for label, _, _ in methods}
+        # Round-robin: run i of every method before run i + 1 of any. Run back to back, a
+        # method's three runs shared one stretch of the host's disk and memory state: at
+        # 21:40 on 2026-12-04, `cp` of the 5 GB input took 1.8 s in the bench and 4.6-10.7 s
+        # in alternation with `airlock convert` right after it, which took 2.9-6.7 s there and
+        # 4.0-5.1 s in the bench.
+        for i in range(CONVERT_RUNS):
+            for label, cmd, _ in methods:
                 for old in scratch.iterdir():
                     old.unlink()
                 subprocess.run(["sync"], check=False)
                 drop_caches()
                 warm(f)
-                runs.append(measure(cmd, f"convert-{f.stem}-{re.sub(r'[^a-z0-9]+', '_', label.lower())}-{i}"))
-            wall = statistics.median(r["wall"] for r in runs)
-            rss = max((r["rss_mb"] or 0) for r in runs)
+                runs[label].append(measure(cmd, f"convert-{f.stem}-{re.sub(r'[^a-z0-9]+', '_', label.lower())}-{i}"))
+        for label, cmd, durable in methods:
+            done = runs[label]
+            wall = statistics.median(r["wall"] for r in done)
+            rss = max((r["rss_mb"] or 0) for r in done)
             walls[label] = wall
-            commands.append(f"- {label}: `{runs[0]['cmd']}`")
+            commands.append(f"- {label}: `{done[0]['cmd']}`")
             lines.append(row([f.name, size, label, "yes" if durable else "no", f"{wall:.2f}",
-                              ", ".join(f"{r['wall']:.2f}" for r in runs), mb(rss), runs[-1]["exit"]]))
+                              ", ".join(f"{r['wall']:.2f}" for r in done), mb(rss), done[-1]["exit"]]))
         for old in scratch.iterdir():
             old.unlink()
         if has_convert:
