@@ -132,11 +132,17 @@ impl SparseFile {
     /// header window and the record data after it), so only those are looked at.
     fn holding(&self, start: u64, end: u64) -> Option<Segment> {
         let last = self.last.load(Ordering::Relaxed);
-        if let Some(s) = self.segments.get(last)
-            && s.start <= start
-            && s.end >= end
-        {
-            return Some(*s);
+        // The last segment found, or the one after it: walks go forward through the file.
+        for index in [last, last + 1] {
+            if let Some(s) = self.segments.get(index)
+                && s.start <= start
+                && s.end >= end
+            {
+                if index != last {
+                    self.last.store(index, Ordering::Relaxed);
+                }
+                return Some(*s);
+            }
         }
         let (index, segment) = self.nearest_holding(start, end)?;
         self.last.store(index, Ordering::Relaxed);
