@@ -5,7 +5,7 @@
 //! `_rebuild_parameter*`, `_rebuild_from_type_v2` around plain tensors, `dict`/`OrderedDict`
 //! state dicts); anything else stops the conversion with an error naming the key path and
 //! the byte offset in the pickle. Tensor bytes are copied from the checkpoint to the output
-//! with bounded buffers (or `copy_file_range` through `std::io::copy`), so memory stays small
+//! through bounded buffers, so memory stays small
 //! whatever the checkpoint's size.
 //!
 //! Steps: [`Scanner`] scans the input (a dangerous file is refused) → [`source`] finds the
