@@ -25,7 +25,7 @@ flags=()
 case "$(rustc -vV | sed -n 's/^host: //p')" in
     *-linux-gnu) flags=(-C target-feature=+crt-static) ;;
 esac
-cargo rustc --locked --profile dist -p airlock-cli --bin airlock -- "${flags[@]}" >&2
+cargo rustc --locked --profile dist -p airlock-cli --bin airlock -- ${flags[@]+"${flags[@]}"} >&2
 bin=target/dist/airlock
 if [[ ${#flags[@]} -gt 0 ]] && command -v file >/dev/null && ! file "$bin" | grep -q 'static'; then
     echo "build-dist: $bin is not statically linked" >&2
