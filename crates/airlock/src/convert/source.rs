@@ -30,12 +30,10 @@ use crate::scan::Scanner;
 
 /// Largest pickle inflated into memory from a deflated `data.pkl`.
 const MAX_INFLATED_PICKLE: u64 = 1 << 30;
-/// Chunk size of positioned reads.
+/// Chunk size of positioned reads (and of the buffer stored tensors are copied through):
+/// large enough that a call moves many pages, small enough to stay in the CPU's caches
+/// between the read and the write.
 pub const CHUNK: usize = 1 << 20;
-
-/// Size of the buffer stored tensor bytes are copied through: large enough that a call moves
-/// many pages, small enough to stay in the CPU's caches between the read and the write.
-pub const COPY_CHUNK: usize = 1 << 20;
 
 /// The one buffer a conversion copies stored tensors through, allocated on first use (a
 /// checkpoint of only byte-swapped or strided tensors never needs it).
@@ -45,7 +43,7 @@ pub struct CopyBuffer(Vec<u8>);
 impl CopyBuffer {
     fn get(&mut self) -> &mut [u8] {
         if self.0.is_empty() {
-            self.0 = vec![0u8; COPY_CHUNK];
+            self.0 = vec![0u8; CHUNK];
         }
         &mut self.0
     }
@@ -321,16 +319,29 @@ impl Checkpoint {
         len: u64,
         sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
     ) -> std::io::Result<()> {
-        let mut file = &self.file;
-        file.seek(SeekFrom::Start(offset))?;
         let mut buf = vec![0u8; CHUNK.min(usize::try_from(len).unwrap_or(CHUNK))];
-        let mut left = len;
-        while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let chunk = buf.get_mut(..want).unwrap_or_default();
-            file.read_exact(chunk)?;
+        self.read_stored_through(offset, len, &mut buf, sink)
+    }
+
+    /// Positioned reads of `len` stored bytes at `offset`, `buf.len()` at a time, each handed
+    /// to `sink`.
+    fn read_stored_through(
+        &self,
+        offset: u64,
+        len: u64,
+        buf: &mut [u8],
+        sink: &mut dyn FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        let (mut at, end) = (offset, offset.saturating_add(len));
+        while at < end {
+            let want = buf
+                .len()
+                .min(usize::try_from(end - at).unwrap_or(usize::MAX));
+            let chunk = &mut buf[..want];
+            self.file.read_exact_at(chunk, at)?;
             sink(chunk)?;
-            left -= want as u64;
+            at += want as u64;
         }
         Ok(())
     }
@@ -351,25 +362,14 @@ impl Checkpoint {
         out: &mut File,
         buffer: &mut CopyBuffer,
     ) -> std::io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        let buf = buffer.get();
-        let (mut at, end) = (offset, offset.saturating_add(len));
-        while at < end {
-            let want = buf
-                .len()
-                .min(usize::try_from(end - at).unwrap_or(usize::MAX));
-            let chunk = &mut buf[..want];
-            self.file.read_exact_at(chunk, at).map_err(|e| {
+        self.read_stored_through(offset, len, buffer.get(), &mut |chunk| out.write_all(chunk))
+            .map_err(|e| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
                     std::io::Error::new(e.kind(), "the checkpoint ended inside a storage")
                 } else {
                     e
                 }
-            })?;
-            out.write_all(chunk)?;
-            at += want as u64;
-        }
-        Ok(())
+            })
     }
 
     fn read_zip(&mut self, limits: &crate::Limits) -> Result<(), ConvertError> {

@@ -663,65 +663,32 @@ fn outputs_get_an_ordinary_file_mode() {
     assert_eq!(mode(&output), mode(&ordinary));
 }
 
-/// Stored tensors are copied through one buffer of `COPY_CHUNK` bytes: a tensor spanning
-/// several fills of it, starting at an offset into its storage that is not chunk-aligned,
-/// and the tensors after it come out byte for byte.
+/// Stored tensors are copied through one buffer of `CHUNK` bytes: a tensor spanning several
+/// fills of it, starting at an offset into its storage that is not chunk-aligned, and the
+/// tensors after it come out byte for byte.
 #[test]
 fn stored_tensors_larger_than_the_copy_buffer_come_out_whole() {
-    let chunk = source::COPY_CHUNK;
-    let storage: Vec<u8> = (0..2 * chunk + chunk / 2 + 6)
-        .map(|i| (i % 253) as u8 ^ (i >> 12) as u8)
-        .collect();
-    let elements = storage.len() as u64 / 2;
+    let elements = (2 * source::CHUNK + source::CHUNK / 2 + 6) as u64 / 2;
     let specs = vec![
+        spec("a.first", "FloatStorage", 4, 10),
         testkit::TensorSpec {
-            name: "a.first".into(),
-            storage_class: "FloatStorage",
-            element_size: 4,
-            storage: (0..40u8).collect(),
-            offset: 0,
-            shape: vec![10],
-            strides: vec![1],
-        },
-        testkit::TensorSpec {
-            name: "b.big".into(),
-            storage_class: "HalfStorage",
-            element_size: 2,
-            storage,
             offset: 7,
             shape: vec![elements - 7],
-            strides: vec![1],
+            ..spec("b.big", "HalfStorage", 2, elements)
         },
         testkit::TensorSpec {
-            name: "c.after".into(),
-            storage_class: "HalfStorage",
-            element_size: 2,
-            storage: (0..6u8).collect(),
             offset: 1,
             shape: vec![2],
-            strides: vec![1],
+            ..spec("c.after", "HalfStorage", 2, 3)
         },
     ];
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("chunks.pt");
-    std::fs::write(&input, testkit::checkpoint(&specs)).unwrap();
-    let output = dir.path().join("chunks.safetensors");
-    convert_file(&input, &output, &Options::default()).unwrap();
-    let bytes = std::fs::read(&output).unwrap();
+    let bytes = convert_specs(&specs);
     let st = SafeTensors::deserialize(&bytes).unwrap();
     for spec in &specs {
         let data = st.tensor(&spec.name).unwrap().data();
-        assert_eq!(
-            data.len(),
-            testkit::expected_bytes(spec).len(),
-            "{}",
-            spec.name
-        );
-        assert!(
-            data == testkit::expected_bytes(spec),
-            "bytes of {}",
-            spec.name
-        );
+        let expected = testkit::expected_bytes(spec);
+        assert_eq!(data.len(), expected.len(), "{}", spec.name);
+        assert!(data == expected, "bytes of {}", spec.name);
     }
-    assert!(specs[1].storage.len() > 2 * chunk);
+    assert!(specs[1].storage.len() > 2 * source::CHUNK);
 }
