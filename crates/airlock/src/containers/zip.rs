@@ -426,7 +426,11 @@ impl<'a> ZipArchive<'a> {
                 // The directory entry already read this very header (`parse_central` with its
                 // local header): the same bytes, so the same reading; only where the data
                 // starts is needed to step past it.
-                Some(e) if e.data_offset.is_some() => e.data_offset.map(|d| (d, e.compressed_size)),
+                Some(ZipEntry {
+                    data_offset: Some(start),
+                    compressed_size,
+                    ..
+                }) => Some((*start, *compressed_size)),
                 known => {
                     let Some(local) = parse_local(data, at) else {
                         return;
