@@ -201,19 +201,13 @@ impl<'a> ZipArchive<'a> {
     /// Reads the central directory, each entry's local header, and the chain of local headers
     /// from the start of the file.
     pub fn parse(data: impl Into<ZipBytes<'a>>) -> ZipArchive<'a> {
-        let mut archive = Self::read_directory(data.into(), true);
+        let mut archive = Self::read_directory(data.into());
         archive.walk_local_headers();
         archive
     }
 
-    /// Reads the central directory only: no local header is touched, so the entries' local
-    /// fields are all `None`. For callers that need the directory before the local headers
-    /// are readable (the sparse image of [`super::zip_image`] is built from it).
-    pub fn parse_directory(data: impl Into<ZipBytes<'a>>) -> ZipArchive<'a> {
-        Self::read_directory(data.into(), false)
-    }
-
-    fn read_directory(data: ZipBytes<'a>, with_local: bool) -> ZipArchive<'a> {
+    /// Reads the central directory and each entry's local header.
+    fn read_directory(data: ZipBytes<'a>) -> ZipArchive<'a> {
         let mut archive = ZipArchive {
             data,
             entries: Vec::new(),
@@ -223,7 +217,7 @@ impl<'a> ZipArchive<'a> {
         match find_directory(data) {
             Ok(dir) => {
                 archive.has_directory = true;
-                archive.read_central(&dir, with_local);
+                archive.read_central(&dir);
             }
             Err(problem) => archive.problems.push(problem),
         }
@@ -354,19 +348,16 @@ impl<'a> ZipArchive<'a> {
         }
     }
 
-    fn read_central(&mut self, dir: &Directory, with_local: bool) {
+    fn read_central(&mut self, dir: &Directory) {
         let data = self.data;
-        let Some(mut at) = usize::try_from(dir.offset)
-            .ok()
-            .filter(|&o| o <= data.len())
-        else {
+        let Some(mut records) = CentralRecords::new(data, dir) else {
             self.problems.push(format!(
                 "central directory offset {} is past the end of the file",
                 dir.offset
             ));
             return;
         };
-        let room = data.len().saturating_sub(at) as u64;
+        let room = data.len().saturating_sub(records.at) as u64;
         if dir.count.saturating_mul(CENTRAL_LEN as u64) > room {
             self.problems.push(format!(
                 "central directory claims {} entries but only {room} bytes follow it",
@@ -379,26 +370,20 @@ impl<'a> ZipArchive<'a> {
                 dir.size
             ));
         }
-        let fits = room / CENTRAL_LEN as u64;
         // Reserved up front: growing by doubling copies the entries into fresh pages, which
         // on a checkpoint with hundreds of records costs more than parsing them. Capped, since
         // the count is the file's claim.
         self.entries
-            .reserve(usize::try_from(dir.count.min(fits).min(MAX_RESERVED_ENTRIES)).unwrap_or(0));
-        for index in 0..dir.count.min(fits) {
-            match parse_central(data, at, with_local) {
-                Some((entry, next)) => {
-                    self.entries.push(entry);
-                    at = next;
-                }
-                None => {
-                    self.problems.push(format!(
-                        "central directory entry {index} at offset {at} is malformed; {} of {} entries read",
-                        index, dir.count
-                    ));
-                    return;
-                }
-            }
+            .reserve(usize::try_from(records.left.min(MAX_RESERVED_ENTRIES)).unwrap_or(0));
+        for record in records.by_ref() {
+            self.entries.push(record.into_entry(data));
+        }
+        if records.left > 0 {
+            let index = records.read;
+            self.problems.push(format!(
+                "central directory entry {index} at offset {} is malformed; {index} of {} entries read",
+                records.at, dir.count
+            ));
         }
     }
 
@@ -838,23 +823,84 @@ fn last_eocd_signature(data: ZipBytes, window: usize) -> Option<usize> {
         .map(|p| p + start)
 }
 
-fn parse_central(data: ZipBytes<'_>, at: usize, with_local: bool) -> Option<(ZipEntry<'_>, usize)> {
+/// The central directory's records in order, read as [`ZipArchive`] reads them: as many as
+/// the end record counts and the bytes after the directory's offset can hold, up to the first
+/// malformed one. The sparse image of [`super::zip_image`] is planned from the same reading,
+/// so it holds exactly what the archive will ask for.
+pub(crate) struct CentralRecords<'a> {
+    data: ZipBytes<'a>,
+    /// Where the next record starts (after a malformed one: where it starts).
+    at: usize,
+    /// Records still to read.
+    left: u64,
+    /// Records read so far.
+    read: u64,
+}
+
+impl<'a> CentralRecords<'a> {
+    /// `None` when the directory's offset is past the end of `data`.
+    fn new(data: ZipBytes<'a>, dir: &Directory) -> Option<Self> {
+        let at = usize::try_from(dir.offset)
+            .ok()
+            .filter(|&o| o <= data.len())?;
+        let fits = data.len().saturating_sub(at) as u64 / CENTRAL_LEN as u64;
+        Some(CentralRecords {
+            data,
+            at,
+            left: dir.count.min(fits),
+            read: 0,
+        })
+    }
+
+    /// The records of the directory the end records of `data` point at, or `None` when
+    /// there is no such directory.
+    pub(crate) fn of(data: ZipBytes<'a>) -> Option<Self> {
+        CentralRecords::new(data, &find_directory(data).ok()?)
+    }
+}
+
+impl<'a> Iterator for CentralRecords<'a> {
+    type Item = CentralRecord<'a>;
+
+    fn next(&mut self) -> Option<CentralRecord<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        let record = read_central_record(self.data, self.at)?;
+        self.at = record.next;
+        self.left -= 1;
+        self.read += 1;
+        Some(record)
+    }
+}
+
+/// A central-directory record's fields as stored, before its name is decoded.
+pub(crate) struct CentralRecord<'a> {
+    made_by_host: u8,
+    flags: u16,
+    method: u16,
+    crc: u32,
+    pub(crate) compressed_size: u64,
+    uncompressed_size: u64,
+    pub(crate) name: &'a [u8],
+    external: u32,
+    pub(crate) header_offset: u64,
+    /// Where the next record starts.
+    next: usize,
+}
+
+fn read_central_record(data: ZipBytes<'_>, at: usize) -> Option<CentralRecord<'_>> {
     // Every field read below lies in the fixed part: fetch it once (a sparse image looks
     // each request up).
     let h = data.get(at..at.checked_add(CENTRAL_LEN)?)?;
     if h.get(..4)? != CENTRAL_SIG {
         return None;
     }
-    let made_by_host = *h.get(5)?;
-    let flags = le16(h, 8)?;
-    let method = le16(h, 10)?;
-    let crc = le32(h, 16)?;
     let mut compressed = u64::from(le32(h, 20)?);
     let mut uncompressed = u64::from(le32(h, 24)?);
     let name_len = usize::from(le16(h, 28)?);
     let extra_len = usize::from(le16(h, 30)?);
     let comment_len = usize::from(le16(h, 32)?);
-    let external = le32(h, 38)?;
     let mut offset = u64::from(le32(h, 42)?);
     let name_start = at + CENTRAL_LEN;
     let names = data.get(name_start..name_start + name_len + extra_len)?;
@@ -870,28 +916,55 @@ fn parse_central(data: ZipBytes<'_>, at: usize, with_local: bool) -> Option<(Zip
             }
         }
     }
-    let local = usize::try_from(offset)
-        .ok()
-        .filter(|_| with_local)
-        .and_then(|o| parse_local(data, o));
-    let entry = ZipEntry {
-        name: lossy_name(name),
-        local_name: local.as_ref().map(|l| l.name.clone()),
-        in_central: true,
-        method,
-        local_method: local.as_ref().map(|l| l.method),
-        flags,
-        local_flags: local.as_ref().map(|l| l.flags),
-        crc,
+    Some(CentralRecord {
+        made_by_host: *h.get(5)?,
+        flags: le16(h, 8)?,
+        method: le16(h, 10)?,
+        crc: le32(h, 16)?,
         compressed_size: compressed,
         uncompressed_size: uncompressed,
-        local_compressed_size: local.as_ref().map(|l| l.compressed_size),
-        local_uncompressed_size: local.as_ref().map(|l| l.uncompressed_size),
+        name,
+        external: le32(h, 38)?,
         header_offset: offset,
-        data_offset: local.as_ref().map(|l| l.data_offset),
-        unix_mode: (made_by_host == 3).then_some(external >> 16),
-    };
-    Some((entry, next))
+        next,
+    })
+}
+
+impl<'a> CentralRecord<'a> {
+    /// The entry, with its local header read from `data`.
+    fn into_entry(self, data: ZipBytes<'a>) -> ZipEntry<'a> {
+        let local = usize::try_from(self.header_offset)
+            .ok()
+            .and_then(|o| read_local_record(data, o));
+        let name = lossy_name(self.name);
+        // The same bytes decode to the same text: decoded once when the names agree (as
+        // they do in every archive a real writer made).
+        let local_name = local.as_ref().map(|(_, bytes)| {
+            if *bytes == self.name {
+                name.clone()
+            } else {
+                lossy_name(bytes)
+            }
+        });
+        let local = local.map(|(header, _)| header);
+        ZipEntry {
+            name,
+            local_name,
+            in_central: true,
+            method: self.method,
+            local_method: local.as_ref().map(|l| l.method),
+            flags: self.flags,
+            local_flags: local.as_ref().map(|l| l.flags),
+            crc: self.crc,
+            compressed_size: self.compressed_size,
+            uncompressed_size: self.uncompressed_size,
+            local_compressed_size: local.as_ref().map(|l| l.compressed_size),
+            local_uncompressed_size: local.as_ref().map(|l| l.uncompressed_size),
+            header_offset: self.header_offset,
+            data_offset: local.as_ref().map(|l| l.data_offset),
+            unix_mode: (self.made_by_host == 3).then_some(self.external >> 16),
+        }
+    }
 }
 
 pub(crate) struct LocalHeader<'a> {
@@ -905,6 +978,26 @@ pub(crate) struct LocalHeader<'a> {
 }
 
 pub(crate) fn parse_local(data: ZipBytes<'_>, at: usize) -> Option<LocalHeader<'_>> {
+    let (raw, name) = read_local_record(data, at)?;
+    Some(LocalHeader {
+        name: lossy_name(name),
+        method: raw.method,
+        flags: raw.flags,
+        crc: raw.crc,
+        compressed_size: raw.compressed_size,
+        uncompressed_size: raw.uncompressed_size,
+        data_offset: raw.data_offset,
+    })
+}
+
+/// A local header as [`parse_local`] reads it, without its name (the sparse image's walk
+/// needs only where the data starts and how long it says it is).
+pub(crate) fn local_extent(data: ZipBytes<'_>, at: usize) -> Option<LocalHeader<'static>> {
+    read_local_record(data, at).map(|(header, _)| header)
+}
+
+/// The local header at `at` (with an empty name) and its name's bytes.
+fn read_local_record(data: ZipBytes<'_>, at: usize) -> Option<(LocalHeader<'static>, &[u8])> {
     let h = data.get(at..at.checked_add(LOCAL_LEN)?)?;
     if h.get(..4)? != LOCAL_SIG {
         return None;
@@ -924,15 +1017,16 @@ pub(crate) fn parse_local(data: ZipBytes<'_>, at: usize) -> Option<LocalHeader<'
             }
         }
     }
-    Some(LocalHeader {
-        name: lossy_name(name),
+    let header = LocalHeader {
+        name: Cow::Borrowed(""),
         flags: le16(h, 6)?,
         method: le16(h, 8)?,
         crc: le32(h, 14)?,
         compressed_size: compressed,
         uncompressed_size: uncompressed,
         data_offset: name_start + name_len + extra_len,
-    })
+    };
+    Some((header, name))
 }
 
 /// The 8-byte values of the ZIP64 extended-information extra field (id 0x0001), in order.

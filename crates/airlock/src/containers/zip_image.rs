@@ -25,13 +25,12 @@
 //! stay under [`MAX_IMAGE_BYTES`]. Otherwise the caller falls back to mapping the whole file.
 //! Tests check that scanning the image and scanning the whole file give the same report.
 
-use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::zip::{FLAG_DATA_DESCRIPTOR, SHORT_TAIL, ZipArchive, ZipBytes, ZipFlavour, zip_flavour};
+use super::zip::{CentralRecord, CentralRecords, FLAG_DATA_DESCRIPTOR, SHORT_TAIL, ZipBytes};
 
 /// Zips at least this large are scanned through a sparse image when they are PyTorch zips.
 /// Smaller files are mapped whole: their few headers sit in a handful of pages.
@@ -61,8 +60,10 @@ pub struct SparseFile {
     len: u64,
     /// Present ranges, sorted by start; they may overlap.
     segments: Vec<Segment>,
-    /// The bytes: chunk 0 for single reads, one more per prefetch.
+    /// The bytes: one chunk for single reads ([`SparseFile::fill`]), one per prefetch.
     chunks: Vec<Vec<u8>>,
+    /// The chunk single reads go to.
+    fill_chunk: usize,
     /// Bytes held in all chunks.
     held: u64,
     /// How many threads read the last prefetch's windows.
@@ -87,6 +88,7 @@ impl SparseFile {
             len,
             segments: Vec::new(),
             chunks: vec![Vec::new()],
+            fill_chunk: 0,
             held: 0,
             prefetch_threads: 0,
             last: AtomicUsize::new(0),
@@ -179,7 +181,8 @@ impl SparseFile {
         if self.held > MAX_IMAGE_BYTES {
             return None;
         }
-        let bytes = &mut self.chunks[0];
+        let chunk = self.fill_chunk;
+        let bytes = &mut self.chunks[chunk];
         let at = bytes.len();
         bytes.resize(at + size, 0);
         file.read_exact_at(&mut bytes[at..], start).ok()?;
@@ -189,7 +192,7 @@ impl SparseFile {
             Segment {
                 start,
                 end,
-                chunk: 0,
+                chunk,
                 at,
             },
         );
@@ -205,6 +208,7 @@ impl SparseFile {
         // segments of a prefetch never overlap, so the lookup's few nearest candidates always
         // include the one that holds a range.
         let mut merged: Vec<(u64, u64)> = Vec::with_capacity(windows.len());
+        self.segments.reserve(windows.len());
         for &(start, len) in windows {
             let end = start.saturating_add(len).min(self.len);
             if start >= end || self.nearest_holding(start, end).is_some() {
@@ -278,6 +282,13 @@ impl SparseFile {
         Some(())
     }
 
+    /// Sends the single reads from now on to a new chunk of `capacity` bytes: growing the
+    /// current one past its capacity would copy everything it holds.
+    fn start_fill_chunk(&mut self, capacity: usize) {
+        self.chunks.push(Vec::with_capacity(capacity));
+        self.fill_chunk = self.chunks.len() - 1;
+    }
+
     fn u32_at(&self, at: u64) -> Option<u32> {
         let at = usize::try_from(at).ok()?;
         let b = self.get(at..at + 4)?;
@@ -335,55 +346,22 @@ pub fn torch_zip_image(file: &File, size: u64, threads: Option<usize>) -> Option
     // too large, and the file is mapped instead).
     image.fill(file, cd_offset, size - cd_offset)?;
 
-    let archive = ZipArchive::parse_directory(ZipBytes::Sparse(&image));
-    if zip_flavour(&archive) != ZipFlavour::TorchZip {
-        return None;
-    }
-    let central: Vec<_> = archive.entries().iter().filter(|e| e.in_central).collect();
-    let root = central.first()?.name.split('/').next()?.to_string();
-    let storage_prefix = format!("{root}/data/");
-    let sizes: HashMap<u64, u64> = central
-        .iter()
-        .map(|e| (e.header_offset, e.compressed_size))
-        .collect();
-    // What the scan reads at each header offset: the data of every central entry that is not
-    // a storage record, as long as the longest such entry says (several entries can share
-    // one local header), and every size the directory gives it.
-    let mut read_at: HashMap<u64, u64> = HashMap::with_capacity(central.len());
-    let mut central_sizes: HashMap<u64, (u64, u64)> = HashMap::with_capacity(central.len());
-    for e in &central {
-        let (low, high) = central_sizes
-            .entry(e.header_offset)
-            .or_insert((e.compressed_size, e.compressed_size));
-        *low = (*low).min(e.compressed_size);
-        *high = (*high).max(e.compressed_size);
-        if !e.name.starts_with(&storage_prefix) {
-            let size = read_at.entry(e.header_offset).or_default();
-            *size = (*size).max(e.compressed_size);
-        }
-    }
-    let expected: HashSet<u64> = sizes.keys().copied().collect();
+    let headers = plan_headers(ZipBytes::Sparse(&image))?;
     // Every header the directory points at, read up front: a window from the data
     // descriptor that may precede it to the names after it. The members that are not
-    // storages are read by the walk into chunk 0, reserved for them here.
-    let members: u64 = read_at.values().fold(0, |a, &b| a.saturating_add(b));
-    let mut headers: Vec<u64> = expected
-        .iter()
-        .copied()
-        .filter(|&h| h < cd_offset)
-        .collect();
-    headers.sort_unstable();
+    // storages are read by the walk into a chunk of their own, reserved for them here.
+    let members: u64 = headers.iter().fold(0, |a, h| a.saturating_add(h.read));
     let windows: Vec<(u64, u64)> = headers
         .iter()
-        .map(|&h| {
+        .map(|h| h.offset)
+        .filter(|&h| h < cd_offset)
+        .map(|h| {
             let start = h.saturating_sub(DESCRIPTOR_AND_SIGNATURE);
             (start, h - start + LOCAL_LEN + HEADER_READ)
         })
         .collect();
-    let records = central.len();
-    drop(central);
-    drop(archive);
-    image.chunks[0].reserve(usize::try_from(members.min(MAX_IMAGE_BYTES)).ok()?);
+    image.start_fill_chunk(usize::try_from(members.min(MAX_IMAGE_BYTES)).ok()?);
+    let records: usize = headers.iter().map(|h| h.records).sum();
     let threads = if records >= PARALLEL_MIN_RECORDS {
         threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from))
     } else {
@@ -394,10 +372,12 @@ pub fn torch_zip_image(file: &File, size: u64, threads: Option<usize>) -> Option
     // The chain of local headers, walked as the zip reader walks it: sizes from the central
     // directory where it lists the record, data descriptors stepped over. The walk ends where
     // no local header follows, as the reader's does.
-    let mut visited = HashSet::with_capacity(expected.len());
+    let mut visited = vec![false; headers.len()];
+    let mut walked = 0usize;
     let mut at = 0u64;
     while at < cd_offset {
-        if visited.len() > expected.len() + 1_000 {
+        walked += 1;
+        if walked > headers.len() + 1_001 {
             return None;
         }
         // A header and the names after it usually arrive in one read, and a data descriptor
@@ -410,21 +390,23 @@ pub fn torch_zip_image(file: &File, size: u64, threads: Option<usize>) -> Option
         let names = u64::from(u16::from_le_bytes([header[26], header[27]]))
             + u64::from(u16::from_le_bytes([header[28], header[29]]));
         image.fill(file, at, LOCAL_LEN + names)?;
-        let local = super::zip::parse_local(ZipBytes::Sparse(&image), usize::try_from(at).ok()?)?;
+        let local = super::zip::local_extent(ZipBytes::Sparse(&image), usize::try_from(at).ok()?)?;
         let (data_offset, local_size) = (local.data_offset as u64, local.compressed_size);
         let deferred = local.flags & FLAG_DATA_DESCRIPTOR != 0 && local_size == 0;
-        let data_size = match sizes.get(&at) {
+        let known = headers.binary_search_by_key(&at, |h| h.offset).ok();
+        let data_size = match known.map(|i| (i, &headers[i])) {
             // A local header giving other sizes than the directory makes the reader scan the
             // local reading as well, which can run over storage bytes the image does not hold.
-            Some(_)
-                if !deferred
-                    && central_sizes.get(&at).is_some_and(|&(low, high)| {
-                        low != local.compressed_size || high != low
-                    }) =>
-            {
+            Some((_, h)) if !deferred && (h.low != local_size || h.high != h.low) => {
                 return None;
             }
-            Some(&central) => central,
+            Some((i, h)) => {
+                if h.read > 0 {
+                    image.fill(file, data_offset, h.read)?;
+                }
+                visited[i] = true;
+                h.size
+            }
             // A record only the local headers know: its own sizes must be usable, and it is
             // scanned by content.
             None if !deferred => {
@@ -433,10 +415,6 @@ pub fn torch_zip_image(file: &File, size: u64, threads: Option<usize>) -> Option
             }
             None => return None,
         };
-        if let Some(&read) = read_at.get(&at) {
-            image.fill(file, data_offset, read)?;
-        }
-        visited.insert(at);
         let next = data_offset.checked_add(data_size)?;
         // What `skip_descriptor` looks at; the header after it is read at the top of the loop.
         image.fill(file, next, DESCRIPTOR_AND_SIGNATURE)?;
@@ -448,7 +426,78 @@ pub fn torch_zip_image(file: &File, size: u64, threads: Option<usize>) -> Option
             break;
         }
     }
-    expected.is_subset(&visited).then_some(image)
+    visited.iter().all(|&v| v).then_some(image)
+}
+
+/// One local-header offset the central directory points at, with what its entries (several
+/// can share a header) say about it.
+struct PlannedHeader {
+    offset: u64,
+    /// Entries pointing here.
+    records: usize,
+    /// Smallest and largest compressed size they give.
+    low: u64,
+    high: u64,
+    /// The size the zip reader's walk steps by: the last entry's, in directory order.
+    size: u64,
+    /// Bytes of data the scan reads here: the largest size among the entries that are not
+    /// storage records (0 when all are).
+    read: u64,
+}
+
+/// The local headers of a PyTorch zip's central directory, sorted by offset; `None` when the
+/// directory is missing or the archive is not a PyTorch zip.
+///
+/// Read from the same records as [`ZipArchive`] reads, with the names compared as bytes.
+/// [`zip_flavour`] compares the decoded names, and decoding (lossy UTF-8) keeps every `/` and
+/// maps equal bytes to equal text, so a root and a `<root>/data.pkl` found here are found
+/// there too, and an entry under `<root>/data/` here is a storage record there too (the
+/// other way round, an entry is at worst read into the image needlessly).
+fn plan_headers(data: ZipBytes<'_>) -> Option<Vec<PlannedHeader>> {
+    let records: Vec<CentralRecord> = CentralRecords::of(data)?.collect();
+    let first = records.first()?.name;
+    let root = first.split(|&b| b == b'/').next().unwrap_or(first);
+    let under_root = |name: &[u8], rest: &[u8]| {
+        name.len() == root.len() + rest.len() && name.starts_with(root) && name.ends_with(rest)
+    };
+    let is_storage = |name: &[u8]| {
+        name.strip_prefix(root)
+            .is_some_and(|rest| rest.starts_with(b"/data/"))
+    };
+    if !records.iter().any(|r| under_root(r.name, b"/data.pkl")) {
+        return None;
+    }
+    let mut order: Vec<usize> = (0..records.len()).collect();
+    // Stable: entries sharing a header stay in directory order, so the last one is the
+    // reader's.
+    order.sort_by_key(|&i| records[i].header_offset);
+    let mut headers: Vec<PlannedHeader> = Vec::with_capacity(records.len());
+    for i in order {
+        let r = &records[i];
+        let read = if is_storage(r.name) {
+            0
+        } else {
+            r.compressed_size
+        };
+        match headers.last_mut() {
+            Some(h) if h.offset == r.header_offset => {
+                h.records += 1;
+                h.low = h.low.min(r.compressed_size);
+                h.high = h.high.max(r.compressed_size);
+                h.size = r.compressed_size;
+                h.read = h.read.max(read);
+            }
+            _ => headers.push(PlannedHeader {
+                offset: r.header_offset,
+                records: 1,
+                low: r.compressed_size,
+                high: r.compressed_size,
+                size: r.compressed_size,
+                read,
+            }),
+        }
+    }
+    Some(headers)
 }
 
 /// The central directory's offset, from the end records in the tail read at `tail_start`,
@@ -610,6 +659,68 @@ mod tests {
             assert_eq!(summary(&scan_image(&scanner, &serial)), whole);
             assert_eq!(summary(&scan_image(&scanner, &parallel)), whole);
         }
+    }
+
+    /// The image is planned from the names' bytes, the scan reads their decoded (lossy UTF-8)
+    /// text: names that are not UTF-8 must not make the two disagree.
+    #[test]
+    fn names_that_are_not_utf8_plan_what_the_scan_reads() {
+        // Same-length placeholders, patched into invalid UTF-8 in both headers of each name.
+        let patch = |zip: Vec<u8>, from: &[u8], to: &[u8]| {
+            let mut out = zip.clone();
+            for at in 0..zip.len().saturating_sub(from.len()) {
+                if &zip[at..at + from.len()] == from {
+                    out[at..at + from.len()].copy_from_slice(to);
+                }
+            }
+            out
+        };
+        let torch = |root_pkl: &str, root_storage: &str| {
+            build(&[
+                member(&format!("{root_pkl}/data.pkl"), DATA_PKL),
+                member(&format!("{root_storage}/data/0"), &[7u8; 8]),
+                member(
+                    &format!("{root_pkl}/notes.txt"),
+                    b"cos\nsystem\n(S'id'\ntR.",
+                ),
+            ])
+        };
+        // One invalid root throughout: the same archive to both readers.
+        let same_root = patch(torch("QQ", "QQ"), b"QQ/", b"\xff\xfe/");
+        // Two roots that differ as bytes but decode to the same text: the scan counts the
+        // storage as a record of the archive; the plan reads it into the image as if it were
+        // not one, which only costs the read.
+        let lossy_alike = patch(
+            patch(torch("QQ", "RR"), b"QQ/", b"\xff\xfe/"),
+            b"RR/",
+            b"\xfe\xff/",
+        );
+        let scanner = Scanner::default();
+        for (i, bytes) in [same_root, lossy_alike].iter().enumerate() {
+            let image = image_of(bytes).unwrap_or_else(|| panic!("case {i}: no image"));
+            let report = scan_image(&scanner, &image);
+            assert_eq!(
+                summary(&report),
+                summary(&scanner.scan_bytes("t", bytes)),
+                "case {i}"
+            );
+            assert_eq!(report.format, "pytorch-zip", "case {i}");
+        }
+        // `data.pkl` under a root that differs as bytes from the first record's: the plan
+        // does not take it for a PyTorch zip, and the file is mapped instead.
+        let other_root = patch(
+            patch(
+                build(&[
+                    member("QQ/version", b"3\n"),
+                    member("RR/data.pkl", DATA_PKL),
+                ]),
+                b"QQ/",
+                b"\xff\xfe/",
+            ),
+            b"RR/",
+            b"\xfe\xff/",
+        );
+        assert!(image_of(&other_root).is_none());
     }
 
     #[test]
