@@ -169,6 +169,21 @@ pub fn storage_refs(outcome: &Outcome<'_>) -> Vec<StorageRef> {
     decoded.chain(outcome.storages.iter().cloned()).collect()
 }
 
+/// [`storage_refs`], moving the references the fast pass kept out of `outcome` instead of
+/// copying them (a checkpoint has hundreds, each with its key).
+pub fn take_storage_refs(outcome: &mut Outcome<'_>) -> Vec<StorageRef> {
+    let mut refs: Vec<StorageRef> = outcome
+        .persistent_ids
+        .iter()
+        .filter_map(|(pid, _)| storage_ref(&outcome.arena, *pid))
+        .collect();
+    if refs.is_empty() {
+        return std::mem::take(&mut outcome.storages);
+    }
+    refs.append(&mut outcome.storages);
+    refs
+}
+
 /// True when the first pickle of a stream evaluates to torch's magic number.
 pub fn is_legacy_magic(first: &Outcome<'_>) -> bool {
     first.stopped

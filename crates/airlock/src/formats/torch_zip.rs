@@ -12,7 +12,7 @@
 //!   which runs its code (PT004). Its `code/**.py` files are listed and searched for host
 //!   calls and custom operators ([`super::torchscript`], PT006/PT007), and scanned by content.
 
-use crate::hash::{HashMap, HashMapExt, HashSet};
+use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::containers::zip::{self, ZipArchive, ZipEntry};
 use crate::pickle::machine;
@@ -20,7 +20,7 @@ use crate::report::Finding;
 use crate::rules::Rule;
 use crate::scan::Ctx;
 
-use super::torch::{StorageRef, storage_refs};
+use super::torch::{StorageRef, take_storage_refs};
 
 /// Scans a zip that [`zip::zip_flavour`] identified as a PyTorch archive.
 pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
@@ -152,7 +152,7 @@ fn scan_main_pickle<'a>(
     {
         let bytes = &member.bytes;
         let found = ctx.in_member(&entry.name, bytes.len() as u64, |ctx| {
-            let outcome = machine::run(ctx, bytes, 0);
+            let mut outcome = machine::run(ctx, bytes, 0);
             super::pickle_stream::report_failure(ctx, &outcome);
             if outcome.stopped && outcome.end < bytes.len() {
                 ctx.report(
@@ -167,7 +167,7 @@ fn scan_main_pickle<'a>(
                 );
                 ctx.scan_member("<after STOP>", &bytes[outcome.end..]);
             }
-            let refs = storage_refs(&outcome);
+            let refs = take_storage_refs(&mut outcome);
             ctx.note(format!(
                 "data.pkl: {} opcodes, {} imports",
                 outcome.opcodes, outcome.imports
@@ -188,7 +188,9 @@ fn scan_main_pickle<'a>(
 
 /// Every storage must have a record large enough for its declared elements.
 fn check_storages(ctx: &mut Ctx, storages: &[StorageRef], records: &HashMap<&str, &ZipEntry>) {
-    let mut checked = HashSet::default();
+    // Sized up front: rehashing while growing cost more than the inserts on a checkpoint
+    // with hundreds of storages.
+    let mut checked = HashSet::with_capacity(storages.len().min(1 << 16));
     for storage in storages {
         if !checked.insert(storage.key.as_str()) {
             continue;
