@@ -702,6 +702,9 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 let top = top.shared(&mut sizes);
                 stack[last] = top;
                 if index >= memo.len() {
+                    if memo.capacity() == 0 {
+                        memo.reserve(first_memo_capacity(data.len().saturating_sub(start)));
+                    }
                     memo.resize(index + 1, None);
                 }
                 if memo[index].replace(top).is_none() {
@@ -1027,6 +1030,18 @@ fn mutate(
     }
     true
 }
+
+/// Memo slots reserved at the first PUT of a pickle of `len` bytes: as many as it has room
+/// to fill (a PUT takes at least two bytes, MEMOIZE one but with a preceding value), capped.
+/// Growing by doubling instead copied the memo into fresh pages at every step: on a
+/// checkpoint's `data.pkl`, as many page faults as the memo itself takes. The reservation is
+/// address space only; pages are touched as slots are used.
+fn first_memo_capacity(len: usize) -> usize {
+    (len / 2).clamp(16, MAX_FIRST_MEMO_CAPACITY)
+}
+
+/// 16 MiB of cells.
+const MAX_FIRST_MEMO_CAPACITY: usize = 1 << 20;
 
 fn memo_index(instr: &RawInstr) -> Option<usize> {
     usize::try_from(instr.int).ok()
