@@ -7,16 +7,19 @@
 //! file, the kernel maps whole page-cache folios (up to 2 MiB) around each header touched, so a
 //! 1 GB checkpoint cost 70–250 MB of resident memory, and unmapping them afterwards (with TLB
 //! shootdowns when several threads scan) cost more time than the parsing. Instead, this module
-//! `pread`s those bytes (plus at most 512 bytes after each local header, read with it) into one
-//! heap buffer and records where each range sits in the file: a [`SparseFile`]. The zip reader
-//! reads it through [`super::zip::ZipBytes`] as it would read the file, one page-aligned
-//! allocation instead of a page fault per record.
+//! `pread`s those bytes (plus up to `HEADER_READ` bytes after each local header, read with
+//! it) into a few heap buffers and records where each range sits in the file: a
+//! [`SparseFile`]. The zip reader reads it through [`super::zip::ZipBytes`] as it would read
+//! the file: a few allocations instead of a page fault per record.
 //!
-//! Every local header the central directory points at is read up front, in one window per
-//! record covering the data descriptor before it and the names after it; with
-//! `threads > 1` the windows are split between threads (the reads are independent, and on a
-//! checkpoint with hundreds of records they are most of the scan). The walk along the chain
-//! then finds its headers already present and reads only what the directory did not predict.
+//! What to read is planned from the central directory's raw records, read by the same code
+//! the archive parser uses (`zip::CentralRecords`), so the plan and the scan cannot
+//! read the directory differently. Every local header the directory points at is read up
+//! front, in one window per record covering the data descriptor before it and the names after
+//! it; with `threads > 1` the windows are split between threads (the reads are independent,
+//! and on a checkpoint with hundreds of records they are most of the scan). The walk along
+//! the chain then finds its headers already present and reads only what the directory did
+//! not predict.
 //!
 //! The image is only used when the prefetch is provably complete: the archive is a PyTorch
 //! zip, no member defers its sizes to a data descriptor without the central directory
