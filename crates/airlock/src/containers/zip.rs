@@ -857,6 +857,12 @@ impl<'a> CentralRecords<'a> {
     pub(crate) fn of(data: ZipBytes<'a>) -> Option<Self> {
         CentralRecords::new(data, &find_directory(data).ok()?)
     }
+
+    /// How many records are left to read if none is malformed (the end record's count,
+    /// bounded by the bytes that follow the directory's offset).
+    pub(crate) fn left(&self) -> u64 {
+        self.left
+    }
 }
 
 impl<'a> Iterator for CentralRecords<'a> {

@@ -33,7 +33,7 @@ use std::ops::Range;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::zip::{CentralRecord, CentralRecords, FLAG_DATA_DESCRIPTOR, SHORT_TAIL, ZipBytes};
+use super::zip::{CentralRecords, FLAG_DATA_DESCRIPTOR, SHORT_TAIL, ZipBytes};
 
 /// Zips at least this large are scanned through a sparse image when they are PyTorch zips.
 /// Smaller files are mapped whole: their few headers sit in a handful of pages.
@@ -457,8 +457,11 @@ struct PlannedHeader {
 /// there too, and an entry under `<root>/data/` here is a storage record there too (the
 /// other way round, an entry is at worst read into the image needlessly).
 fn plan_headers(data: ZipBytes<'_>) -> Option<Vec<PlannedHeader>> {
-    let records: Vec<CentralRecord> = CentralRecords::of(data)?.collect();
-    let first = records.first()?.name;
+    let records = CentralRecords::of(data)?;
+    // Reserved for the count the directory claims (capped, since it is the file's claim).
+    let mut headers = Vec::with_capacity(usize::try_from(records.left().min(1 << 16)).ok()?);
+    let mut records = records.peekable();
+    let first = records.peek()?.name;
     let root = first.split(|&b| b == b'/').next().unwrap_or(first);
     let under_root = |name: &[u8], rest: &[u8]| {
         name.len() == root.len() + rest.len() && name.starts_with(root) && name.ends_with(rest)
@@ -467,39 +470,37 @@ fn plan_headers(data: ZipBytes<'_>) -> Option<Vec<PlannedHeader>> {
         name.strip_prefix(root)
             .is_some_and(|rest| rest.starts_with(b"/data/"))
     };
-    if !records.iter().any(|r| under_root(r.name, b"/data.pkl")) {
+    // One row per record, in directory order, then sorted by offset and merged per header.
+    let mut has_pickle = false;
+    headers.extend(records.map(|r| {
+        has_pickle |= under_root(r.name, b"/data.pkl");
+        let size = r.compressed_size;
+        PlannedHeader {
+            offset: r.header_offset,
+            records: 1,
+            low: size,
+            high: size,
+            size,
+            read: if is_storage(r.name) { 0 } else { size },
+        }
+    }));
+    if !has_pickle {
         return None;
     }
-    let mut order: Vec<usize> = (0..records.len()).collect();
-    // Stable: entries sharing a header stay in directory order, so the last one is the
-    // reader's.
-    order.sort_by_key(|&i| records[i].header_offset);
-    let mut headers: Vec<PlannedHeader> = Vec::with_capacity(records.len());
-    for i in order {
-        let r = &records[i];
-        let read = if is_storage(r.name) {
-            0
-        } else {
-            r.compressed_size
-        };
-        match headers.last_mut() {
-            Some(h) if h.offset == r.header_offset => {
-                h.records += 1;
-                h.low = h.low.min(r.compressed_size);
-                h.high = h.high.max(r.compressed_size);
-                h.size = r.compressed_size;
-                h.read = h.read.max(read);
-            }
-            _ => headers.push(PlannedHeader {
-                offset: r.header_offset,
-                records: 1,
-                low: r.compressed_size,
-                high: r.compressed_size,
-                size: r.compressed_size,
-                read,
-            }),
+    // Stable: entries sharing a header stay in directory order, so the last one merged is
+    // the reader's.
+    headers.sort_by_key(|h| h.offset);
+    headers.dedup_by(|later, kept| {
+        let same = later.offset == kept.offset;
+        if same {
+            kept.records += later.records;
+            kept.low = kept.low.min(later.low);
+            kept.high = kept.high.max(later.high);
+            kept.size = later.size;
+            kept.read = kept.read.max(later.read);
         }
-    }
+        same
+    });
     Some(headers)
 }
 
