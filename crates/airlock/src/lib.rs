@@ -18,12 +18,14 @@
 //! - [`formats`]: routing by content, and one module per model format.
 //! - [`containers`]: zip, tar, 7z and compression readers.
 //! - [`rules`]: every finding's stable code; [`report`]: the report data model.
+//! - [`outcome`]: the one rule from verdicts to pass/fail/unscannable and the exit status.
 
 pub mod containers;
 pub mod convert;
 pub mod formats;
 pub(crate) mod hash;
 pub mod limits;
+pub mod outcome;
 pub mod pickle;
 pub mod policy;
 pub mod report;
@@ -31,6 +33,7 @@ pub mod rules;
 pub mod scan;
 
 pub use limits::Limits;
+pub use outcome::{FailOn, Outcome};
 pub use policy::Policy;
 pub use report::{FileReport, Finding, Import, Rating, Verdict};
 pub use rules::{Rule, Severity};
