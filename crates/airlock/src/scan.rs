@@ -220,6 +220,7 @@ impl Scanner {
         let started = Instant::now();
         let mut ctx = Ctx::new(self, started);
         ctx.file_name = base_name(display_path).to_string();
+        ctx.inflated_budget = self.limits.inflated_budget(size);
         let format = match catch_unwind(AssertUnwindSafe(|| scan(&mut ctx))) {
             Ok(format) => format,
             Err(panic) => {
@@ -287,6 +288,12 @@ pub struct Ctx<'s> {
     depth: usize,
     members_opened: u64,
     inflated_bytes: u64,
+    /// Decompressed bytes allowed for this file ([`Limits::inflated_budget`]).
+    inflated_budget: u64,
+    /// Set once the decompression budget was reported (reported once per file).
+    inflated_over: bool,
+    /// Decompressed bytes held in memory for this file ([`crate::containers::inflated`]).
+    inflated_memory: crate::containers::inflated::MemoryBudget,
     timed_out: bool,
     imports: Vec<Import>,
     findings: Vec<Finding>,
@@ -315,6 +322,11 @@ impl<'s> Ctx<'s> {
             depth: 0,
             members_opened: 0,
             inflated_bytes: 0,
+            inflated_budget: scanner.limits.max_inflated_bytes,
+            inflated_over: false,
+            inflated_memory: crate::containers::inflated::MemoryBudget::new(
+                scanner.limits.max_inflated_in_memory,
+            ),
             timed_out: false,
             imports: Vec::new(),
             findings: Vec::new(),
@@ -465,19 +477,42 @@ impl<'s> Ctx<'s> {
         self.timed_out
     }
 
-    /// Counts `n` decompressed bytes against the file's budget. Returns false (and records a
-    /// finding) once the budget is exceeded.
+    /// Counts `n` decompressed bytes against the file's budget ([`Limits::inflated_budget`]:
+    /// every nesting level counts against the top-level file's size). Returns false (and
+    /// records a finding, once) once the budget is exceeded.
     pub fn charge_inflated(&mut self, n: u64) -> bool {
         self.inflated_bytes = self.inflated_bytes.saturating_add(n);
-        if self.inflated_bytes > self.scanner.limits.max_inflated_bytes {
-            let max = self.scanner.limits.max_inflated_bytes;
+        if self.inflated_bytes <= self.inflated_budget {
+            return true;
+        }
+        if !self.inflated_over {
+            self.inflated_over = true;
+            let limits = &self.scanner.limits;
+            let budget = self.inflated_budget;
+            let why = if budget >= limits.max_inflated_bytes {
+                "the limit on decompressed bytes per file".to_string()
+            } else if budget == limits.min_inflated_budget {
+                "the floor of the file's decompression budget".to_string()
+            } else {
+                format!(
+                    "{} times the file's size, counted across every nesting level",
+                    limits.max_compression_ratio
+                )
+            };
             self.report(Finding::new(
                 Rule::ArchiveLimit,
-                format!("more than {max} bytes decompressed in total; the rest was not read"),
+                format!(
+                    "more than {budget} bytes decompressed in total ({why}; a decompression \
+                     bomb); the rest was not read"
+                ),
             ));
-            return false;
         }
-        true
+        false
+    }
+
+    /// Decompressed bytes this file holds in memory, shared by every nesting level.
+    pub fn inflated_memory(&self) -> &crate::containers::inflated::MemoryBudget {
+        &self.inflated_memory
     }
 
     /// Scans `data` as an archive member named `name`: checks depth and member budgets,

@@ -8,7 +8,7 @@
 //! in angle brackets (`<gzip>`), routed by content. A stream that cannot be decoded to its
 //! end is ARC009 (incomplete), and what was decoded before the break is still scanned.
 
-use crate::containers::{ReadEnd, read_bounded};
+use crate::containers::{Inflated, ReadEnd, read_bounded};
 use crate::formats::{Sniffed, sniff};
 use crate::report::Finding;
 use crate::rules::Rule;
@@ -61,7 +61,7 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     format
 }
 
-fn decode(ctx: &mut Ctx, format: &str, data: &[u8]) -> (Vec<u8>, ReadEnd) {
+fn decode(ctx: &mut Ctx, format: &str, data: &[u8]) -> (Inflated, ReadEnd) {
     let what = format!("{format} stream");
     let len = data.len() as u64;
     match format {
@@ -73,19 +73,25 @@ fn decode(ctx: &mut Ctx, format: &str, data: &[u8]) -> (Vec<u8>, ReadEnd) {
         },
         "lzma" => match lzma_rust2::LzmaReader::new_mem_limit(data, MAX_LZMA_DICT_KIB + 64, None) {
             Ok(reader) => read_bounded(ctx, &what, reader, len),
-            Err(e) => (Vec::new(), ReadEnd::Failed(e.to_string())),
+            Err(e) => (
+                Inflated::empty(ctx.inflated_memory()),
+                ReadEnd::Failed(e.to_string()),
+            ),
         },
         "lz4" => read_bounded(ctx, &what, lz4_flex::frame::FrameDecoder::new(data), len),
         "zstd" => match ruzstd::decoding::StreamingDecoder::new(data) {
             Ok(reader) => read_bounded(ctx, &what, reader, len),
-            Err(e) => (Vec::new(), ReadEnd::Failed(e.to_string())),
+            Err(e) => (
+                Inflated::empty(ctx.inflated_memory()),
+                ReadEnd::Failed(e.to_string()),
+            ),
         },
         "joblib-zf" => decode_zf(ctx, data),
         _ => read_bounded(ctx, &what, flate2::read::ZlibDecoder::new(data), len),
     }
 }
 
-fn dictionary_too_large(ctx: &mut Ctx, format: &str, kib: u32) -> (Vec<u8>, ReadEnd) {
+fn dictionary_too_large(ctx: &mut Ctx, format: &str, kib: u32) -> (Inflated, ReadEnd) {
     ctx.report(Finding::new(
         Rule::ArchiveLimit,
         format!(
@@ -93,11 +99,11 @@ fn dictionary_too_large(ctx: &mut Ctx, format: &str, kib: u32) -> (Vec<u8>, Read
              limit; not decoded"
         ),
     ));
-    (Vec::new(), ReadEnd::Limited)
+    (Inflated::empty(ctx.inflated_memory()), ReadEnd::Limited)
 }
 
 /// Reads joblib's `ZF` container as `read_zfile` does, and checks the declared length.
-fn decode_zf(ctx: &mut Ctx, data: &[u8]) -> (Vec<u8>, ReadEnd) {
+fn decode_zf(ctx: &mut Ctx, data: &[u8]) -> (Inflated, ReadEnd) {
     let header = ZF_PREFIX.len() + ZF_LEN_FIELD;
     let Some(declared) = data
         .get(ZF_PREFIX.len()..header)
@@ -105,7 +111,7 @@ fn decode_zf(ctx: &mut Ctx, data: &[u8]) -> (Vec<u8>, ReadEnd) {
         .and_then(parse_python_hex)
     else {
         return (
-            Vec::new(),
+            Inflated::empty(ctx.inflated_memory()),
             ReadEnd::Failed("the ZF header's length field is not a hex number".into()),
         );
     };
