@@ -21,8 +21,16 @@ pub struct Limits {
     pub max_nesting_depth: usize,
     /// Members opened across all archives of one file.
     pub max_members: u64,
-    /// Bytes produced by decompression across the whole file.
+    /// Bytes produced by decompression across the whole file, whatever its size (the
+    /// effective budget is usually smaller: see [`Limits::inflated_budget`]).
     pub max_inflated_bytes: u64,
+    /// Floor of the per-file decompression budget ([`Limits::inflated_budget`]): a small
+    /// file may always inflate this much in total.
+    pub min_inflated_budget: u64,
+    /// Decompressed bytes one file may hold in memory at once, all nesting levels together;
+    /// output beyond it goes to an unlinked temporary file that is mapped
+    /// ([`crate::containers::inflated`]).
+    pub max_inflated_in_memory: u64,
     /// Largest ratio of inflated to compressed bytes for one member (bomb detection);
     /// only checked once a member inflates past 1 MiB.
     pub max_compression_ratio: u64,
@@ -42,9 +50,41 @@ impl Default for Limits {
             max_nesting_depth: 8,
             max_members: 100_000,
             max_inflated_bytes: 16 << 30,
+            min_inflated_budget: 64 << 20,
+            max_inflated_in_memory: 16 << 20,
             max_compression_ratio: 1_000,
             max_file_size: None,
             timeout: Duration::from_secs(300),
         }
+    }
+}
+
+impl Limits {
+    /// Bytes that decompression may produce in total for a top-level file of `file_size`
+    /// bytes, across every nesting level: `max_compression_ratio` times the file's size, at
+    /// least `min_inflated_budget`, at most `max_inflated_bytes`.
+    ///
+    /// The ratio limit alone is per member, so a stream inside a stream (a 268-byte gzip of a
+    /// gzip) multiplies it at each level; charging every level against the top-level file's
+    /// size stops that at the same ratio a single level gets. The floor lets small files
+    /// that compress well (a few KiB of zeros) through.
+    pub fn inflated_budget(&self, file_size: u64) -> u64 {
+        file_size
+            .saturating_mul(self.max_compression_ratio)
+            .max(self.min_inflated_budget)
+            .min(self.max_inflated_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_inflated_budget_follows_the_file_size_between_floor_and_cap() {
+        let limits = Limits::default();
+        assert_eq!(limits.inflated_budget(268), 64 << 20);
+        assert_eq!(limits.inflated_budget(2 << 20), 2000 << 20);
+        assert_eq!(limits.inflated_budget(1 << 40), 16 << 30);
     }
 }

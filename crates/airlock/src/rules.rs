@@ -160,6 +160,8 @@ rules! {
         "An archive or compressed stream could not be read to its end.");
     ArchiveUnsupported = ("ARC010", "unsupported-compression", Suspicious, incomplete: true,
         "An archive member uses a compression method Airlock cannot decode.");
+    ArchiveOverlap = ("ARC011", "overlapping-members", Dangerous, incomplete: true,
+        "Zip members share bytes (their ranges overlap): no writer does this, a non-recursive zip bomb does; the overlapping members are not inflated.");
 
     // ---- NumPy and joblib ----------------------------------------------------------------
     NumpyHeader = ("NPY001", "npy-header", Suspicious, incomplete: false,

@@ -5,6 +5,7 @@
 //! depth, time) shared by everything inside that file, and the imports and findings found.
 //! Format modules receive `&mut Ctx` and report into it; they never print or touch the network.
 
+pub mod guarded_map;
 pub mod onnx_folder;
 
 use crate::hash::{HashSet, HashSetExt};
@@ -82,6 +83,10 @@ impl Scanner {
     /// Scans one file from disk (memory-mapped). Never panics: I/O problems and internal
     /// errors become findings that mark the file unscannable. An ONNX model also has its
     /// external data files checked in its folder ([`onnx_folder`]; metadata only).
+    ///
+    /// A file that changes while it is scanned is reported unscannable (GEN002): its size and
+    /// modification time are compared before and after, and a mapped file truncated under
+    /// the scan reads as zeros past the cut instead of raising SIGBUS ([`guarded_map`]).
     pub fn scan_path(&self, path: &Path) -> FileReport {
         let started = Instant::now();
         let display = path.display().to_string();
@@ -92,10 +97,11 @@ impl Scanner {
             Ok(f) => f,
             Err(e) => return fail(Rule::ReadError, format!("cannot open: {e}"), 0),
         };
-        let size = match file.metadata() {
-            Ok(m) => m.len(),
+        let before = match file.metadata() {
+            Ok(m) => m,
             Err(e) => return fail(Rule::ReadError, format!("cannot stat: {e}"), 0),
         };
+        let size = before.len();
         if let Some(max) = self.limits.max_file_size
             && size > max
         {
@@ -105,34 +111,53 @@ impl Scanner {
                 size,
             );
         }
+        let (mut report, faulted) = self.scan_open_file(path, &display, &file, size, started);
+        report_change(&mut report, &before, file.metadata().ok(), faulted);
+        report
+    }
+
+    /// Scans an opened file of `size` bytes: read when small, mapped when large (through a
+    /// sparse image for a large PyTorch zip). Also says whether the mapping lost pages
+    /// under the scan ([`guarded_map`]).
+    fn scan_open_file(
+        &self,
+        path: &Path,
+        display: &str,
+        file: &std::fs::File,
+        size: u64,
+        started: Instant,
+    ) -> (FileReport, bool) {
         if size == 0 {
-            return self.scan_bytes(&display, &[]);
+            return (self.scan_bytes(display, &[]), false);
         }
         #[cfg(unix)]
-        if let Some(image) = large_torch_zip_image(&file, size, self.threads) {
-            let mut report = self.scan_zip_image(&display, &image);
+        if let Some(image) = large_torch_zip_image(file, size, self.threads) {
+            let mut report = self.scan_zip_image(display, &image);
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-            return report;
+            return (report, false);
         }
         if size <= READ_NOT_MAP_BYTES {
-            return self.scan_small_file(path, &display, file, size, started);
+            return (
+                self.scan_small_file(path, display, file, size, started),
+                false,
+            );
         }
-        // SAFETY: the map is read-only. If another process truncates the file while we read
-        // it, the OS raises SIGBUS; that is the accepted risk of every mmap-based reader
-        // (ripgrep makes the same trade) and the reason `--no-mmap` style reading exists in
-        // the CLI for network filesystems.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(&file) };
-        match map {
+        match guarded_map::GuardedMap::map(file) {
             Ok(map) => {
+                #[cfg(test)]
+                tests::after_map(path);
                 // A zip is read by jumping between headers: readahead around each jump would
                 // pull megabytes of tensor data into memory for nothing.
                 if map.starts_with(b"PK\x03\x04") {
-                    let _ = map.advise(memmap2::Advice::Random);
+                    map.advise_random();
                 }
-                self.scan_file_bytes(path, &display, &map, started)
+                let report = self.scan_file_bytes(path, display, &map, started);
+                (report, map.faulted())
             }
-            Err(e) => fail(Rule::ReadError, format!("cannot map: {e}"), size),
+            Err(e) => {
+                let finding = Finding::new(Rule::ReadError, format!("cannot map: {e}"));
+                (not_read(display, finding, size, started), false)
+            }
         }
     }
 
@@ -143,7 +168,7 @@ impl Scanner {
         &self,
         path: &Path,
         display: &str,
-        mut file: std::fs::File,
+        mut file: &std::fs::File,
         size: u64,
         started: Instant,
     ) -> FileReport {
@@ -220,6 +245,7 @@ impl Scanner {
         let started = Instant::now();
         let mut ctx = Ctx::new(self, started);
         ctx.file_name = base_name(display_path).to_string();
+        ctx.inflated_budget = self.limits.inflated_budget(size);
         let format = match catch_unwind(AssertUnwindSafe(|| scan(&mut ctx))) {
             Ok(format) => format,
             Err(panic) => {
@@ -270,6 +296,41 @@ fn large_torch_zip_image(
     crate::containers::zip_image::torch_zip_image(file, size, threads)
 }
 
+/// Adds a GEN002 finding (and recomputes the verdict) when the file changed during its scan:
+/// a mapped page vanished (`faulted`), or its size or modification time differs from
+/// `before`. What was scanned may then not be what is on disk, so it is never called safe.
+fn report_change(
+    report: &mut FileReport,
+    before: &std::fs::Metadata,
+    after: Option<std::fs::Metadata>,
+    faulted: bool,
+) {
+    let mut what = Vec::new();
+    if faulted {
+        what.push("it shrank while mapped (the bytes past the cut read as zeros)".to_string());
+    }
+    match &after {
+        Some(after) if after.len() != before.len() => what.push(format!(
+            "its size went from {} to {} bytes",
+            before.len(),
+            after.len()
+        )),
+        Some(after) if after.modified().ok() != before.modified().ok() => {
+            what.push("its modification time changed".to_string())
+        }
+        Some(_) => {}
+        None => what.push("it could not be looked at again after the scan".to_string()),
+    }
+    if what.is_empty() {
+        return;
+    }
+    report.findings.push(Finding::new(
+        Rule::ReadError,
+        format!("the file changed during the scan: {}", what.join("; ")),
+    ));
+    report.verdict = verdict_of(&report.findings);
+}
+
 /// The last component of a `/`- or `\\`-separated path.
 fn base_name(path: &str) -> &str {
     path.rsplit(['/', '\\']).next().unwrap_or(path)
@@ -287,6 +348,12 @@ pub struct Ctx<'s> {
     depth: usize,
     members_opened: u64,
     inflated_bytes: u64,
+    /// Decompressed bytes allowed for this file ([`Limits::inflated_budget`]).
+    inflated_budget: u64,
+    /// Set once the decompression budget was reported (reported once per file).
+    inflated_over: bool,
+    /// Decompressed bytes held in memory for this file ([`crate::containers::inflated`]).
+    inflated_memory: crate::containers::inflated::MemoryBudget,
     timed_out: bool,
     imports: Vec<Import>,
     findings: Vec<Finding>,
@@ -315,6 +382,11 @@ impl<'s> Ctx<'s> {
             depth: 0,
             members_opened: 0,
             inflated_bytes: 0,
+            inflated_budget: scanner.limits.max_inflated_bytes,
+            inflated_over: false,
+            inflated_memory: crate::containers::inflated::MemoryBudget::new(
+                scanner.limits.max_inflated_in_memory,
+            ),
             timed_out: false,
             imports: Vec::new(),
             findings: Vec::new(),
@@ -465,19 +537,42 @@ impl<'s> Ctx<'s> {
         self.timed_out
     }
 
-    /// Counts `n` decompressed bytes against the file's budget. Returns false (and records a
-    /// finding) once the budget is exceeded.
+    /// Counts `n` decompressed bytes against the file's budget ([`Limits::inflated_budget`]:
+    /// every nesting level counts against the top-level file's size). Returns false (and
+    /// records a finding, once) once the budget is exceeded.
     pub fn charge_inflated(&mut self, n: u64) -> bool {
         self.inflated_bytes = self.inflated_bytes.saturating_add(n);
-        if self.inflated_bytes > self.scanner.limits.max_inflated_bytes {
-            let max = self.scanner.limits.max_inflated_bytes;
+        if self.inflated_bytes <= self.inflated_budget {
+            return true;
+        }
+        if !self.inflated_over {
+            self.inflated_over = true;
+            let limits = &self.scanner.limits;
+            let budget = self.inflated_budget;
+            let why = if budget >= limits.max_inflated_bytes {
+                "the limit on decompressed bytes per file".to_string()
+            } else if budget == limits.min_inflated_budget {
+                "the floor of the file's decompression budget".to_string()
+            } else {
+                format!(
+                    "{} times the file's size, counted across every nesting level",
+                    limits.max_compression_ratio
+                )
+            };
             self.report(Finding::new(
                 Rule::ArchiveLimit,
-                format!("more than {max} bytes decompressed in total; the rest was not read"),
+                format!(
+                    "more than {budget} bytes decompressed in total ({why}; a decompression \
+                     bomb); the rest was not read"
+                ),
             ));
-            return false;
         }
-        true
+        false
+    }
+
+    /// Decompressed bytes this file holds in memory, shared by every nesting level.
+    pub fn inflated_memory(&self) -> &crate::containers::inflated::MemoryBudget {
+        &self.inflated_memory
     }
 
     /// Scans `data` as an archive member named `name`: checks depth and member budgets,
@@ -560,5 +655,109 @@ impl<'s> Ctx<'s> {
             summary,
             elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::io::Write;
+
+    type Hook = Box<dyn Fn(&Path)>;
+
+    thread_local! {
+        /// Runs right after `scan_path` maps a file (on this thread), to change it under the scan.
+        static AFTER_MAP: RefCell<Option<Hook>> = RefCell::new(None);
+    }
+
+    pub(super) fn after_map(path: &Path) {
+        AFTER_MAP.with(|hook| {
+            if let Some(hook) = hook.borrow().as_ref() {
+                hook(path);
+            }
+        });
+    }
+
+    /// A pickle of one `size`-byte string: read to its end, so every page is touched.
+    fn big_pickle(size: usize) -> Vec<u8> {
+        let mut data = b"\x80\x04X".to_vec();
+        data.extend_from_slice(&(size as u32).to_le_bytes());
+        data.extend(std::iter::repeat_n(b'a', size));
+        data.push(b'.');
+        data
+    }
+
+    #[test]
+    fn a_file_truncated_while_mapped_is_unscannable_not_a_signal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shrinks.pkl");
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(&big_pickle(4 << 20))
+            .unwrap();
+        let intact = Scanner::default().scan_path(&path);
+        assert_eq!(
+            intact.verdict,
+            crate::Verdict::Safe,
+            "{:?}",
+            intact.findings
+        );
+        AFTER_MAP.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(|path: &Path| {
+                let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+                file.set_len(4096).unwrap();
+            }))
+        });
+        let report = Scanner::default().scan_path(&path);
+        AFTER_MAP.with(|hook| hook.borrow_mut().take());
+        assert_eq!(
+            report.verdict,
+            crate::Verdict::Unscannable,
+            "{:?}",
+            report.findings
+        );
+        let change = report
+            .findings
+            .iter()
+            .find(|f| f.rule == Rule::ReadError)
+            .expect("a GEN002 finding");
+        assert!(
+            change.message.contains("changed during the scan"),
+            "{}",
+            change.message
+        );
+        assert!(
+            change.message.contains("shrank while mapped"),
+            "{}",
+            change.message
+        );
+    }
+
+    #[test]
+    fn a_file_rewritten_during_the_scan_is_unscannable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("grows.pkl");
+        std::fs::write(&path, big_pickle(1 << 20)).unwrap();
+        AFTER_MAP.with(|hook| {
+            *hook.borrow_mut() = Some(Box::new(|path: &Path| {
+                let mut file = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+                file.write_all(b"more").unwrap();
+            }))
+        });
+        let report = Scanner::default().scan_path(&path);
+        AFTER_MAP.with(|hook| hook.borrow_mut().take());
+        assert_eq!(
+            report.verdict,
+            crate::Verdict::Unscannable,
+            "{:?}",
+            report.findings
+        );
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.message.contains("size went from"))
+        );
     }
 }

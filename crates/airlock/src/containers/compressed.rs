@@ -8,7 +8,7 @@
 //! in angle brackets (`<gzip>`), routed by content. A stream that cannot be decoded to its
 //! end is ARC009 (incomplete), and what was decoded before the break is still scanned.
 
-use crate::containers::{ReadEnd, read_bounded};
+use crate::containers::{Inflated, ReadEnd, read_bounded};
 use crate::formats::{Sniffed, sniff};
 use crate::report::Finding;
 use crate::rules::Rule;
@@ -61,7 +61,7 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     format
 }
 
-fn decode(ctx: &mut Ctx, format: &str, data: &[u8]) -> (Vec<u8>, ReadEnd) {
+fn decode(ctx: &mut Ctx, format: &str, data: &[u8]) -> (Inflated, ReadEnd) {
     let what = format!("{format} stream");
     let len = data.len() as u64;
     match format {
@@ -71,21 +71,116 @@ fn decode(ctx: &mut Ctx, format: &str, data: &[u8]) -> (Vec<u8>, ReadEnd) {
             Some(kib) if kib > MAX_LZMA_DICT_KIB => dictionary_too_large(ctx, format, kib),
             _ => read_bounded(ctx, &what, lzma_rust2::XzReader::new(data, true), len),
         },
-        "lzma" => match lzma_rust2::LzmaReader::new_mem_limit(data, MAX_LZMA_DICT_KIB + 64, None) {
-            Ok(reader) => read_bounded(ctx, &what, reader, len),
-            Err(e) => (Vec::new(), ReadEnd::Failed(e.to_string())),
+        "lzma" => decode_lzma_alone(ctx, &what, data),
+        "lz4" => match read_bounded(ctx, &what, lz4_flex::frame::FrameDecoder::new(data), len) {
+            (out, ReadEnd::Complete) => match lz4_frames_end(data) {
+                Ok(()) => (out, ReadEnd::Complete),
+                Err(why) => (out, ReadEnd::Failed(why)),
+            },
+            other => other,
         },
-        "lz4" => read_bounded(ctx, &what, lz4_flex::frame::FrameDecoder::new(data), len),
         "zstd" => match ruzstd::decoding::StreamingDecoder::new(data) {
             Ok(reader) => read_bounded(ctx, &what, reader, len),
-            Err(e) => (Vec::new(), ReadEnd::Failed(e.to_string())),
+            Err(e) => (
+                Inflated::empty(ctx.inflated_memory()),
+                ReadEnd::Failed(e.to_string()),
+            ),
         },
         "joblib-zf" => decode_zf(ctx, data),
         _ => read_bounded(ctx, &what, flate2::read::ZlibDecoder::new(data), len),
     }
 }
 
-fn dictionary_too_large(ctx: &mut Ctx, format: &str, kib: u32) -> (Vec<u8>, ReadEnd) {
+/// Decodes a raw LZMA ("alone") stream, and fails it when the decoder ran out of input.
+/// `lzma_rust2`'s range decoder reads a missing byte as 1 rather than failing (for speed), so
+/// a stream cut in its last bytes can still "finish" its end marker; liblzma (Python's `lzma`,
+/// joblib) raises "Compressed data ended before the end-of-stream marker was reached".
+fn decode_lzma_alone(ctx: &mut Ctx, what: &str, data: &[u8]) -> (Inflated, ReadEnd) {
+    let ran_out = std::cell::Cell::new(false);
+    let input = EofWatch {
+        rest: data,
+        ran_out: &ran_out,
+    };
+    let (out, end) =
+        match lzma_rust2::LzmaReader::new_mem_limit(input, MAX_LZMA_DICT_KIB + 64, None) {
+            Ok(reader) => read_bounded(ctx, what, reader, data.len() as u64),
+            Err(e) => (
+                Inflated::empty(ctx.inflated_memory()),
+                ReadEnd::Failed(e.to_string()),
+            ),
+        };
+    if end == ReadEnd::Complete && ran_out.get() {
+        let why = "the stream ends before its end-of-stream marker".to_string();
+        return (out, ReadEnd::Failed(why));
+    }
+    (out, end)
+}
+
+/// Checks that `data` is a sequence of whole LZ4 frames, each ending with its end mark (and
+/// content checksum when its flags announce one). `lz4_flex` ends the output silently when
+/// the input stops at a block boundary or inside a frame header; Python's `lz4.frame` (joblib's
+/// `.lz4`) raises "Compressed file ended before the end-of-stream marker was reached". Layout
+/// from the LZ4 frame format specification 1.6.x: magic, FLG, BD, optional content size (8)
+/// and dictionary id (4), header checksum; blocks of a 4-byte size (high bit: stored), their
+/// data and optional checksum (4); a zero size is the end mark. Skippable frames are a magic
+/// `0x184D2A5?` and a 4-byte length.
+fn lz4_frames_end(data: &[u8]) -> Result<(), String> {
+    let le32 = |at: usize| {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let cut = |at: usize| format!("the lz4 frame at offset {at} ends before its end mark");
+    let mut at = 0usize;
+    while at < data.len() {
+        let frame = at;
+        let magic = le32(at).ok_or_else(|| cut(frame))?;
+        if magic & 0xFFFF_FFF0 == 0x184D_2A50 {
+            let len = le32(at + 4).ok_or_else(|| cut(frame))? as usize;
+            at = at.saturating_add(8).saturating_add(len);
+            if at > data.len() {
+                return Err(cut(frame));
+            }
+            continue;
+        }
+        let flags = *data.get(at + 4).ok_or_else(|| cut(frame))?;
+        let block_checksum = flags & 0x10 != 0;
+        let content_checksum = flags & 0x04 != 0;
+        at += 4 + 2 + 1;
+        at += if flags & 0x08 != 0 { 8 } else { 0 };
+        at += if flags & 0x01 != 0 { 4 } else { 0 };
+        loop {
+            let size = le32(at).ok_or_else(|| cut(frame))?;
+            at += 4;
+            if size == 0 {
+                break;
+            }
+            at = at.saturating_add((size & 0x7FFF_FFFF) as usize);
+            at += if block_checksum { 4 } else { 0 };
+        }
+        at += if content_checksum { 4 } else { 0 };
+        if at > data.len() {
+            return Err(cut(frame));
+        }
+    }
+    Ok(())
+}
+
+/// A slice reader that remembers whether it was asked for bytes after its end.
+struct EofWatch<'a> {
+    rest: &'a [u8],
+    ran_out: &'a std::cell::Cell<bool>,
+}
+
+impl std::io::Read for EofWatch<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.rest.is_empty() && !buf.is_empty() {
+            self.ran_out.set(true);
+        }
+        self.rest.read(buf)
+    }
+}
+
+fn dictionary_too_large(ctx: &mut Ctx, format: &str, kib: u32) -> (Inflated, ReadEnd) {
     ctx.report(Finding::new(
         Rule::ArchiveLimit,
         format!(
@@ -93,11 +188,11 @@ fn dictionary_too_large(ctx: &mut Ctx, format: &str, kib: u32) -> (Vec<u8>, Read
              limit; not decoded"
         ),
     ));
-    (Vec::new(), ReadEnd::Limited)
+    (Inflated::empty(ctx.inflated_memory()), ReadEnd::Limited)
 }
 
 /// Reads joblib's `ZF` container as `read_zfile` does, and checks the declared length.
-fn decode_zf(ctx: &mut Ctx, data: &[u8]) -> (Vec<u8>, ReadEnd) {
+fn decode_zf(ctx: &mut Ctx, data: &[u8]) -> (Inflated, ReadEnd) {
     let header = ZF_PREFIX.len() + ZF_LEN_FIELD;
     let Some(declared) = data
         .get(ZF_PREFIX.len()..header)
@@ -105,7 +200,7 @@ fn decode_zf(ctx: &mut Ctx, data: &[u8]) -> (Vec<u8>, ReadEnd) {
         .and_then(parse_python_hex)
     else {
         return (
-            Vec::new(),
+            Inflated::empty(ctx.inflated_memory()),
             ReadEnd::Failed("the ZF header's length field is not a hex number".into()),
         );
     };

@@ -4,9 +4,18 @@
 //!
 //! Every reader hands the bytes a loader would see to [`Ctx::scan_member`], which routes them
 //! by content (a pickle named `data.txt` is still a pickle). What is shared lives here: the
-//! bounded decompression loop ([`read_bounded`]) and the member-path checks ([`unsafe_path`]).
+//! bounded decompression loop ([`read_bounded`], whose output is held as [`inflated`]
+//! describes) and the member-path checks ([`unsafe_path`]).
+//!
+//! Bombs are bounded three ways (numbers in `docs/limits.md`): each member's output is held
+//! to `max_compression_ratio` times its own compressed size (past a 1 MiB grace); everything
+//! decompressed for one file, across all nesting levels, is held to
+//! [`crate::Limits::inflated_budget`] (the same ratio times the top-level file's size, with a
+//! floor), so nesting cannot multiply the ratio; and zip members whose bytes overlap (the
+//! non-recursive bomb) are reported from the directory and never inflated.
 
 pub mod compressed;
+pub mod inflated;
 pub mod sevenz;
 pub mod tar;
 pub mod zip;
@@ -16,6 +25,8 @@ pub mod zip_image;
 use std::io::Read;
 
 use crate::scan::Ctx;
+pub use inflated::Inflated;
+use inflated::Sink;
 
 /// Bytes decompressed before the compression ratio is checked (small files legitimately
 /// compress very well).
@@ -36,31 +47,36 @@ pub enum ReadEnd {
 }
 
 /// Reads `reader` to its end under the file's budgets: every chunk is charged to
-/// [`Ctx::charge_inflated`], the time budget is checked, and once more than
-/// [`RATIO_GRACE_BYTES`] came out the output may be at most `max_compression_ratio` times
-/// `compressed_len`. Returns what was decoded and how the read ended.
+/// [`Ctx::charge_inflated`] (the file's total, see [`crate::Limits::inflated_budget`]), the
+/// time budget is checked, and once more than [`RATIO_GRACE_BYTES`] came out the output may
+/// be at most `max_compression_ratio` times `compressed_len` (the member's own compressed
+/// size). The output is held as [`inflated`] describes: in memory within the file's
+/// in-memory budget, in a mapped temporary file beyond it. Returns what was decoded and how
+/// the read ended.
 pub fn read_bounded(
     ctx: &mut Ctx,
     what: &str,
     mut reader: impl Read,
     compressed_len: u64,
-) -> (Vec<u8>, ReadEnd) {
+) -> (Inflated, ReadEnd) {
     let ratio = ctx.limits().max_compression_ratio;
     let ceiling = compressed_len.max(1).saturating_mul(ratio);
-    let mut out = Vec::new();
+    let mut sink = Sink::new(ctx.inflated_memory());
     let mut chunk = vec![0u8; CHUNK];
-    loop {
+    let end = loop {
         let n = match reader.read(&mut chunk) {
-            Ok(0) => return (out, ReadEnd::Complete),
+            Ok(0) => break ReadEnd::Complete,
             Ok(n) => n.min(chunk.len()),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return (out, ReadEnd::Failed(e.to_string())),
+            Err(e) => break ReadEnd::Failed(e.to_string()),
         };
         if !ctx.charge_inflated(n as u64) || ctx.check_timeout() {
-            return (out, ReadEnd::Limited);
+            break ReadEnd::Limited;
         }
-        out.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        let produced = out.len() as u64;
+        if let Err(e) = sink.push(chunk.get(..n).unwrap_or_default()) {
+            break ReadEnd::Failed(format!("cannot hold the output in a temporary file: {e}"));
+        }
+        let produced = sink.len();
         if produced > RATIO_GRACE_BYTES && produced > ceiling {
             ctx.report(crate::report::Finding::new(
                 crate::rules::Rule::ArchiveLimit,
@@ -69,8 +85,17 @@ pub fn read_bounded(
                      than {ratio} times their size (decompression bomb); the rest was not read"
                 ),
             ));
-            return (out, ReadEnd::Limited);
+            break ReadEnd::Limited;
         }
+    };
+    match sink.finish() {
+        Ok(out) => (out, end),
+        Err(e) => (
+            Inflated::empty(ctx.inflated_memory()),
+            ReadEnd::Failed(format!(
+                "cannot map the temporary file holding the output: {e}"
+            )),
+        ),
     }
 }
 

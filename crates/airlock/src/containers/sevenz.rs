@@ -4,7 +4,8 @@
 //! clean.
 //!
 //! Members are decoded one at a time through the crate's streaming callback, so a solid block
-//! is never held whole in memory; each member's output is bounded by the file's budgets. AES
+//! is never held whole in memory; each member's output is bounded by the file's budgets and
+//! by the compression ratio against its own block's packed size. AES
 //! encryption support is not compiled in: an encrypted archive or member is ARC004.
 
 use std::io::Cursor;
@@ -33,13 +34,20 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         return "7z";
     }
     let mut scanned = 0usize;
-    let compressed_len = data.len() as u64;
+    // Packed bytes of the block being decoded: the crate gives them to the block's first
+    // file (`compressed_size`) and 0 to the others; entries come block by block. A member's
+    // ratio is taken against its own block, never against the whole archive (whose other
+    // blocks would otherwise lend it their size). The header's claim is capped by the file.
+    let mut block_packed = 0u64;
     let result = reader.for_each_entries(|entry, member| {
         if entry.is_directory() || !entry.has_stream() {
             return Ok(true);
         }
+        if entry.compressed_size > 0 {
+            block_packed = entry.compressed_size.min(data.len() as u64);
+        }
         let name = entry.name().to_string();
-        let (out, end) = read_bounded(ctx, &format!("`{name}`"), member, compressed_len);
+        let (out, end) = read_bounded(ctx, &format!("`{name}`"), member, block_packed);
         match end {
             ReadEnd::Failed(why) => {
                 ctx.report(Finding::new(

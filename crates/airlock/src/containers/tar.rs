@@ -5,7 +5,9 @@
 //! cursor on the input slice: it reports each member's data offset
 //! (`raw_file_position`), so member bytes are borrowed from the input, never copied. Like
 //! Python's `tarfile` (which `torch.load` uses for legacy tars) reading stops at the first
-//! end-of-archive block.
+//! end-of-archive block, and an archive that ends right after a member's padding (its
+//! end-of-archive blocks missing or cut) is read whole; an archive cut inside a member's data
+//! or padding is incomplete (ARC009), as `tarfile` refuses it.
 
 use std::io::Cursor;
 
@@ -44,6 +46,7 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         };
         let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let kind = entry.header().entry_type();
+        check_padding(ctx, data, &name, entry.raw_file_position(), entry.size());
         report_path_and_links(ctx, &name, kind, entry.link_name_bytes().as_deref());
         if kind.is_file() || kind == EntryType::Continuous || kind == EntryType::GNUSparse {
             scan_file(
@@ -65,6 +68,35 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     }
     ctx.note(format!("{} members", names.len()));
     "tar"
+}
+
+/// Size of a tar block: every header and every member's padded data is a multiple of it.
+const BLOCK: u64 = 512;
+
+/// Reports a member whose data is complete but whose padding to the next block is cut: the
+/// `tar` crate seeks past it and sees a clean end, but Python's `tarfile` (which torch's
+/// legacy loader lists the archive with) raises `ReadError("unexpected end of data")` when it
+/// looks for the next header. A missing end-of-archive block, by contrast, is accepted by
+/// `tarfile` (a missing, short or zero header block after the first member ends the listing),
+/// so it is accepted here too. Data cut short is reported by [`scan_file`].
+fn check_padding(ctx: &mut Ctx, data: &[u8], name: &str, start: u64, size: u64) {
+    let end = start.saturating_add(size);
+    let padded = end.div_ceil(BLOCK).saturating_mul(BLOCK);
+    let len = data.len() as u64;
+    if end <= len && len < padded {
+        ctx.report(
+            Finding::new(
+                Rule::ArchiveCorrupt,
+                format!(
+                    "the archive ends inside the padding after `{name}` ({} of {} bytes); \
+                     Python's tarfile stops there with \"unexpected end of data\"",
+                    len - end,
+                    padded - end
+                ),
+            )
+            .at(end),
+        );
+    }
 }
 
 fn report_path_and_links(ctx: &mut Ctx, name: &str, kind: EntryType, link: Option<&[u8]>) {

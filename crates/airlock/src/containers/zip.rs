@@ -27,7 +27,7 @@ use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::containers::zip_image::SparseFile;
-use crate::containers::{ReadEnd, duplicates, read_bounded, unsafe_path};
+use crate::containers::{Inflated, ReadEnd, duplicates, read_bounded, unsafe_path};
 use crate::formats::{Sniffed, sniff};
 use crate::report::Finding;
 use crate::rules::Rule;
@@ -80,6 +80,9 @@ pub struct ZipEntry<'a> {
     pub data_offset: Option<usize>,
     /// Unix mode bits from the external attributes, when the archive was made on Unix.
     pub unix_mode: Option<u32>,
+    /// The member's bytes (local header to end of data) overlap another central member's
+    /// ([`Rule::ArchiveOverlap`]); such a member is never inflated.
+    pub overlaps: bool,
 }
 
 impl ZipEntry<'_> {
@@ -109,12 +112,41 @@ impl ZipEntry<'_> {
 }
 
 /// A member's bytes and whether they were read to the end of the member.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct MemberData<'a> {
     /// Borrowed from the archive for stored members, inflated for deflated ones.
-    pub bytes: Cow<'a, [u8]>,
+    pub bytes: MemberBytes<'a>,
     /// False when the data ran past the end of the file or the decoder stopped early.
     pub complete: bool,
+}
+
+/// A member's bytes: borrowed from the archive (stored) or decompressed ([`Inflated`]).
+#[derive(Debug, Eq)]
+pub enum MemberBytes<'a> {
+    Borrowed(&'a [u8]),
+    Inflated(Inflated),
+}
+
+impl std::ops::Deref for MemberBytes<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            MemberBytes::Borrowed(bytes) => bytes,
+            MemberBytes::Inflated(bytes) => bytes,
+        }
+    }
+}
+
+impl AsRef<[u8]> for MemberBytes<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl PartialEq for MemberBytes<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
 }
 
 /// Which kind of zip a loader would take this for.
@@ -218,6 +250,7 @@ impl<'a> ZipArchive<'a> {
             Ok(dir) => {
                 archive.has_directory = true;
                 archive.read_central(&dir);
+                archive.mark_overlaps();
             }
             Err(problem) => archive.problems.push(problem),
         }
@@ -267,6 +300,10 @@ impl<'a> ZipArchive<'a> {
         ctx: &mut Ctx,
     ) -> Option<MemberData<'a>> {
         let name = &entry.name;
+        if entry.overlaps {
+            // Reported once for the archive (`report_anomalies`); never inflated.
+            return None;
+        }
         let Some(start) = entry.data_offset else {
             ctx.report(Finding::new(
                 Rule::ArchiveCorrupt,
@@ -294,7 +331,7 @@ impl<'a> ZipArchive<'a> {
         match method {
             METHOD_STORED => Some(MemberData {
                 complete: end.is_some(),
-                bytes: Cow::Borrowed(raw),
+                bytes: MemberBytes::Borrowed(raw),
             }),
             METHOD_DEFLATE => {
                 let decoder = flate2::read::DeflateDecoder::new(raw);
@@ -313,7 +350,7 @@ impl<'a> ZipArchive<'a> {
                     );
                 }
                 Some(MemberData {
-                    bytes: Cow::Owned(out),
+                    bytes: MemberBytes::Inflated(out),
                     complete,
                 })
             }
@@ -336,6 +373,7 @@ impl<'a> ZipArchive<'a> {
         for problem in &self.problems {
             ctx.report(Finding::new(Rule::ArchiveCorrupt, problem.clone()));
         }
+        self.report_overlaps(ctx);
         for entry in &self.entries {
             report_entry_anomalies(entry, self.has_directory, ctx);
         }
@@ -346,6 +384,28 @@ impl<'a> ZipArchive<'a> {
                 format!("`{name}` appears more than once in the central directory"),
             ));
         }
+    }
+
+    /// One ARC011 finding for all overlapping members, naming the first pair.
+    fn report_overlaps(&self, ctx: &mut Ctx) {
+        let mut overlapping = self.entries.iter().filter(|e| e.overlaps);
+        let Some(first) = overlapping.next() else {
+            return;
+        };
+        let count = 1 + overlapping.count();
+        let central = self.entries.iter().filter(|e| e.in_central).count();
+        ctx.report(
+            Finding::new(
+                Rule::ArchiveOverlap,
+                format!(
+                    "{count} of {central} members overlap another member's bytes (the first is \
+                     `{}` at offset {}); they are not inflated (a non-recursive zip bomb \
+                     shares one compressed kernel this way)",
+                    first.name, first.header_offset
+                ),
+            )
+            .at(first.header_offset),
+        );
     }
 
     fn read_central(&mut self, dir: &Directory) {
@@ -384,6 +444,44 @@ impl<'a> ZipArchive<'a> {
                 "central directory entry {index} at offset {} is malformed; {index} of {} entries read",
                 records.at, dir.count
             ));
+        }
+    }
+
+    /// Marks the central members whose byte ranges (local header through the end of the data
+    /// the central directory declares) overlap another's. Only offsets and sizes are used, so
+    /// a non-recursive bomb (Fifield's overlapping or fully shared kernels) is known before
+    /// anything is inflated. The directory is normally in offset order, so sorting is skipped
+    /// when it already is.
+    fn mark_overlaps(&mut self) {
+        let extent = |e: &ZipEntry| {
+            let start = e.header_offset;
+            let data = e
+                .data_offset
+                .map_or(start.saturating_add(LOCAL_LEN as u64), |d| d as u64);
+            (start, data.saturating_add(e.compressed_size))
+        };
+        let mut order: Vec<usize> = (0..self.entries.len()).collect();
+        if !self
+            .entries
+            .windows(2)
+            .all(|w| w[0].header_offset < w[1].header_offset)
+        {
+            order.sort_by_key(|&i| self.entries[i].header_offset);
+        }
+        // The member reaching furthest so far: each member starting before its end overlaps it.
+        let mut furthest: Option<(usize, u64)> = None;
+        for index in order {
+            let (start, end) = extent(&self.entries[index]);
+            if let Some((other, other_end)) = furthest {
+                if start < other_end {
+                    self.entries[index].overlaps = true;
+                    self.entries[other].overlaps = true;
+                }
+                if end <= other_end {
+                    continue;
+                }
+            }
+            furthest = Some((index, end));
         }
     }
 
@@ -478,6 +576,7 @@ impl<'a> ZipArchive<'a> {
             header_offset: offset,
             data_offset: Some(local.data_offset),
             unix_mode: None,
+            overlaps: false,
         });
     }
 }
@@ -969,6 +1068,7 @@ impl<'a> CentralRecord<'a> {
             header_offset: self.header_offset,
             data_offset: local.as_ref().map(|l| l.data_offset),
             unix_mode: (self.made_by_host == 3).then_some(self.external >> 16),
+            overlaps: false,
         }
     }
 }

@@ -4,11 +4,14 @@
 //!   thing written in different ways, each of which must get the same verdict.
 //! - [`benign`]: files saved by real torch, NumPy, joblib and scikit-learn, all of which must be
 //!   reported safe with the globals those libraries need.
+//! - [`containers_truncation`]: every container cut at every offset is never safe; the bomb
+//!   classes stay within their limits.
 //!
 //! Fixtures live in `tests/fixtures/` at the repository root and are made by the scripts in
 //! `scripts/fixtures/` (see the README there).
 
 mod benign;
+mod containers_truncation;
 mod oracle;
 
 use std::path::PathBuf;
