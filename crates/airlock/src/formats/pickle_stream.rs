@@ -125,11 +125,25 @@ fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool, pass: Pass) -> &'
         current = next;
     }
     if legacy_magic && outcomes_needed_for_legacy.len() < torch::LEGACY_PICKLES {
+        let read = outcomes_needed_for_legacy.len();
+        let total = torch::LEGACY_PICKLES;
         ctx.note(format!(
-            "legacy PyTorch header with {} of {} pickles",
-            outcomes_needed_for_legacy.len(),
-            torch::LEGACY_PICKLES
+            "legacy PyTorch header with {read} of {total} pickles"
         ));
+        if let Some(last) = outcomes_needed_for_legacy.last()
+            && last.end >= data.len()
+        {
+            // The file ends after complete pickles but before the fifth: torch.load raises
+            // there (EOFError) after running the pickles before, as for a pickle cut short.
+            // Without this a legacy file cut after its header was reported safe.
+            ctx.report(
+                Finding::new(
+                    Rule::MalformedPickle,
+                    format!("the file ends after {read} of the {total} pickles of torch's legacy format; the loader raises here, everything before this point would already have run"),
+                )
+                .at(data.len() as u64),
+            );
+        }
     }
     ctx.note(stats.describe());
     if legacy_magic {
@@ -368,5 +382,36 @@ mod tests {
         assert_eq!(r.verdict, Verdict::Unscannable);
         let r = scan(&data);
         assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    }
+
+    /// torch's legacy format is five pickles, then the storages. A file cut after the first
+    /// few whole pickles (the magic number alone, or the header) was reported safe.
+    #[test]
+    fn a_legacy_file_cut_between_its_pickles_is_never_safe() {
+        let magic = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.";
+        let version = b"\x80\x02M\xe9\x03.";
+        let info = b"\x80\x02}q\x00.";
+        let main = b"\x80\x02}q\x00.";
+        for (count, data) in [
+            (1, magic.to_vec()),
+            (2, [&magic[..], version].concat()),
+            (3, [&magic[..], version, info].concat()),
+            (4, [&magic[..], version, info, main].concat()),
+        ] {
+            let r = scan(&data);
+            assert_eq!(r.format, "pytorch-legacy", "{count} pickles");
+            assert_ne!(
+                r.verdict,
+                Verdict::Safe,
+                "{count} pickles: {:?}",
+                r.findings
+            );
+            assert!(
+                r.findings
+                    .iter()
+                    .any(|f| f.rule == crate::Rule::MalformedPickle),
+                "{count} pickles"
+            );
+        }
     }
 }
