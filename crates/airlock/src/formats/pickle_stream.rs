@@ -14,21 +14,47 @@ use super::torch;
 
 /// Scans `data` as a stream of pickles; when it is not a pickle at all, reports what it is.
 pub fn scan_or_classify(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    scan_stream(ctx, data, false)
+    scan_stream(ctx, data, false, Pass::FastWhereItApplies)
 }
 
 /// Scans `data` as pickle bytes that a loader is known to unpickle (a NumPy object array's
 /// data, a nested pickle): it is reported as a pickle even when malformed.
 pub fn scan_pickles(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    scan_stream(ctx, data, true)
+    scan_stream(ctx, data, true, Pass::FastWhereItApplies)
 }
 
-fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool) -> &'static str {
+/// [`scan_pickles`] with the full machine for every pickle, never the fast pass: the other
+/// side of the fast-versus-full comparisons (tests, the `pickle_engine` fuzz target), whose
+/// reports must be the same.
+pub fn scan_pickles_full_machine(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+    scan_stream(ctx, data, true, Pass::FullOnly)
+}
+
+/// Which engine reads each pickle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    /// [`machine::run`]: the fast pass for large data-only pickles, else the full machine.
+    FastWhereItApplies,
+    /// [`machine::run_full`] for every pickle.
+    FullOnly,
+}
+
+impl Pass {
+    fn run<'a>(self, ctx: &mut Ctx, data: &'a [u8], start: usize) -> Outcome<'a> {
+        match self {
+            Pass::FastWhereItApplies => machine::run(ctx, data, start),
+            Pass::FullOnly => machine::run_full(ctx, data, start),
+        }
+    }
+}
+
+fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool, pass: Pass) -> &'static str {
     let probe = ctx.checkpoint();
-    let mut first = machine::run(ctx, data, 0);
-    if first.fast_pass && first.end < data.len() {
+    let mut first = pass.run(ctx, data, 0);
+    if first.fast_pass && first.stopped && first.end < data.len() {
         // More bytes follow: torch's legacy loader compares this pickle's *value* with its
         // magic number, which the fast pass does not keep. Read it again with the full machine.
+        // (Not when the pass stopped early: no pickle follows one that did not end.)
         ctx.rollback(probe);
         first = machine::run_full(ctx, data, 0);
     }
@@ -70,13 +96,18 @@ fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool) -> &'static str {
         if next_start >= data.len() {
             break;
         }
+        // The machine checks the time every few thousand opcodes of one pickle; a stream of
+        // many small pickles never reaches that count, so the stream checks it per pickle.
+        if ctx.check_timeout() {
+            break;
+        }
         let probe = ctx.checkpoint();
         let next = if outcomes_needed_for_legacy.len() == torch::LEGACY_PICKLES - 1 {
             // A legacy file's storage keys: their values are needed (the fast pass keeps
             // none, and takes any list of 64 KiB or more).
             machine::run_full(ctx, data, next_start)
         } else {
-            machine::run(ctx, data, next_start)
+            pass.run(ctx, data, next_start)
         };
         if next.is_not_a_pickle() {
             ctx.rollback(probe);
@@ -94,11 +125,25 @@ fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool) -> &'static str {
         current = next;
     }
     if legacy_magic && outcomes_needed_for_legacy.len() < torch::LEGACY_PICKLES {
+        let read = outcomes_needed_for_legacy.len();
+        let total = torch::LEGACY_PICKLES;
         ctx.note(format!(
-            "legacy PyTorch header with {} of {} pickles",
-            outcomes_needed_for_legacy.len(),
-            torch::LEGACY_PICKLES
+            "legacy PyTorch header with {read} of {total} pickles"
         ));
+        if let Some(last) = outcomes_needed_for_legacy.last()
+            && last.end >= data.len()
+        {
+            // The file ends after complete pickles but before the fifth: torch.load raises
+            // there (EOFError) after running the pickles before, as for a pickle cut short.
+            // Without this a legacy file cut after its header was reported safe.
+            ctx.report(
+                Finding::new(
+                    Rule::MalformedPickle,
+                    format!("the file ends after {read} of the {total} pickles of torch's legacy format; the loader raises here, everything before this point would already have run"),
+                )
+                .at(data.len() as u64),
+            );
+        }
     }
     ctx.note(stats.describe());
     if legacy_magic {
@@ -247,5 +292,126 @@ mod tests {
                 .any(|f| f.rule == crate::Rule::DataAfterStop)
         );
         assert_eq!(r.verdict, Verdict::Suspicious);
+    }
+
+    /// `bytes` worth of copies of `one` (a whole pickle each).
+    fn stream_of(one: &[u8], bytes: usize) -> Vec<u8> {
+        one.repeat(bytes / one.len())
+    }
+
+    /// A pickle of a small dict written at protocol 4 with memo entries (as `pickle.dumps`
+    /// writes `{"a": [0, 1, ..., 99], "b": "x" * 50}`), 300-odd bytes.
+    fn small_dict_pickle() -> Vec<u8> {
+        let mut p = b"\x80\x04}\x94(\x8c\x01a\x94]\x94(".to_vec();
+        for i in 0..100u8 {
+            p.extend_from_slice(&[b'K', i]);
+        }
+        p.extend_from_slice(b"e\x8c\x01b\x94\x8c\x32");
+        p.extend_from_slice(&[b'x'; 50]);
+        p.extend_from_slice(b"\x94u.");
+        p
+    }
+
+    /// Thousands of concatenated pickles took time that grew faster than their number: every
+    /// pickle reserved capacity for the whole rest of the input (a 4 MB stream took 47 s in a
+    /// release build). Well under a second in release; the bound leaves room for a debug build
+    /// on a loaded machine, and the old behaviour was far past it.
+    #[test]
+    fn a_stream_of_thousands_of_pickles_scans_in_linear_time() {
+        for (what, one) in [
+            ("small dicts", small_dict_pickle()),
+            ("ints", b"\x80\x02K\x01.".to_vec()),
+        ] {
+            let data = stream_of(&one, 4 << 20);
+            let started = std::time::Instant::now();
+            let r = scan(&data);
+            let took = started.elapsed();
+            let count = data.len() / one.len();
+            assert_eq!(r.verdict, Verdict::Safe, "{what}: {:?}", r.findings);
+            assert!(
+                r.summary.contains(&format!("{count} pickles")),
+                "{what}: {}",
+                r.summary
+            );
+            let bound = if cfg!(debug_assertions) { 30.0 } else { 1.5 };
+            assert!(
+                took.as_secs_f64() < bound,
+                "{what}: {count} pickles took {took:?} (bound {bound} s)"
+            );
+        }
+    }
+
+    fn scanner_with_timeout(timeout: std::time::Duration) -> crate::Scanner {
+        let limits = crate::Limits {
+            timeout,
+            ..crate::Limits::default()
+        };
+        crate::Scanner::new(crate::Policy::default(), limits)
+    }
+
+    fn timed_out(r: &crate::FileReport) -> bool {
+        r.findings.iter().any(|f| f.rule == crate::Rule::Timeout)
+    }
+
+    /// The machine checks the time every few thousand opcodes of one pickle: a stream of
+    /// small pickles never got there, so `--timeout` was not honoured between them.
+    #[test]
+    fn the_timeout_stops_a_stream_of_small_pickles() {
+        let data = stream_of(&small_dict_pickle(), 4 << 20);
+        let timeout = std::time::Duration::from_millis(5);
+        let r = scanner_with_timeout(timeout).scan_bytes("t", &data);
+        assert!(timed_out(&r), "{:?} {}", r.findings, r.summary);
+        assert_eq!(r.verdict, Verdict::Unscannable);
+        assert!(r.elapsed_ms < 1_000.0, "took {} ms", r.elapsed_ms);
+    }
+
+    /// The fast pass (large data-only pickles) had no time check at all.
+    #[test]
+    fn the_timeout_stops_the_fast_pass() {
+        // One list of 400,000 small ints, appended 1,000 at a time: data only, so the fast
+        // pass reads it.
+        let mut data = b"\x80\x04]".to_vec();
+        for _ in 0..400 {
+            data.push(b'(');
+            data.extend_from_slice(&b"K\x07".repeat(1_000));
+            data.push(b'e');
+        }
+        data.push(b'.');
+        let r = scanner_with_timeout(std::time::Duration::ZERO).scan_bytes("t", &data);
+        assert!(timed_out(&r), "{:?} {}", r.findings, r.summary);
+        assert_eq!(r.verdict, Verdict::Unscannable);
+        let r = scan(&data);
+        assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+    }
+
+    /// torch's legacy format is five pickles, then the storages. A file cut after the first
+    /// few whole pickles (the magic number alone, or the header) was reported safe.
+    #[test]
+    fn a_legacy_file_cut_between_its_pickles_is_never_safe() {
+        let magic = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19.";
+        let version = b"\x80\x02M\xe9\x03.";
+        let info = b"\x80\x02}q\x00.";
+        let main = b"\x80\x02}q\x00.";
+        for (count, data) in [
+            (1, magic.to_vec()),
+            (2, [&magic[..], version].concat()),
+            (3, [&magic[..], version, info].concat()),
+            (4, [&magic[..], version, info, main].concat()),
+        ] {
+            let r = scan(&data);
+            assert_eq!(r.format, "pytorch-legacy", "{count} pickles");
+            assert_ne!(
+                r.verdict,
+                Verdict::Safe,
+                "{count} pickles: {:?}",
+                r.findings
+            );
+            assert!(
+                r.findings
+                    .iter()
+                    .any(|f| f.rule == crate::Rule::MalformedPickle),
+                "{count} pickles"
+            );
+        }
     }
 }

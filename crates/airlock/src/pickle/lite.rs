@@ -15,7 +15,7 @@
 //! the caller then runs the full machine from the start. Its findings are returned, not
 //! reported, so giving up leaves no trace.
 
-use super::machine::{DICT_LIKE, LIST_LIKE, SET_LIKE};
+use super::machine::{DICT_LIKE, LIST_LIKE, PERIODIC_CHECK_INTERVAL, SET_LIKE};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode, bytes as B};
 use super::reader::{RawInstr, Reader};
 use crate::formats::torch::{self, StorageRef, StorageType};
@@ -167,6 +167,9 @@ pub struct LiteOutcome {
     pub opcodes: u64,
     pub protocol: u8,
     pub findings: Vec<Finding>,
+    /// True when the pass stopped because its time was up ([`run_until`]); `limited` is
+    /// then true too.
+    pub timed_out: bool,
     /// Every import (module, name, offset), all rated innocuous by the policy.
     pub imports: Vec<(String, String, u64)>,
     pub calls: u32,
@@ -185,6 +188,18 @@ pub struct LiteLimits {
 
 /// Runs the fast pass over the pickle at `start`.
 pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> LiteResult {
+    run_until(data, start, limits, policy, || false)
+}
+
+/// Runs the fast pass over the pickle at `start`, asking `time_is_up` every
+/// [`PERIODIC_CHECK_INTERVAL`] opcodes whether to stop (the scan's timeout).
+pub fn run_until(
+    data: &[u8],
+    start: usize,
+    limits: LiteLimits,
+    policy: &Policy,
+    mut time_is_up: impl FnMut() -> bool,
+) -> LiteResult {
     let mut reader = Reader::new(data, start);
     let mut stack: Vec<Cell> = Vec::new();
     let mut marks: Vec<usize> = Vec::new();
@@ -200,10 +215,14 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
         opcodes: 0,
         protocol: 0,
         findings: Vec::new(),
+        timed_out: false,
         imports: Vec::new(),
         calls: 0,
         storages: Vec::new(),
     };
+    // The memo's capacity for a large pickle is reserved once the pickle has run
+    // PERIODIC_CHECK_INTERVAL opcodes ([`first_memo_capacity`]).
+    let mut memo_reserved = false;
     // Imported globals, and for each call result the global called.
     let mut globals: Vec<Imported> = Vec::new();
     let mut candidate = PidCandidate {
@@ -252,6 +271,18 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
             out.limited = true;
             out.end = reader.position();
             return LiteResult::Done(out);
+        }
+        if out.opcodes % PERIODIC_CHECK_INTERVAL == 0 {
+            if !memo_reserved && memo.capacity() > 0 {
+                memo_reserved = true;
+                reserve_memo(&mut memo, data.len().saturating_sub(start));
+            }
+            if time_is_up() {
+                out.limited = true;
+                out.timed_out = true;
+                out.end = reader.position();
+                return LiteResult::Done(out);
+            }
         }
         let at = reader.position() as u64;
         // Past the end, 0 (not an opcode) takes the last arm: the decoder's truncation error.
@@ -702,8 +733,9 @@ pub fn run(data: &[u8], start: usize, limits: LiteLimits, policy: &Policy) -> Li
                 let top = top.shared(&mut sizes);
                 stack[last] = top;
                 if index >= memo.len() {
-                    if memo.capacity() == 0 {
-                        memo.reserve(first_memo_capacity(data.len().saturating_sub(start)));
+                    if !memo_reserved && out.opcodes >= PERIODIC_CHECK_INTERVAL {
+                        memo_reserved = true;
+                        reserve_memo(&mut memo, data.len().saturating_sub(start));
                     }
                     memo.resize(index + 1, None);
                 }
@@ -1031,13 +1063,22 @@ fn mutate(
     true
 }
 
-/// Memo slots reserved at the first PUT of a pickle of `len` bytes: as many as it has room
-/// to fill (a PUT takes at least two bytes, MEMOIZE one but with a preceding value), capped.
-/// Growing by doubling instead copied the memo into fresh pages at every step: on a
-/// checkpoint's `data.pkl`, as many page faults as the memo itself takes. The reservation is
-/// address space only; pages are touched as slots are used.
+/// Memo slots reserved for a pickle of up to `len` bytes that uses its memo and has run
+/// [`PERIODIC_CHECK_INTERVAL`] opcodes: as many as it has room to fill (a PUT takes at least
+/// two bytes, MEMOIZE one but with a preceding value), capped. Growing by doubling instead
+/// copied the memo into fresh pages at every step: on a checkpoint's `data.pkl`, as many page
+/// faults as the memo itself takes. The reservation is address space only; pages are touched
+/// as slots are used. It waits for the pickle to prove large: `len` is the rest of the input,
+/// and reserving it at the first PUT of each of thousands of small pickles in a stream mapped
+/// and unmapped megabytes per pickle.
 fn first_memo_capacity(len: usize) -> usize {
     (len / 2).clamp(16, MAX_FIRST_MEMO_CAPACITY)
+}
+
+#[cold]
+fn reserve_memo(memo: &mut Vec<Option<Cell>>, len: usize) {
+    let total = first_memo_capacity(len);
+    memo.reserve(total.saturating_sub(memo.len()));
 }
 
 /// 16 MiB of cells.

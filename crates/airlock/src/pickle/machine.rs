@@ -24,8 +24,11 @@ use crate::scan::Ctx;
 pub(super) const MAX_KEPT_CHILDREN: usize = 1 << 20;
 /// Memo indices below this live in a dense vector; larger ones in a map.
 const DENSE_MEMO: usize = 1 << 20;
-/// How often (in opcodes) the time budget is checked.
-const TIMEOUT_CHECK_INTERVAL: u64 = 1 << 16;
+/// How often (in opcodes) the time budget is checked, and after how many opcodes a pickle
+/// counts as large enough to reserve capacity for ([`Reserve`]). At a few nanoseconds per
+/// opcode this is well under a millisecond, so a timeout is met within 10 % for any timeout
+/// of 10 ms or more.
+pub(crate) const PERIODIC_CHECK_INTERVAL: u64 = 1 << 14;
 
 /// What running one pickle produced.
 #[derive(Debug)]
@@ -65,9 +68,10 @@ pub struct Outcome<'a> {
 impl Outcome<'_> {
     /// True when the loader would fail on these bytes before importing or calling anything:
     /// loading them runs nothing, whatever opcodes they happen to start with (a PNG header
-    /// decodes as NEWFALSE, PERSID).
+    /// decodes as NEWFALSE, PERSID). Never when a limit or the timeout stopped the run: the
+    /// bytes read so far were a pickle, and the rest was not read.
     pub fn is_not_a_pickle(&self) -> bool {
-        !self.stopped && self.imports == 0 && self.calls == 0
+        !self.stopped && !self.limited && self.imports == 0 && self.calls == 0
     }
 }
 
@@ -94,11 +98,10 @@ struct Memo {
 }
 
 impl Memo {
-    fn with_capacity(dense: usize) -> Self {
-        Memo {
-            dense: Vec::with_capacity(dense.min(DENSE_MEMO)),
-            ..Memo::default()
-        }
+    /// Makes room for `more` dense entries (at most [`DENSE_MEMO`] in all).
+    fn reserve(&mut self, more: usize) {
+        let room = DENSE_MEMO.saturating_sub(self.dense.len());
+        self.dense.reserve(more.min(room));
     }
 
     fn get(&self, index: u64) -> Option<Value> {
@@ -154,6 +157,8 @@ struct Machine<'a, 'c, 's> {
     root: Option<Value>,
     nesting: usize,
     joblib_arrays: u32,
+    /// Capacity to reserve once the pickle proves large; `None` once reserved.
+    reserve: Option<Reserve>,
 }
 
 /// Pickles at least this long that only build data take the fast pass ([`super::lite`]).
@@ -183,11 +188,13 @@ fn run_lite<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Option<Outcome<'
         max_memo_entries: limits.max_memo_entries,
     };
     let policy = ctx.policy();
-    let super::lite::LiteResult::Done(lite) = super::lite::run(data, start, lite_limits, policy)
+    let time_is_up = || ctx.check_timeout();
+    let super::lite::LiteResult::Done(lite) =
+        super::lite::run_until(data, start, lite_limits, policy, time_is_up)
     else {
         return None;
     };
-    if lite.end.saturating_sub(start) < LITE_MIN_BYTES {
+    if lite.end.saturating_sub(start) < LITE_MIN_BYTES && !lite.timed_out {
         return None;
     }
     for (module, name, offset) in &lite.imports {
@@ -197,7 +204,8 @@ fn run_lite<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Option<Outcome<'
     for finding in lite.findings {
         ctx.report(finding);
     }
-    if lite.limited {
+    if lite.limited && !lite.timed_out {
+        // (A timeout has its own finding, recorded by `check_timeout`.)
         ctx.report(
             Finding::new(
                 Rule::LimitReached,
@@ -230,11 +238,17 @@ pub fn run_full<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Outcome<'a> 
     run_nested(ctx, data, start, 0)
 }
 
-/// Capacity reserved before a run, per byte of input after the start. A PyTorch `data.pkl`
-/// makes a node per 11 bytes, a memo entry per 16 and a persistent load per 127; these
-/// ratios leave room for denser pickles. Growing the vectors by doubling instead copies them
-/// into fresh pages, and on a checkpoint those page faults cost more than the decoding;
-/// capacity that is reserved but never used costs nothing (its pages are never touched).
+/// Capacity reserved for a large pickle, per byte of input after the start. A PyTorch
+/// `data.pkl` makes a node per 11 bytes, a memo entry per 16 and a persistent load per 127;
+/// these ratios leave room for denser pickles. Growing the vectors by doubling instead copies
+/// them into fresh pages, and on a checkpoint those page faults cost more than the decoding;
+/// capacity that is reserved but never used costs little (its pages are never touched).
+///
+/// It is reserved only once a pickle has run [`PERIODIC_CHECK_INTERVAL`] opcodes, not
+/// before its first: the input after the start says how large the pickle *may* be, not how
+/// large it is. Reserving for the whole rest of the input before every pickle of a stream of
+/// small ones mapped and unmapped tens of megabytes per pickle (a 4 MB stream of 800,000
+/// pickles took 47 s). The few entries made before the reservation are copied once.
 #[derive(Debug, Clone, Copy)]
 struct Reserve {
     nodes: usize,
@@ -260,12 +274,12 @@ fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -
     let reserve = Reserve::for_input(data.len().saturating_sub(start));
     let mut m = Machine {
         ctx,
-        arena: Arena::with_capacity(data, reserve.nodes),
+        arena: Arena::new(data),
         reader: Reader::new(data, start),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: Memo::with_capacity(reserve.memo),
-        sizes: Vec::with_capacity(reserve.nodes),
+        memo: Memo::default(),
+        sizes: Vec::new(),
         expansion_threshold: (data.len() as u64).saturating_mul(64).max(10_000_000),
         protocol: 0,
         seen_proto: false,
@@ -274,10 +288,11 @@ fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -
         opcodes: 0,
         imports: 0,
         calls: 0,
-        persistent_ids: Vec::with_capacity(reserve.persistent_ids),
+        persistent_ids: Vec::new(),
         root: None,
         nesting,
         joblib_arrays: 0,
+        reserve: Some(reserve),
     };
     let halt = m.run_loop();
     let (stopped, error, limited) = match halt {
@@ -312,7 +327,7 @@ impl<'a> Machine<'a, '_, '_> {
             if self.opcodes > limits.max_opcodes {
                 return self.limit(format!("more than {} opcodes", limits.max_opcodes));
             }
-            if self.opcodes % TIMEOUT_CHECK_INTERVAL == 0 && self.ctx.check_timeout() {
+            if self.opcodes % PERIODIC_CHECK_INTERVAL == 0 && self.periodic_check() {
                 return Halt::Limit;
             }
             let instr = match self.reader.next_instr() {
@@ -331,6 +346,19 @@ impl<'a> Machine<'a, '_, '_> {
                 return self.limit(format!("more than {} values", limits.max_values));
             }
         }
+    }
+
+    /// Runs every [`PERIODIC_CHECK_INTERVAL`] opcodes: reserves capacity the first time (the
+    /// pickle is large, see [`Reserve`]), and returns true once the time budget is spent.
+    #[cold]
+    fn periodic_check(&mut self) -> bool {
+        if let Some(reserve) = self.reserve.take() {
+            self.arena.reserve(reserve.nodes);
+            self.sizes.reserve(reserve.nodes);
+            self.memo.reserve(reserve.memo);
+            self.persistent_ids.reserve(reserve.persistent_ids);
+        }
+        self.ctx.check_timeout()
     }
 
     fn limit(&mut self, what: String) -> Halt {
@@ -975,14 +1003,20 @@ impl<'a> Machine<'a, '_, '_> {
             (None, Some(Node::Dict(pairs))) => pairs.iter().map(|(_, v)| *v).collect(),
             _ => vec![args],
         };
-        for item in items {
-            let payload: Option<Vec<u8>> = match item {
-                Value::Bytes(_) => self.arena.bytes_of(item).map(<[u8]>::to_vec),
+        for (i, item) in items.into_iter().enumerate() {
+            // A nested scan costs far more than an opcode, and a payload fetched from the memo
+            // can be handed over at every call: check the time before each (and every so many
+            // items of a long argument list), not only every so many opcodes.
+            if i % 1024 == 0 && self.ctx.check_timeout() {
+                return;
+            }
+            // Borrowed from the arena, not copied: `self.ctx` and `self.arena` are distinct.
+            let payload: Option<&[u8]> = match item {
+                Value::Bytes(_) => self.arena.bytes_of(item),
                 _ => self
                     .arena
                     .bytes_of(item)
-                    .map(<[u8]>::to_vec)
-                    .or_else(|| self.arena.str_of(item).map(|s| s.as_bytes().to_vec())),
+                    .or_else(|| self.arena.str_of(item).map(str::as_bytes)),
             };
             let Some(payload) = payload else { continue };
             self.ctx.report(
@@ -992,9 +1026,9 @@ impl<'a> Machine<'a, '_, '_> {
                 )
                 .at(at),
             );
-            if self.nesting < self.ctx.limits().max_nesting_depth {
+            if self.nesting < self.ctx.limits().max_nesting_depth && !self.ctx.check_timeout() {
                 self.ctx
-                    .scan_member(&format!("<nested at offset {at}>"), &payload);
+                    .scan_member(&format!("<nested at offset {at}>"), payload);
             }
         }
     }
@@ -1058,6 +1092,11 @@ impl<'a> Machine<'a, '_, '_> {
             ArrayData::Pickle => {
                 if self.nesting + 1 >= self.ctx.limits().max_nesting_depth {
                     return Err(self.limit("joblib object arrays nested too deeply".into()));
+                }
+                // Each inner pickle counts its own opcodes: check the time per array, or
+                // thousands of small ones would run between two of this machine's checks.
+                if self.ctx.check_timeout() {
+                    return Err(Halt::Limit);
                 }
                 let inner = run_nested(self.ctx, data, pos, self.nesting + 1);
                 if !inner.stopped {

@@ -224,6 +224,12 @@ impl<'a> Arena<'a> {
         }
     }
 
+    /// Makes room for `more` nodes and as many tuple items.
+    pub fn reserve(&mut self, more: usize) {
+        self.nodes.reserve(more);
+        self.items.reserve(more);
+    }
+
     /// Stores a tuple's items in the pool; the returned node refers to them.
     pub fn tuple(&mut self, items: &[Value]) -> Node<'a> {
         let start = self.items.len();
