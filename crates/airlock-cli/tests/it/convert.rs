@@ -117,3 +117,52 @@ fn converts_a_sharded_folder() {
         assert!(f.path().join("model").join(name).is_file(), "{name}");
     }
 }
+
+/// Views of shared storages (transposes, slices, `as_strided`, an expansion) are written as
+/// their own tensors; only exact aliases are recorded in the metadata.
+#[test]
+fn views_are_written_and_exact_aliases_recorded() {
+    let f = Fixture::new();
+    copy(&f, "shared_views.pt", "shared_views.pt");
+    let check = f
+        .airlock(&["convert", "--check", "shared_views.pt"])
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(0), "{check:?}");
+    let plan = String::from_utf8(check.stdout).unwrap();
+    for line in [
+        "18 tensors",
+        "shared: decoder.weight kept; embed.weight removed",
+        "shared: part.x kept; part.y removed",
+    ] {
+        assert!(plan.contains(line), "{line}: {plan}");
+    }
+    let transposed = plan.lines().find(|l| l.contains("base.t ")).unwrap();
+    assert!(transposed.contains("(view, made contiguous)"), "{plan}");
+    let output = f
+        .airlock(&["convert", "shared_views.pt", "--verify"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("18 tensors"), "{stdout}");
+    assert!(stdout.contains("2 shared alias(es) recorded"), "{stdout}");
+    assert!(stdout.contains("verified"), "{stdout}");
+}
+
+/// A checkpoint `scan` rates unscannable (a record Airlock cannot decode) is refused with
+/// status 2 and the finding named, and nothing is written.
+#[test]
+fn unscannable_inputs_fail_with_status_2() {
+    let f = Fixture::new();
+    copy(&f, "undecoded_member.pt", "model.pt");
+    let refused = f.airlock(&["convert", "model.pt"]).output().unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("refused") && stderr.contains("unscannable"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("ARC010"), "{stderr}");
+    assert!(!f.path().join("model.safetensors").exists());
+}

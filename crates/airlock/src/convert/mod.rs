@@ -8,11 +8,12 @@
 //! through bounded buffers, so memory stays small
 //! whatever the checkpoint's size.
 //!
-//! Steps: [`Scanner`] scans the input (a dangerous file is refused) → [`source`] finds the
-//! pickle and the storage records (zip, legacy stacked pickles, pre-1.0 tar) → [`interpret`] turns the
-//! pickle's values into tensor descriptions → [`plan`] removes shared-storage aliases the
-//! way the Hugging Face converter does → [`write`] writes a temporary file, re-reads and
-//! validates it, and renames it into place. [`folder`] does the same for model folders and
+//! Steps: [`Scanner`] scans the input (a dangerous or unscannable file is refused) →
+//! [`source`] finds the pickle and the storage records (zip, legacy stacked pickles, pre-1.0
+//! tar) → [`interpret`] turns the pickle's values into tensor descriptions → [`plan`] removes
+//! exact aliases (tied weights) and keeps every other view → [`write`] gathers each view in
+//! row-major order into a temporary file, re-reads and validates it, and renames it into
+//! place. [`folder`] does the same for model folders and
 //! sharded checkpoints.
 //!
 //! ```no_run
@@ -60,7 +61,7 @@ pub struct Options {
     pub flatten: bool,
     /// Drop plain non-tensor values (numbers, strings, None) instead of refusing them.
     pub skip_non_tensors: bool,
-    /// Keep every tensor as its own copy instead of removing shared-storage aliases.
+    /// Keep every tensor as its own copy instead of removing exact aliases (tied weights).
     pub no_dedup: bool,
     /// Replace an existing output file.
     pub force: bool,
@@ -136,29 +137,49 @@ pub fn convert_file(
     write::write(&checkpoint, &plan, output, options)
 }
 
-/// Scans the file, refuses it when the scanner rates it dangerous, and reads its layout.
+/// Scans the file, refuses it unless the scanner could read all of it and found nothing
+/// dangerous, and reads its layout.
+///
+/// *Unscannable* is refused as *dangerous* is: a part Airlock could not read (an encrypted
+/// or undecodable member, a limit or the timeout reached) may hide what would have made the
+/// file dangerous, and converting it would launder it into a "safe" safetensors file.
+/// *Suspicious* is converted: the output holds only the state dict's tensor bytes, names,
+/// dtypes and shapes, and whatever made the file suspicious (an unknown class among the
+/// hyper-parameters of a Lightning checkpoint, say) is either outside the state dict, never
+/// looked at, or inside it, where conversion refuses anything outside torch's
+/// tensor-rebuild vocabulary.
 fn open_vetted(input: &Path, options: &Options) -> Result<source::Checkpoint, ConvertError> {
     let scanner = options.scanner();
     let report = scanner.scan_path(input);
-    if report.verdict == Verdict::Dangerous {
+    if refuses(report.verdict) {
         return Err(refusal(input, &report));
     }
     let checkpoint = source::Checkpoint::open(input, &scanner)?;
     // The pickle about to be interpreted is scanned on its own as well, whatever the
     // container scanner made of the file around it.
     let pickle_report = scanner.scan_bytes(&input.display().to_string(), checkpoint.pickle());
-    if pickle_report.verdict == Verdict::Dangerous {
+    if refuses(pickle_report.verdict) {
         return Err(refusal(input, &pickle_report));
     }
     Ok(checkpoint)
 }
 
+/// The verdicts `convert` refuses (see [`open_vetted`]).
+fn refuses(verdict: Verdict) -> bool {
+    matches!(verdict, Verdict::Dangerous | Verdict::Unscannable)
+}
+
+/// The refusal, naming the findings behind the verdict: the dangerous ones, and those that
+/// left part of the file unread.
 fn refusal(input: &Path, report: &crate::report::FileReport) -> ConvertError {
     let reasons: Vec<String> = report
         .findings
         .iter()
-        .filter(|f| f.severity == crate::rules::Severity::Dangerous)
-        .map(|f| format!("{} {}", f.rule.code(), f.message))
+        .filter(|f| f.severity == crate::rules::Severity::Dangerous || f.is_incomplete())
+        .map(|f| match &f.member {
+            Some(member) => format!("{} {} (in {member})", f.rule.code(), f.message),
+            None => format!("{} {}", f.rule.code(), f.message),
+        })
         .collect();
     ConvertError::Refused {
         path: input.to_path_buf(),

@@ -1,21 +1,28 @@
 //! What will be written: tensor names, dtypes, shapes and sizes in output order, the
-//! shared-storage aliases removed, and the `__metadata__`.
+//! exact aliases removed, and the `__metadata__`.
 //!
-//! Shared storages are handled as the Hugging Face converter handles them
-//! (`safetensors.torch._remove_duplicate_names`): tensors are grouped by storage, each group
-//! is split into runs of overlapping byte ranges, and in every run of two or more the
-//! lexicographically first name whose tensor covers the whole storage is kept; the others are
-//! dropped and recorded as `{removed: kept}` in the metadata, next to `"format": "pt"`.
+//! A name is removed only when it is an *exact alias* of a name that is kept: same storage,
+//! dtype, storage offset, shape and strides, so `torch.load` gives both names equal values
+//! (tied weights). The lexicographically first name of each such group is kept and the others
+//! are recorded as `{removed: kept}` in the metadata, next to `"format": "pt"`, as the Hugging
+//! Face converter records them (so `transformers` reties them). Every other tensor that
+//! shares a storage (a transpose, a slice, an overlapping or expanding view) is written as its
+//! own tensor, gathered in row-major order from the storage.
+//!
+//! This departs on purpose from the Hub's converter (`safetensors.torch._remove_duplicate_names`),
+//! which drops every tensor whose bytes overlap one that covers the whole storage, different
+//! views included: a transposed or sliced view then disappears from its output, and a loader
+//! that reties `{removed: kept}` gets the wrong values for it.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use safetensors::Dtype;
 
-use super::interpret::{self, StateDict, TensorRef, last_index};
-use super::source::Checkpoint;
-use super::write::DATA_ALIGNMENT;
+use super::interpret::{self, StateDict, TensorRef};
+use super::source::{Checkpoint, Source};
+use super::write::{DATA_ALIGNMENT, MAX_GATHER_SPAN, view_span};
 use super::{ConvertError, Options};
 
 /// One tensor of the output.
@@ -37,7 +44,8 @@ impl PlannedTensor {
     }
 }
 
-/// Names that shared one storage: the one written and the ones removed.
+/// Names that are exact aliases of each other (see the module docs): the one written and the
+/// ones removed, recorded as `{removed: kept}` in the metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedGroup {
     pub kept: String,
@@ -75,20 +83,28 @@ pub fn plan(checkpoint: &Checkpoint, options: &Options) -> Result<Plan, ConvertE
     let mut shared = Vec::new();
     let mut removed: HashSet<String> = HashSet::new();
     if !options.no_dedup {
-        shared = shared_groups(&checkpoint.path, &tensors)?;
+        shared = shared_groups(&tensors);
         for group in &shared {
             for name in &group.removed {
-                metadata
-                    .entry(name.clone())
-                    .or_insert_with(|| group.kept.clone());
-                removed.insert(name.clone());
+                // A name the metadata already holds (`format`) could not be recorded as an
+                // alias: it is written as its own copy instead of being lost.
+                if !metadata.contains_key(name) {
+                    metadata.insert(name.clone(), group.kept.clone());
+                    removed.insert(name.clone());
+                }
             }
         }
     }
+    for group in &mut shared {
+        group.removed.retain(|name| removed.contains(name));
+    }
+    shared.retain(|group| !group.removed.is_empty());
     let mut planned = Vec::with_capacity(tensors.len());
     for t in tensors.into_iter().filter(|t| !removed.contains(&t.name)) {
+        check_gather(checkpoint, &t, MAX_GATHER_SPAN)?;
         planned.push(planned_tensor(&checkpoint.path, t)?);
     }
+    check_amplification(checkpoint, &planned, options.scanner().limits())?;
     planned.sort_by(|a, b| output_order(a).cmp(&output_order(b)));
     Ok(Plan {
         input: checkpoint.path.clone(),
@@ -139,6 +155,65 @@ fn planned_tensor(path: &Path, t: TensorRef) -> Result<PlannedTensor, ConvertErr
     })
 }
 
+/// A strided view of a deflated record is gathered in memory when it spans at most
+/// `max_span` ([`MAX_GATHER_SPAN`]) bytes of its storage. A larger one would have to be inflated again
+/// from the record's start for every run of it (time quadratic in the storage size), so it
+/// is refused; `torch.save` never deflates records, only a re-zipped checkpoint has them.
+pub(crate) fn check_gather(
+    checkpoint: &Checkpoint,
+    t: &TensorRef,
+    max_span: u64,
+) -> Result<(), ConvertError> {
+    let deflated = checkpoint
+        .record(&t.storage)
+        .is_some_and(|r| matches!(r.source, Source::Deflated { .. }));
+    let span = view_span(t).map_or(u64::MAX, |(start, end)| end - start);
+    if deflated && !is_contiguous(t) && t.numel() > 0 && span > max_span {
+        return Err(unsupported(
+            &checkpoint.path,
+            &t.name,
+            &format!(
+                "a strided view spanning {span} bytes of a deflated record (over {max_span}); re-zip the checkpoint with stored records"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Views that read storage bytes more than once (an `expand`, an overlapping `as_strided`,
+/// several different views of one storage) are written out whole, so the output can be far
+/// larger than the checkpoint: a few bytes of storage expanded to terabytes. The bytes
+/// written beyond the storage bytes the tensors read are held to the scanner's
+/// decompression limits: at most `max_inflated_bytes`, and at most `max_compression_ratio`
+/// times the storage bytes once past 1 MiB (the scanner's bomb rule for archive members).
+fn check_amplification(
+    checkpoint: &Checkpoint,
+    planned: &[PlannedTensor],
+    limits: &crate::Limits,
+) -> Result<(), ConvertError> {
+    let mut storages: BTreeMap<&str, u64> = BTreeMap::new();
+    for t in planned {
+        storages.insert(t.source.storage.as_str(), t.source.storage_len);
+    }
+    let stored: u64 = storages.values().sum();
+    let written: u64 = planned.iter().map(|t| t.nbytes).sum();
+    let extra = written.saturating_sub(stored);
+    let over_ratio = written > stored.saturating_mul(limits.max_compression_ratio);
+    if extra > AMPLIFICATION_FLOOR && (extra > limits.max_inflated_bytes || over_ratio) {
+        return Err(ConvertError::Unsupported {
+            path: checkpoint.path.clone(),
+            why: format!(
+                "its views would write {written} bytes from {stored} bytes of storage, over the limits (ratio {}, {} bytes)",
+                limits.max_compression_ratio, limits.max_inflated_bytes
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Bytes of amplification always allowed (the scanner's ratio check starts at 1 MiB too).
+const AMPLIFICATION_FLOOR: u64 = 1 << 20;
+
 /// Names must be unique (flattening can collide) and not the reserved `__metadata__`.
 fn check_names(path: &Path, tensors: &[TensorRef]) -> Result<(), ConvertError> {
     let mut seen = HashSet::new();
@@ -168,90 +243,50 @@ fn unsupported(path: &Path, name: &str, why: &str) -> ConvertError {
     }
 }
 
-/// Byte range a tensor spans in its storage, as safetensors' `_end_ptr` measures it.
-fn area(t: &TensorRef) -> (u64, u64) {
-    let start = t.offset.saturating_mul(t.element_size);
-    let stop = if t.numel() > 0 {
-        last_index(t).map_or(u64::MAX, |i| (i + 1) * t.element_size)
-    } else {
-        start
-    };
-    (start, stop)
+/// What makes two tensors the same tensor: one storage read through one view. Two names
+/// with equal keys load as the same values; any other pair sharing a storage (a transpose, a
+/// slice, an `as_strided`, an expansion) holds different values and is written twice.
+type AliasKey<'t> = (&'t str, Dtype, u64, &'t [u64], &'t [u64]);
+
+fn alias_key(t: &TensorRef) -> AliasKey<'_> {
+    (
+        t.storage.as_str(),
+        t.dtype,
+        t.offset,
+        t.shape.as_slice(),
+        t.strides.as_slice(),
+    )
 }
 
-/// Whether a tensor covers its whole storage from the first byte (`_is_complete`).
-fn is_complete(t: &TensorRef) -> bool {
-    t.offset == 0 && t.nbytes() == t.storage_len
-}
-
-/// Groups of tensors whose bytes overlap in one storage, with the name to keep in each.
-pub fn shared_groups(path: &Path, tensors: &[TensorRef]) -> Result<Vec<SharedGroup>, ConvertError> {
-    let mut by_storage: Vec<(String, Vec<&TensorRef>)> = Vec::new();
-    let mut index: HashMap<&str, usize> = HashMap::new();
+/// Groups of exact aliases: names whose tensors have the same storage, dtype, storage offset,
+/// shape and strides. In each group of two or more the lexicographically first name is kept
+/// (the one the Hub's converter keeps for tied weights) and the others are removed. Tensors
+/// of an empty storage hold no bytes and are left alone.
+pub fn shared_groups(tensors: &[TensorRef]) -> Vec<SharedGroup> {
+    let mut classes: Vec<Vec<&str>> = Vec::new();
+    let mut index: BTreeMap<AliasKey<'_>, usize> = BTreeMap::new();
     for t in tensors.iter().filter(|t| t.storage_len != 0) {
-        let slot = *index.entry(t.storage.as_str()).or_insert_with(|| {
-            by_storage.push((t.storage.clone(), Vec::new()));
-            by_storage.len() - 1
+        let slot = *index.entry(alias_key(t)).or_insert_with(|| {
+            classes.push(Vec::new());
+            classes.len() - 1
         });
-        if let Some((_, members)) = by_storage.get_mut(slot) {
-            members.push(t);
+        if let Some(names) = classes.get_mut(slot) {
+            names.push(t.name.as_str());
         }
     }
-    let mut groups = Vec::new();
-    for (_, members) in by_storage.into_iter().filter(|(_, m)| m.len() > 1) {
-        for run in overlapping_runs(&members) {
-            if run.len() < 2 {
-                continue;
+    let mut groups: Vec<SharedGroup> = classes
+        .into_iter()
+        .filter(|names| names.len() > 1)
+        .map(|mut names| {
+            names.sort_unstable();
+            SharedGroup {
+                kept: names[0].to_string(),
+                removed: names[1..].iter().map(|n| n.to_string()).collect(),
             }
-            let mut complete: Vec<&str> = run
-                .iter()
-                .filter(|t| is_complete(t))
-                .map(|t| t.name.as_str())
-                .collect();
-            complete.sort_unstable();
-            let Some(kept) = complete.first().map(|s| s.to_string()) else {
-                let mut names: Vec<&str> = run.iter().map(|t| t.name.as_str()).collect();
-                names.sort_unstable();
-                return Err(ConvertError::Unsupported {
-                    path: path.to_path_buf(),
-                    why: format!(
-                        "tensors {names:?} share a storage but none covers all of it; the Hub's converter refuses this too (use --no-dedup to write each as its own copy)"
-                    ),
-                });
-            };
-            let mut removed: Vec<String> = run
-                .iter()
-                .map(|t| t.name.clone())
-                .filter(|n| *n != kept)
-                .collect();
-            removed.sort_unstable();
-            groups.push(SharedGroup { kept, removed });
-        }
-    }
-    Ok(groups)
-}
-
-/// `_filter_shared_not_shared`: sort by (start, stop, name) and start a new run whenever a
-/// tensor begins at or after the previous tensor's stop.
-fn overlapping_runs<'t>(members: &[&'t TensorRef]) -> Vec<Vec<&'t TensorRef>> {
-    let mut areas: Vec<(u64, u64, &str, &TensorRef)> = members
-        .iter()
-        .map(|t| {
-            let (start, stop) = area(t);
-            (start, stop, t.name.as_str(), *t)
         })
         .collect();
-    areas.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-    let mut runs: Vec<Vec<&TensorRef>> = Vec::new();
-    let mut last_stop = 0;
-    for (i, (start, stop, _, t)) in areas.into_iter().enumerate() {
-        match runs.last_mut() {
-            Some(run) if i > 0 && start < last_stop => run.push(t),
-            _ => runs.push(vec![t]),
-        }
-        last_stop = stop;
-    }
-    runs
+    groups.sort_by(|a, b| a.kept.cmp(&b.kept));
+    groups
 }
 
 /// C-contiguous: each stride equals the product of the sizes after it (ignoring size-1

@@ -18,24 +18,112 @@ pub struct TensorSpec {
 
 /// The pickle `torch.save` would write for a dict of these tensors (storage key = index).
 pub fn state_dict_pickle(tensors: &[TensorSpec]) -> Vec<u8> {
+    let views: Vec<Rebuild<'_>> = tensors
+        .iter()
+        .enumerate()
+        .map(|(key, t)| Rebuild {
+            name: &t.name,
+            storage_class: t.storage_class,
+            key,
+            numel: t.storage.len() as u64 / t.element_size.max(1),
+            offset: t.offset,
+            shape: &t.shape,
+            strides: &t.strides,
+        })
+        .collect();
+    rebuild_pickle(&views)
+}
+
+/// One `_rebuild_tensor_v2` call of a state dict.
+struct Rebuild<'a> {
+    name: &'a str,
+    storage_class: &'static str,
+    key: usize,
+    numel: u64,
+    offset: u64,
+    shape: &'a [u64],
+    strides: &'a [u64],
+}
+
+fn rebuild_pickle(views: &[Rebuild<'_>]) -> Vec<u8> {
     let mut p = vec![0x80, 2, b'}', b'('];
-    for (key, t) in tensors.iter().enumerate() {
-        unicode(&mut p, &t.name);
+    for t in views {
+        unicode(&mut p, t.name);
         p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n(");
         p.push(b'(');
         unicode(&mut p, "storage");
         p.extend_from_slice(format!("ctorch\n{}\n", t.storage_class).as_bytes());
-        unicode(&mut p, &key.to_string());
+        unicode(&mut p, &t.key.to_string());
         unicode(&mut p, "cpu");
-        int(&mut p, t.storage.len() as u64 / t.element_size.max(1));
+        int(&mut p, t.numel);
         p.extend_from_slice(b"tQ");
         int(&mut p, t.offset);
-        tuple(&mut p, &t.shape);
-        tuple(&mut p, &t.strides);
+        tuple(&mut p, t.shape);
+        tuple(&mut p, t.strides);
         p.extend_from_slice(b"\x89ccollections\nOrderedDict\n)RtR");
     }
     p.extend_from_slice(b"u.");
     p
+}
+
+/// A storage that several views share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageSpec {
+    pub storage_class: &'static str,
+    pub element_size: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// A named view of the storage at index `storage` of a [`shared_checkpoint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewSpec {
+    pub name: String,
+    pub storage: usize,
+    pub offset: u64,
+    pub shape: Vec<u64>,
+    pub strides: Vec<u64>,
+}
+
+/// A torch-style checkpoint whose tensors are views of shared storages (storage key = its
+/// index; each view must name an existing storage).
+pub fn shared_checkpoint(storages: &[StorageSpec], views: &[ViewSpec]) -> Vec<u8> {
+    let rebuilds: Vec<Rebuild<'_>> = views
+        .iter()
+        .map(|v| {
+            let s = &storages[v.storage];
+            Rebuild {
+                name: &v.name,
+                storage_class: s.storage_class,
+                key: v.storage,
+                numel: s.bytes.len() as u64 / s.element_size.max(1),
+                offset: v.offset,
+                shape: &v.shape,
+                strides: &v.strides,
+            }
+        })
+        .collect();
+    let mut records = vec![
+        ("archive/data.pkl".to_string(), rebuild_pickle(&rebuilds)),
+        ("archive/byteorder".to_string(), b"little".to_vec()),
+    ];
+    for (key, s) in storages.iter().enumerate() {
+        records.push((format!("archive/data/{key}"), s.bytes.clone()));
+    }
+    records.push(("archive/version".to_string(), b"3\n".to_vec()));
+    stored_zip(&records)
+}
+
+/// The bytes a contiguous copy of `view` of `storage` holds, element by element.
+pub fn expected_view_bytes(storage: &StorageSpec, view: &ViewSpec) -> Vec<u8> {
+    expected_bytes(&TensorSpec {
+        name: view.name.clone(),
+        storage_class: storage.storage_class,
+        element_size: storage.element_size,
+        storage: storage.bytes.clone(),
+        offset: view.offset,
+        shape: view.shape.clone(),
+        strides: view.strides.clone(),
+    })
 }
 
 fn unicode(p: &mut Vec<u8>, s: &str) {

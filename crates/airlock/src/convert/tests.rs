@@ -1,6 +1,8 @@
 //! Tests of the converter against fixtures made by real torch (`scripts/fixtures/make_convert.py`):
-//! each output must hold the same tensors (names, dtypes, shapes, bytes) and metadata as the
-//! file `safetensors.torch.save_file` wrote from what `torch.load` returned.
+//! each output must hold the values `torch.load` gives every name: the expected file, written
+//! by `safetensors.torch.save_file` from `{name: tensor.contiguous().clone()}`, holds every
+//! name, and its metadata says which names are exact aliases that the output records as
+//! `{removed: kept}` instead of writing them.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,30 +17,44 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Asserts two safetensors files hold the same tensors and metadata.
+/// Asserts that `actual` (Airlock's output) gives every name of `expected` its values (dtype,
+/// shape, bytes): directly, or for a removed alias through the name it is recorded under.
+/// The metadata must be the same, and nothing else may be written.
 fn assert_same(actual: &Path, expected: &Path) {
     let a = std::fs::read(actual).unwrap();
     let e = std::fs::read(expected).unwrap();
     let (_, a_meta) = SafeTensors::read_metadata(&a).unwrap();
     let (_, e_meta) = SafeTensors::read_metadata(&e).unwrap();
+    let metadata = e_meta.metadata().clone().unwrap_or_default();
     assert_eq!(
-        a_meta.metadata(),
-        e_meta.metadata(),
+        a_meta.metadata().clone().unwrap_or_default(),
+        metadata,
         "metadata of {actual:?}"
     );
     let a = SafeTensors::deserialize(&a).unwrap();
     let e = SafeTensors::deserialize(&e).unwrap();
-    let mut a_names = a.names();
-    let mut e_names = e.names();
-    a_names.sort();
-    e_names.sort();
-    assert_eq!(a_names, e_names, "tensor names of {actual:?}");
-    for name in e_names {
-        let (at, et) = (a.tensor(name).unwrap(), e.tensor(name).unwrap());
+    let mut written = 0;
+    for name in e.names() {
+        let stored_as = match a.tensor(name) {
+            Ok(_) => {
+                written += 1;
+                name
+            }
+            Err(_) => metadata
+                .get(name)
+                .filter(|_| name != "format")
+                .unwrap_or_else(|| panic!("{name} is neither written nor recorded as an alias")),
+        };
+        let (at, et) = (a.tensor(stored_as).unwrap(), e.tensor(name).unwrap());
         assert_eq!(at.dtype(), et.dtype(), "{name}");
         assert_eq!(at.shape(), et.shape(), "{name}");
         assert_eq!(at.data(), et.data(), "bytes of {name}");
     }
+    assert_eq!(
+        a.len(),
+        written,
+        "only expected names are written in {actual:?}"
+    );
 }
 
 fn convert_fixture(name: &str, options: &Options) -> (tempfile::TempDir, PathBuf) {
@@ -88,20 +104,53 @@ fn views_are_materialised_contiguous() {
 }
 
 #[test]
-fn tied_weights_keep_the_first_complete_name() {
+fn tied_weights_keep_the_first_name() {
     check_pair("tied.pt", &Options::default());
     let plan = plan_file(&fixture("tied.pt"), &Options::default()).unwrap();
-    assert!(plan.shared.contains(&SharedGroup {
-        kept: "lm_head.weight".into(),
-        removed: vec!["model.embed.weight".into()],
-    }));
     assert_eq!(
-        plan.metadata.get("b.tail").map(String::as_str),
-        Some("a.whole")
+        plan.shared,
+        [SharedGroup {
+            kept: "lm_head.weight".into(),
+            removed: vec!["model.embed.weight".into()],
+        }]
     );
-    // Two halves of one storage do not overlap: both are written.
+    // A tail slice of a saved tensor is another tensor: written, not recorded as an alias.
     let names: Vec<&str> = plan.tensors.iter().map(|t| t.name.as_str()).collect();
+    assert!(names.contains(&"b.tail"), "{names:?}");
+    assert_eq!(plan.metadata.get("b.tail"), None);
     assert!(names.contains(&"c.halfA") && names.contains(&"c.halfB"));
+}
+
+/// Transposes, slices, strided and overlapping `as_strided` views, an expansion and a
+/// diagonal of saved tensors are each written with the values torch.load gives them; only
+/// exact aliases (same storage, dtype, offset, shape, strides) are recorded instead.
+#[test]
+fn views_of_shared_storages_round_trip() {
+    for input in [
+        "shared_views.pt",
+        "shared_views_legacy.pt",
+        "shared_views_deflated.pt",
+    ] {
+        check_pair(input, &Options::default());
+        let plan = plan_file(&fixture(input), &Options::default()).unwrap();
+        assert_eq!(
+            plan.shared,
+            [
+                SharedGroup {
+                    kept: "decoder.weight".into(),
+                    removed: vec!["embed.weight".into()],
+                },
+                SharedGroup {
+                    kept: "part.x".into(),
+                    removed: vec!["part.y".into()],
+                },
+            ],
+            "{input}"
+        );
+        // `format` is an exact alias too, but its name is the metadata's own key: written.
+        assert!(plan.tensors.iter().any(|t| t.name == "format"), "{input}");
+        assert_eq!(plan.tensors.len(), 18, "{input}");
+    }
 }
 
 #[test]
@@ -691,4 +740,274 @@ fn stored_tensors_larger_than_the_copy_buffer_come_out_whole() {
         assert!(data == expected, "bytes of {}", spec.name);
     }
     assert!(specs[1].storage.len() > 2 * source::CHUNK);
+}
+
+/// `undecoded_member.pt` holds one record compressed with LZMA, which Airlock does not
+/// decode: `scan` rates it unscannable. Conversion needs only the other records, but must
+/// refuse it all the same.
+#[test]
+fn unscannable_inputs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("undecoded_member.pt");
+    let report = Scanner::default().scan_path(&input);
+    assert_eq!(report.verdict, crate::Verdict::Unscannable, "{report:?}");
+    let out = dir.path().join("out.safetensors");
+    let err = convert_file(&input, &out, &Options::default()).unwrap_err();
+    assert!(matches!(err, ConvertError::Refused { .. }), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("unscannable") && text.contains("ARC010"),
+        "{text}"
+    );
+    assert!(plan_file(&input, &Options::default()).is_err());
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+
+    // A limit reached makes any file unscannable: a file over `max_file_size`.
+    let small = Scanner::new(
+        crate::Policy::default(),
+        crate::Limits {
+            max_file_size: Some(64),
+            ..crate::Limits::default()
+        },
+    );
+    let options = Options {
+        scanner: Some(small),
+        ..Options::default()
+    };
+    let err = convert_file(&fixture("params.pt"), &out, &options).unwrap_err();
+    assert!(err.to_string().contains("GEN003"), "{err}");
+    assert!(!out.exists());
+}
+
+/// Suspicious inputs are converted (see `open_vetted`): a Lightning checkpoint whose
+/// hyper-parameters import an unknown class.
+#[test]
+fn suspicious_inputs_are_converted() {
+    let specs = [spec("layer.weight", "FloatStorage", 4, 4)];
+    let state_dict = testkit::state_dict_pickle(&specs);
+    // {"hyper_parameters": mymodule.Config(), "state_dict": {...}}
+    let mut pickle = b"\x80\x02}(X\x10\x00\x00\x00hyper_parameterscmymodule\nConfig\n)RX\x0a\x00\x00\x00state_dict".to_vec();
+    pickle.extend_from_slice(&state_dict[2..state_dict.len() - 1]);
+    pickle.extend_from_slice(b"u.");
+    let records = vec![
+        ("archive/byteorder".to_string(), b"little".to_vec()),
+        ("archive/data.pkl".to_string(), pickle),
+        ("archive/data/0".to_string(), specs[0].storage.clone()),
+        ("archive/version".to_string(), b"3\n".to_vec()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("last.ckpt");
+    std::fs::write(&input, testkit::stored_zip(&records)).unwrap();
+    let report = Scanner::default().scan_path(&input);
+    assert_eq!(report.verdict, crate::Verdict::Suspicious, "{report:?}");
+    let out = dir.path().join("out.safetensors");
+    let summary = convert_file(&input, &out, &Options::default()).unwrap();
+    assert_eq!(summary.tensors, 1);
+}
+
+/// A view whose strides or offset reach past its storage is malformed and refused before
+/// anything is read or written.
+#[test]
+fn views_reaching_past_their_storage_are_refused() {
+    let storage = testkit::StorageSpec {
+        storage_class: "FloatStorage",
+        element_size: 4,
+        bytes: vec![0; 4 * 12],
+    };
+    let view = |offset, shape: &[u64], strides: &[u64]| testkit::ViewSpec {
+        name: "v".into(),
+        storage: 0,
+        offset,
+        shape: shape.to_vec(),
+        strides: strides.to_vec(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (case, v) in [
+        ("stride", view(0, &[3, 4], &[4, 2])),
+        ("offset", view(12, &[1], &[1])),
+        ("transpose", view(1, &[4, 3], &[1, 4])),
+        ("overflow", view(0, &[2, 2], &[u64::MAX / 2, 1])),
+        ("huge shape", view(0, &[1 << 40, 1 << 40], &[0, 0])),
+    ] {
+        let input = dir.path().join(format!("{case}.pt"));
+        std::fs::write(
+            &input,
+            testkit::shared_checkpoint(std::slice::from_ref(&storage), &[v]),
+        )
+        .unwrap();
+        let err = plan_file(&input, &Options::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("reaches past its storage") || text.contains("overflows"),
+            "{case}: {text}"
+        );
+    }
+}
+
+/// An expansion (stride 0) is materialised, but not without bound: a few bytes of storage
+/// expanded to 64 MiB is refused (by the decompression ratio limit), a modest one converted.
+#[test]
+fn expansions_are_held_to_the_inflation_limits() {
+    let storage = testkit::StorageSpec {
+        storage_class: "FloatStorage",
+        element_size: 4,
+        bytes: 1.5f32.to_le_bytes().to_vec(),
+    };
+    let expand = |rows: u64| testkit::ViewSpec {
+        name: "e".into(),
+        storage: 0,
+        offset: 0,
+        shape: vec![rows, 1024],
+        strides: vec![0, 0],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("bomb.pt");
+    let storages = std::slice::from_ref(&storage);
+    std::fs::write(
+        &input,
+        testkit::shared_checkpoint(storages, &[expand(1 << 14)]),
+    )
+    .unwrap();
+    let err = plan_file(&input, &Options::default()).unwrap_err();
+    assert!(err.to_string().contains("over the limits"), "{err}");
+    let input = dir.path().join("small.pt");
+    std::fs::write(&input, testkit::shared_checkpoint(storages, &[expand(3)])).unwrap();
+    let out = dir.path().join("small.safetensors");
+    convert_file(&input, &out, &Options::default()).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(
+        st.tensor("e").unwrap().data(),
+        1.5f32.to_le_bytes().repeat(3 * 1024)
+    );
+}
+
+/// A strided view of a deflated record is gathered in memory up to the gather span; past
+/// it, it is refused rather than inflated again for every run.
+#[test]
+fn wide_strided_views_of_deflated_records_are_refused() {
+    let checkpoint =
+        source::Checkpoint::open(&fixture("shared_views_deflated.pt"), &Scanner::default())
+            .unwrap();
+    let tensors = interpret::state_dict(&checkpoint, &Options::default())
+        .unwrap()
+        .tensors;
+    let t = tensors.iter().find(|t| t.name == "base.t").unwrap();
+    plan::check_gather(&checkpoint, t, write::MAX_GATHER_SPAN).unwrap();
+    let err = plan::check_gather(&checkpoint, t, 16).unwrap_err();
+    assert!(err.to_string().contains("deflated record"), "{err}");
+    let contiguous = tensors.iter().find(|t| t.name == "base.rows").unwrap();
+    plan::check_gather(&checkpoint, contiguous, 0).unwrap();
+}
+
+/// Random views of shared storages (transposes, steps, overlapping and expanding strides,
+/// offsets, exact duplicates) against a naive element-by-element gather: every name gives
+/// its values, and only exact duplicates are recorded as aliases.
+#[test]
+fn generated_views_of_shared_storages_round_trip() {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let dir = tempfile::tempdir().unwrap();
+    for case in 0..40 {
+        let storages: Vec<testkit::StorageSpec> = (0..1 + rng.below(2))
+            .map(|_| {
+                let (storage_class, element_size) =
+                    [("FloatStorage", 4), ("HalfStorage", 2), ("ByteStorage", 1)]
+                        [rng.below(3) as usize];
+                let elements = 1 + rng.below(60);
+                testkit::StorageSpec {
+                    storage_class,
+                    element_size,
+                    bytes: (0..elements * element_size)
+                        .map(|_| rng.next() as u8)
+                        .collect(),
+                }
+            })
+            .collect();
+        let mut views: Vec<testkit::ViewSpec> = Vec::new();
+        for i in 0..2 + rng.below(5) {
+            let name = format!("v{i}");
+            if !views.is_empty() && rng.below(4) == 0 {
+                let original = views[rng.below(views.len() as u64) as usize].clone();
+                views.push(testkit::ViewSpec { name, ..original });
+                continue;
+            }
+            let storage = rng.below(storages.len() as u64) as usize;
+            let s = &storages[storage];
+            views.push(random_view(
+                &mut rng,
+                name,
+                storage,
+                s.bytes.len() as u64 / s.element_size,
+            ));
+        }
+        let input = dir.path().join(format!("case{case}.pt"));
+        std::fs::write(&input, testkit::shared_checkpoint(&storages, &views)).unwrap();
+        let output = dir.path().join(format!("case{case}.safetensors"));
+        let options = Options {
+            verify: true,
+            ..Options::default()
+        };
+        let summary =
+            convert_file(&input, &output, &options).unwrap_or_else(|e| panic!("case {case}: {e}"));
+        let bytes = std::fs::read(&output).unwrap();
+        let st = SafeTensors::deserialize(&bytes).unwrap();
+        let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+        let metadata = meta.metadata().clone().unwrap_or_default();
+        let removed: usize = summary.shared.iter().map(|g| g.removed.len()).sum();
+        assert_eq!(st.len() + removed, views.len(), "case {case}");
+        for v in &views {
+            let written = match st.tensor(&v.name) {
+                Ok(t) => t,
+                Err(_) => {
+                    let kept = &metadata[&v.name];
+                    let k = views.iter().find(|k| &k.name == kept).unwrap();
+                    assert_eq!(
+                        (k.storage, k.offset, &k.shape, &k.strides),
+                        (v.storage, v.offset, &v.shape, &v.strides),
+                        "case {case}: {} recorded as an alias of a different view",
+                        v.name
+                    );
+                    st.tensor(kept).unwrap()
+                }
+            };
+            let shape: Vec<usize> = v.shape.iter().map(|&d| d as usize).collect();
+            assert_eq!(written.shape(), shape, "case {case} {}", v.name);
+            let expected = testkit::expected_view_bytes(&storages[v.storage], v);
+            assert_eq!(written.data(), expected, "case {case} {}", v.name);
+        }
+    }
+}
+
+/// A view of `elements` elements: random rank, sizes, strides (zero, overlapping, gapped or
+/// permuted) and offset, shrunk until it fits the storage.
+fn random_view(rng: &mut Rng, name: String, storage: usize, elements: u64) -> testkit::ViewSpec {
+    let rank = rng.below(4) as usize;
+    let mut shape: Vec<u64> = (0..rank).map(|_| rng.below(5)).collect();
+    let strides: Vec<u64> = (0..rank).map(|_| rng.below(9)).collect();
+    let mut offset = rng.below(elements);
+    let reach = |shape: &[u64], offset: u64| {
+        offset
+            + shape
+                .iter()
+                .zip(&strides)
+                .map(|(d, s)| d.saturating_sub(1) * s)
+                .sum::<u64>()
+    };
+    while shape.iter().all(|&d| d > 0) && reach(&shape, offset) >= elements {
+        match shape.iter().position(|&d| d > 1) {
+            Some(d) => shape[d] -= 1,
+            None => offset = 0,
+        }
+    }
+    testkit::ViewSpec {
+        name,
+        storage,
+        offset,
+        shape,
+        strides,
+    }
 }

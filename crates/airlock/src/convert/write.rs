@@ -312,6 +312,14 @@ fn storage_record(checkpoint: &Checkpoint, t: &TensorRef) -> std::io::Result<Sto
         .ok_or_else(|| std::io::Error::other(format!("storage `{}` vanished", t.storage)))
 }
 
+/// `[start, end)` in bytes of the storage a non-empty view reads: from its first element to
+/// the end of its last. `None` when the arithmetic overflows.
+pub fn view_span(t: &TensorRef) -> Option<(u64, u64)> {
+    let start = t.offset.checked_mul(t.element_size)?;
+    let end = last_index(t)?.checked_add(1)?.checked_mul(t.element_size)?;
+    Some((start, end))
+}
+
 /// Produces a tensor's elements in C order, in chunks of whole elements (before any byte
 /// swap), from a contiguous run, an in-memory span of at most `max_span` bytes, or one run
 /// at a time.
@@ -332,8 +340,8 @@ fn emit(
             sink(&mut buf)
         });
     }
-    let end = last_index(t)
-        .and_then(|i| i.checked_add(1)?.checked_mul(es))
+    let (start, end) = view_span(t)
+        .filter(|&(_, end)| end <= record.len)
         .ok_or_else(|| std::io::Error::other("view out of range"))?;
     let (run_elems, outer) = runs(t);
     let run_bytes = run_elems * es;
