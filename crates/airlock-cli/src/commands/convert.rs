@@ -1,12 +1,20 @@
 //! `airlock convert`: PyTorch checkpoints (a file, a folder, a sharded checkpoint) to
 //! safetensors, through `airlock::convert` — nothing in the checkpoint is ever executed.
+//!
+//! The input is vetted by a scanner with the same policy `scan` would use
+//! ([`crate::policy::load`]: `--policy`, else `airlock.toml` found from the input upward,
+//! then `--allow`), so `convert` accepts exactly what `scan` passes.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use airlock::Scanner;
 use airlock::convert::{self, Options, Plan, Progress, Summary};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+
+use crate::args::{GlobalArgs, PolicyArgs};
+use crate::policy;
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -57,10 +65,13 @@ pub struct ConvertArgs {
     /// Do not show a progress bar when converting a folder.
     #[arg(long)]
     pub no_progress: bool,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 impl ConvertArgs {
-    fn options(&self) -> Options {
+    fn options(&self, scanner: Scanner) -> Options {
         Options {
             key: self.key.clone(),
             flatten: self.flatten,
@@ -69,14 +80,15 @@ impl ConvertArgs {
             force: self.force,
             verify: self.verify,
             no_sync: self.no_sync,
-            scanner: None,
+            scanner: Some(scanner),
         }
     }
 }
 
 /// Runs the subcommand; any conversion error is returned (exit status 2).
-pub fn run(args: &ConvertArgs, out: &mut dyn Write) -> Result<()> {
-    let options = args.options();
+pub fn run(args: &ConvertArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<()> {
+    let loaded = policy::load(&args.policy, Some(&args.input), global.verbose)?;
+    let options = args.options(Scanner::new(loaded.policy, airlock::Limits::default()));
     if args.input.is_dir() {
         return run_folder(args, &options, out);
     }

@@ -4,28 +4,37 @@
 //! own reader, so it shows what the engine (and the loader) reads. Findings come from a normal
 //! scan of the same bytes and are attached to the instruction at their offset. For a zip (a
 //! PyTorch checkpoint), every member whose name ends in `.pkl` is disassembled on its own.
+//!
+//! Imports are rated by the same policy as `scan` would use ([`crate::policy::load`]:
+//! `--policy`, else `airlock.toml` found from the file's folder upward, then `--allow`), so
+//! a file is marked here as `scan` rates it. Every text taken from the file (member names,
+//! opcode arguments, messages) is escaped before it reaches the terminal.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use airlock::pickle::{Disassembly, Op, disassemble};
-use airlock::{FileReport, Finding, Import, Policy, Scanner};
+use airlock::{FileReport, Finding, Import, Scanner};
 use anstyle::Style;
 use anyhow::{Context, Result};
 
-use crate::args::ExplainArgs;
+use crate::args::{ExplainArgs, GlobalArgs};
 use crate::exit_status::ExitStatus;
+use crate::output::escape::escaped;
 use crate::output::text::{Painter, severity_style};
+use crate::policy;
 
 /// Bytes of one zip member read at most (explain is for reading, not for bombs).
 const MAX_MEMBER_BYTES: u64 = 1 << 30;
 
-pub fn run(args: &ExplainArgs, out: &mut dyn Write, color: bool) -> Result<ExitStatus> {
-    let policy = match &args.policy {
-        Some(path) => Policy::from_file(path).context("cannot use the policy file")?,
-        None => Policy::default(),
-    };
-    let scanner = Scanner::new(policy, airlock::Limits::default());
+pub fn run(
+    args: &ExplainArgs,
+    global: &GlobalArgs,
+    out: &mut dyn Write,
+    color: bool,
+) -> Result<ExitStatus> {
+    let loaded = policy::load(&args.policy, Some(&args.file), global.verbose)?;
+    let scanner = Scanner::new(loaded.policy, airlock::Limits::default());
     let file = std::fs::File::open(&args.file)
         .with_context(|| format!("cannot open {}", args.file.display()))?;
     // SAFETY: a read-only map of a file we do not write; if another process truncates it
@@ -41,9 +50,9 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, color: bool) -> Result<ExitS
     writeln!(
         out,
         "{}  {}  ({})",
-        paint.paint(Style::new().bold(), &display),
+        paint.paint(Style::new().bold(), &escaped(&display)),
         report.verdict,
-        report.summary
+        escaped(&report.summary)
     )?;
     if data.starts_with(b"PK\x03\x04") {
         explain_zip(&scanner, &report, data, out, paint)?;
@@ -85,7 +94,8 @@ fn explain_zip(
         let mut member = match archive.by_index(index) {
             Ok(member) => member,
             Err(error) => {
-                writeln!(out, "\nmember #{index}: cannot open: {error}")?;
+                let error = error.to_string();
+                writeln!(out, "\nmember #{index}: cannot open: {}", escaped(&error))?;
                 continue;
             }
         };
@@ -96,11 +106,17 @@ fn explain_zip(
         listed += 1;
         let mut bytes = Vec::new();
         let read = (&mut member).take(MAX_MEMBER_BYTES).read_to_end(&mut bytes);
-        writeln!(out, "\n== member {name} ({} bytes)", bytes.len())?;
+        writeln!(
+            out,
+            "\n== member {} ({} bytes)",
+            escaped(&name),
+            bytes.len()
+        )?;
         if let Err(error) = read {
             writeln!(
                 out,
-                "   cannot read the whole member: {error}; listing what was read"
+                "   cannot read the whole member: {}; listing what was read",
+                escaped(&error.to_string())
             )?;
         }
         let alone = scanner.scan_bytes(&name, &bytes);
@@ -179,7 +195,7 @@ fn write_listing(
             severity_style(airlock::Severity::Suspicious),
             "decoding stops",
         );
-        writeln!(out, "  {offset:>10}  {error}: {message}")?;
+        writeln!(out, "  {offset:>10}  {error}: {}", escaped(message))?;
         if let Some(here) = findings_at.get(offset) {
             write_findings(out, paint, here)?;
             placed.insert(*offset);
@@ -216,7 +232,7 @@ fn write_op(
             import.rating.as_str()
         ));
     }
-    writeln!(out, "{}", line.trim_end())?;
+    writeln!(out, "{}", escaped(line.trim_end()))?;
     write_findings(out, paint, findings)
 }
 
@@ -232,7 +248,7 @@ fn write_findings(
             "  {:>10}  ^ {}: {}",
             "",
             paint.paint(severity_style(finding.severity), &label),
-            finding.message
+            escaped(&finding.message)
         )?;
     }
     Ok(())
@@ -257,7 +273,7 @@ fn write_unplaced(
             out,
             "  {}: {}{at}",
             paint.paint(severity_style(finding.severity), &label),
-            finding.message
+            escaped(&finding.message)
         )?;
     }
     Ok(())
