@@ -48,7 +48,7 @@ pub struct GlobalArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyArgs {
     /// Policy file (TOML) adding allowed globals. Without it, `airlock.toml` is looked for in
-    /// the folder of the first PATH (or the PATH itself when it is a folder) and its ancestors.
+    /// the (first) input's folder, or the input itself when it is a folder, and its ancestors.
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
 

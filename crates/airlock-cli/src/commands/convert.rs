@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::args::{GlobalArgs, PolicyArgs};
+use crate::output::text::plural;
 use crate::policy;
 
 #[derive(Debug, Args)]
@@ -90,7 +91,7 @@ pub fn run(args: &ConvertArgs, global: &GlobalArgs, out: &mut dyn Write) -> Resu
     let loaded = policy::load(&args.policy, Some(&args.input), global.verbose)?;
     let options = args.options(Scanner::new(loaded.policy, airlock::Limits::default()));
     if args.input.is_dir() {
-        return run_folder(args, &options, out);
+        return run_folder(args, &options, global.quiet, out);
     }
     if args.check {
         let plan = convert::plan_file(&args.input, &options)?;
@@ -112,7 +113,12 @@ fn default_output(input: &Path) -> Result<PathBuf> {
     Ok(input.with_file_name(convert::safetensors_name(name)))
 }
 
-fn run_folder(args: &ConvertArgs, options: &Options, out: &mut dyn Write) -> Result<()> {
+fn run_folder(
+    args: &ConvertArgs,
+    options: &Options,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     if args.check {
         let plans = convert::plan_folder(&args.input, options)?;
         if plans.is_empty() {
@@ -123,7 +129,7 @@ fn run_folder(args: &ConvertArgs, options: &Options, out: &mut dyn Write) -> Res
         }
         return Ok(());
     }
-    let bar = if args.no_progress {
+    let bar = if args.no_progress || quiet {
         indicatif::ProgressBar::hidden()
     } else {
         let bar =
@@ -162,7 +168,8 @@ fn print_summary(s: &Summary, out: &mut dyn Write) -> Result<()> {
     let mut extra = Vec::new();
     let removed: usize = s.shared.iter().map(|g| g.removed.len()).sum();
     if removed > 0 {
-        extra.push(format!("{removed} shared alias(es) recorded in metadata"));
+        let aliases = if removed == 1 { "alias" } else { "aliases" };
+        extra.push(format!("{removed} shared {aliases} recorded in metadata"));
     }
     if !s.skipped.is_empty() {
         let names: Vec<&str> = s.skipped.iter().map(|(n, _)| n.as_str()).collect();
@@ -178,11 +185,13 @@ fn print_summary(s: &Summary, out: &mut dyn Write) -> Result<()> {
     };
     writeln!(
         out,
-        "converted {} → {}: {} tensors, {} bytes{extra}",
+        "converted {} → {}: {} {}, {} {}{extra}",
         s.input.display(),
         s.output.display(),
         s.tensors,
-        s.bytes
+        plural(s.tensors, "tensor", "tensors"),
+        s.bytes,
+        plural(s.bytes, "byte", "bytes"),
     )?;
     Ok(())
 }
@@ -193,13 +202,14 @@ fn print_plan(plan: &Plan, out: &mut dyn Write) -> Result<()> {
     } else {
         "little-endian"
     };
+    let (tensors, bytes) = (plan.tensors.len(), plan.data_bytes());
     writeln!(
         out,
-        "{} ({} format, {order}): {} tensors, {} bytes of data",
+        "{} ({} format, {order}): {tensors} {}, {bytes} {} of data",
         plan.input.display(),
         plan.format,
-        plan.tensors.len(),
-        plan.data_bytes()
+        plural(tensors, "tensor", "tensors"),
+        plural(bytes, "byte", "bytes"),
     )?;
     let width = plan.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
     for t in &plan.tensors {

@@ -156,8 +156,12 @@ fn write_summary(out: &mut dyn Write, paint: &Painter, summary: &Summary) -> std
 }
 
 /// `one` for 1, `many` otherwise.
-pub fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
-    if n == 1 { one } else { many }
+pub fn plural<N: TryInto<u8>>(n: N, one: &'static str, many: &'static str) -> &'static str {
+    if n.try_into().ok() == Some(1) {
+        one
+    } else {
+        many
+    }
 }
 
 /// "12 ms" below a second, "3.40 s" above.
