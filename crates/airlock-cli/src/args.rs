@@ -148,7 +148,7 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
 
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// The pickle file (or PyTorch zip) to disassemble.
+    /// The pickle file (or PyTorch zip) to disassemble. `-` reads standard input.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 

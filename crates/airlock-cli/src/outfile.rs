@@ -229,6 +229,44 @@ mod tests {
         assert!(text.contains("os error"), "{text}");
     }
 
+    /// Set in the child process of [`a_signal_removes_registered_files`].
+    const SIGNAL_CHILD: &str = "AIRLOCK_TEST_SIGNAL_CHILD";
+
+    /// Run as a child: registers the file named by [`SIGNAL_CHILD`], sends itself SIGTERM and
+    /// waits for the handler to delete the file and exit. A no-op in a normal test run.
+    #[test]
+    fn signal_child() {
+        let Some(path) = std::env::var_os(SIGNAL_CHILD) else {
+            return;
+        };
+        let _guard = Registered::new(PathBuf::from(path));
+        let pid = std::process::id().to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        std::thread::sleep(Duration::from_secs(10));
+        panic!("still alive 10 s after SIGTERM");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_signal_removes_registered_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".airlock-1-x.partial");
+        std::fs::write(&path, b"half a report").unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "outfile::tests::signal_child", "--nocapture"])
+            .env(SIGNAL_CHILD, &path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert_eq!(status.code(), Some(130), "{status:?}");
+        assert!(!path.exists(), "the handler removed the temporary file");
+    }
+
     #[test]
     fn temporary_names_are_recognised() {
         assert_eq!(stale_pid(".airlock-123-abcDEF.partial"), Some(123));

@@ -60,15 +60,16 @@ pub fn scan(scanner: &Scanner, path: &Path, cap: u64) -> FileReport {
     report
 }
 
-enum Spooled {
+pub enum Spooled {
     /// The whole stream, and its length.
     Done(std::fs::File, u64),
     /// More than the cap.
     TooLong,
 }
 
-fn spool(source: impl Read, cap: u64) -> std::io::Result<Spooled> {
-    let mut file = tempfile::tempfile()?;
+/// Copies `source` into an anonymous temporary file, reading at most `cap + 1` bytes.
+pub fn spool(source: impl Read, cap: u64) -> std::io::Result<Spooled> {
+    let mut file = tempfile::tempfile().map_err(crate::outfile::plain)?;
     let copied = std::io::copy(&mut source.take(cap.saturating_add(1)), &mut file)?;
     if copied > cap {
         return Ok(Spooled::TooLong);

@@ -12,17 +12,18 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::path::Path;
 
 use airlock::pickle::{Disassembly, Op, disassemble};
 use airlock::{FileReport, Finding, Import, Scanner};
 use anstyle::Style;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
 use crate::args::{ExplainArgs, GlobalArgs};
 use crate::exit_status::ExitStatus;
 use crate::output::escape::escaped;
 use crate::output::text::{Painter, severity_style};
-use crate::policy;
+use crate::{policy, stream};
 
 /// Bytes of one zip member read at most (explain is for reading, not for bombs).
 const MAX_MEMBER_BYTES: u64 = 1 << 30;
@@ -35,10 +36,10 @@ pub fn run(
 ) -> Result<ExitStatus> {
     let loaded = policy::load(&args.policy, Some(&args.file), global.verbose)?;
     let scanner = Scanner::new(loaded.policy, airlock::Limits::default());
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot open {}", args.file.display()))?;
-    // SAFETY: a read-only map of a file we do not write; if another process truncates it
-    // meanwhile the OS raises SIGBUS, the same accepted risk as `Scanner::scan_path`.
+    let file = open_input(&args.file)?;
+    // SAFETY: a read-only map of a file we do not write; if another process truncates a
+    // regular file meanwhile the OS raises SIGBUS, the same accepted risk as
+    // `Scanner::scan_path`. A stream was spooled into an anonymous file nobody else can reach.
     #[allow(unsafe_code)]
     let map = unsafe { memmap2::Mmap::map(&file) }
         .with_context(|| format!("cannot read {}", args.file.display()))?;
@@ -70,6 +71,31 @@ pub fn run(
         write_listing(out, paint, &disassemble(data), &imports, &findings)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// The file to explain: a regular file as it is; `-` (standard input), a FIFO, `<(...)` or a
+/// device spooled into an anonymous temporary file first ([`stream::spool`]), as `scan` reads
+/// them, capped at [`stream::DEFAULT_STREAM_CAP`].
+fn open_input(path: &Path) -> Result<std::fs::File> {
+    let is_stdin = path == Path::new(crate::walk::STDIN);
+    if !is_stdin {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+        if meta.is_file() {
+            return std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", path.display()));
+        }
+    }
+    let cap = stream::DEFAULT_STREAM_CAP;
+    let spooled = if is_stdin {
+        stream::spool(std::io::stdin().lock(), cap)
+    } else {
+        std::fs::File::open(path).and_then(|file| stream::spool(file, cap))
+    };
+    match spooled.with_context(|| format!("cannot read {}", path.display()))? {
+        stream::Spooled::Done(file, _) => Ok(file),
+        stream::Spooled::TooLong => bail!("{}: longer than {cap} bytes", path.display()),
+    }
 }
 
 /// Disassembles every `.pkl` member of a zip. Findings of the whole-file scan that name the

@@ -434,3 +434,13 @@ fn help_shows_defaults_and_global_flags_read_right_everywhere() {
         }
     }
 }
+
+#[test]
+fn explain_reads_standard_input() {
+    let fixture = Fixture::new();
+    let output = with_stdin(&fixture, &["explain", "-"], OS_SYSTEM_PICKLE);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let text = stdout_of(&output);
+    assert!(text.starts_with("-  dangerous"), "{text}");
+    assert!(text.contains("import os.system (dangerous)"), "{text}");
+}
