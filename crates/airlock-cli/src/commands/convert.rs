@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::args::{GlobalArgs, PolicyArgs};
+use crate::output::escape::escaped;
 use crate::output::text::plural;
 use crate::policy;
 
@@ -148,7 +149,7 @@ fn run_folder(
             &mut |p| match p {
                 Progress::Start { total, input, .. } => {
                     bar.set_length(total as u64);
-                    bar.set_message(input.display().to_string());
+                    bar.set_message(escaped(&input.display().to_string()).into_owned());
                 }
                 Progress::Done { .. } => bar.inc(1),
             },
@@ -159,7 +160,7 @@ fn run_folder(
         print_summary(done, out)?;
     }
     if let Some(index) = &summary.index {
-        writeln!(out, "wrote {}", index.display())?;
+        line(out, format!("wrote {}", index.display()))?;
     }
     Ok(())
 }
@@ -183,15 +184,17 @@ fn print_summary(s: &Summary, out: &mut dyn Write) -> Result<()> {
     } else {
         format!(" ({})", extra.join("; "))
     };
-    writeln!(
+    line(
         out,
-        "converted {} → {}: {} {}, {} {}{extra}",
-        s.input.display(),
-        s.output.display(),
-        s.tensors,
-        plural(s.tensors, "tensor", "tensors"),
-        s.bytes,
-        plural(s.bytes, "byte", "bytes"),
+        format!(
+            "converted {} → {}: {} {}, {} {}{extra}",
+            s.input.display(),
+            s.output.display(),
+            s.tensors,
+            plural(s.tensors, "tensor", "tensors"),
+            s.bytes,
+            plural(s.bytes, "byte", "bytes"),
+        ),
     )?;
     Ok(())
 }
@@ -203,13 +206,15 @@ fn print_plan(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         "little-endian"
     };
     let (tensors, bytes) = (plan.tensors.len(), plan.data_bytes());
-    writeln!(
+    line(
         out,
-        "{} ({} format, {order}): {tensors} {}, {bytes} {} of data",
-        plan.input.display(),
-        plan.format,
-        plural(tensors, "tensor", "tensors"),
-        plural(bytes, "byte", "bytes"),
+        format!(
+            "{} ({} format, {order}): {tensors} {}, {bytes} {} of data",
+            plan.input.display(),
+            plan.format,
+            plural(tensors, "tensor", "tensors"),
+            plural(bytes, "byte", "bytes"),
+        ),
     )?;
     let width = plan.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
     for t in &plan.tensors {
@@ -218,25 +223,35 @@ fn print_plan(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         } else {
             "  (view, made contiguous)"
         };
-        writeln!(
+        line(
             out,
-            "  {:<width$}  {:<11} {:<18} {:>12}{view}",
-            t.name,
-            format!("{:?}", t.dtype),
-            format!("{:?}", t.shape),
-            t.nbytes
+            format!(
+                "  {:<width$}  {:<11} {:<18} {:>12}{view}",
+                t.name,
+                format!("{:?}", t.dtype),
+                format!("{:?}", t.shape),
+                t.nbytes
+            ),
         )?;
     }
     for g in &plan.shared {
-        writeln!(
+        line(
             out,
-            "  shared: {} kept; {} removed",
-            g.kept,
-            g.removed.join(", ")
+            format!(
+                "  shared: {} kept; {} removed",
+                g.kept,
+                g.removed.join(", ")
+            ),
         )?;
     }
     for (name, what) in &plan.skipped {
-        writeln!(out, "  skipped: {name} = {what}")?;
+        line(out, format!("  skipped: {name} = {what}"))?;
     }
     Ok(())
+}
+
+/// Writes one line of text that may quote the checkpoint (tensor names, keys, paths), with its
+/// control characters escaped.
+fn line(out: &mut dyn Write, text: String) -> std::io::Result<()> {
+    writeln!(out, "{}", escaped(&text))
 }
