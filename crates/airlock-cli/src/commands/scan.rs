@@ -307,3 +307,14 @@ pub fn wants_color(when: ColorWhen, stream: &std::io::Stdout) -> bool {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_counts_files_with_plurals() {
+        assert_eq!(file_count(0, 1), "0/1 file");
+        assert_eq!(file_count(3, 4012), "3/4012 files");
+    }
+}
