@@ -24,22 +24,26 @@ pub struct Cli {
     pub global: GlobalArgs,
 }
 
+/// The `--help` heading of the options every subcommand accepts, listed after its own.
+const GLOBAL_OPTIONS: &str = "Global options";
+
 /// Options every subcommand accepts. Their help is worded for every subcommand, since clap
 /// shows it under each one (`airlock rules --help` lists `--quiet` too).
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// When to colour the output. `auto` colours only a terminal and respects `NO_COLOR`.
-    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true,
+          help_heading = GLOBAL_OPTIONS)]
     pub color: ColorWhen,
 
     /// Print less: no warnings, summary or progress bar (`scan` lists only files that are not
     /// safe).
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL_OPTIONS)]
     pub quiet: bool,
 
     /// Print more: the policy file in use, on stderr (`scan` also lists the imports and notes
     /// of safe files).
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL_OPTIONS)]
     pub verbose: bool,
 }
 
