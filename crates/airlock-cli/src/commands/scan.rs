@@ -3,9 +3,8 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use airlock::outcome::{self, RuleFilter};
 use airlock::{FileReport, Finding, Limits, Rule, Scanner};
