@@ -212,6 +212,29 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// docs/cli.md names every subcommand and every long option of each (it once left
+    /// `convert` out).
+    #[test]
+    fn docs_cli_md_documents_every_subcommand_and_option() {
+        let doc = include_str!("../../../docs/cli.md");
+        let mut missing = Vec::new();
+        for sub in Cli::command().get_subcommands() {
+            if !doc.contains(&format!("## `airlock {}", sub.get_name())) {
+                missing.push(format!("airlock {}", sub.get_name()));
+            }
+            for arg in sub.get_arguments() {
+                if let Some(long) = arg.get_long()
+                    && !doc.contains(&format!("--{long}"))
+                    && long != "help"
+                    && long != "version"
+                {
+                    missing.push(format!("{} --{long}", sub.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in docs/cli.md: {missing:?}");
+    }
+
     #[test]
     fn timeout_default_is_the_core_default() {
         assert_eq!(
