@@ -24,20 +24,46 @@ pub struct Cli {
     pub global: GlobalArgs,
 }
 
-/// Options every subcommand accepts.
+/// The `--help` heading of the options every subcommand accepts, listed after its own.
+const GLOBAL_OPTIONS: &str = "Global options";
+
+/// Options every subcommand accepts. Their help is worded for every subcommand, since clap
+/// shows it under each one (`airlock rules --help` lists `--quiet` too).
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// When to colour the output. `auto` colours only a terminal and respects `NO_COLOR`.
-    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true,
+          help_heading = GLOBAL_OPTIONS)]
     pub color: ColorWhen,
 
-    /// Print less: only files that are not safe; no summary, warnings or progress bar.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    /// Print less: no warnings, summary or progress bar (`scan` lists only files that are not
+    /// safe).
+    #[arg(short, long, global = true, conflicts_with = "verbose", help_heading = GLOBAL_OPTIONS)]
     pub quiet: bool,
 
-    /// Print more: the policy file used (on stderr), and the imports and notes of safe files too.
-    #[arg(short, long, global = true)]
+    /// Print more: the policy file in use, on stderr (`scan` also lists the imports and notes
+    /// of safe files).
+    #[arg(short, long, global = true, help_heading = GLOBAL_OPTIONS)]
     pub verbose: bool,
+}
+
+/// How imports are rated: shared by `scan`, `explain` and `convert`, and loaded by one
+/// function ([`crate::policy::load`]), so the three rate a file the same way.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PolicyArgs {
+    /// Policy file (TOML) adding allowed globals. Without it, `airlock.toml` is looked for in
+    /// the (first) input's folder, or the input itself when it is a folder, and its ancestors.
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+
+    /// Allow one more global, as `module.name` (or `module:name`). Repeatable.
+    #[arg(long, value_name = "MODULE.NAME")]
+    pub allow: Vec<String>,
+
+    /// Vouch for llamafiles (models shipped as executables): report their program part as
+    /// allowed instead of dangerous. Their embedded model files are still scanned.
+    #[arg(long)]
+    pub allow_llamafile: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,7 +81,8 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct ScanArgs {
     /// Files and folders to scan. Folders are walked recursively (symbolic links followed, hidden
-    /// and git-ignored files included: a scanner must see every file).
+    /// and git-ignored files included: a scanner must see every file). `-` reads standard
+    /// input; a FIFO, `/dev/stdin`, `<(...)` or device named here is read as a stream.
     #[arg(value_name = "PATH", default_value = ".")]
     pub paths: Vec<PathBuf>,
 
@@ -64,27 +91,37 @@ pub struct ScanArgs {
     pub format: Format,
 
     /// Write the report to FILE instead of stdout (atomically: a temporary file in the same
-    /// folder, renamed into place).
+    /// folder, renamed into place). FILE must be a regular file or new, and not a scanned
+    /// input; `-` is stdout.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Lowest verdict that makes the command exit 1.
+    /// Lowest severity that makes the command exit 1. A dangerous file always exits 1.
     #[arg(long, value_enum, default_value_t = FailOn::Suspicious, value_name = "LEVEL")]
     pub fail_on: FailOn,
 
-    /// Policy file (TOML) adding allowed globals. Without it, `airlock.toml` is looked for in
-    /// the first PATH and its ancestors.
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
-    /// Allow one more global, as `module.name` (or `module:name`). Repeatable.
-    #[arg(long, value_name = "MODULE.NAME")]
-    pub allow: Vec<String>,
+    /// Report only these rules: codes (`PKL001`), code prefixes (`PKL`) or names, comma
+    /// separated or repeated. Dangerous findings and findings that mean a file was not read
+    /// completely are always reported.
+    #[arg(long, value_name = "RULE", value_delimiter = ',')]
+    pub select: Vec<String>,
 
-    /// Vouch for llamafiles (models shipped as executables): report their program part as
-    /// allowed instead of dangerous. Their embedded model files are still scanned.
+    /// Do not report these rules (codes, prefixes or names), with the same exceptions as
+    /// `--select`; the exit status follows what is reported.
+    #[arg(long, value_name = "RULE", value_delimiter = ',')]
+    pub ignore: Vec<String>,
+
+    /// SARIF: also list info-level notes (GEN001 "not a model", ...) as results.
     #[arg(long)]
-    pub allow_llamafile: bool,
+    pub include_info: bool,
+
+    /// SARIF: link each rule to `URL/<CODE>.md` (`helpUri`). Without it no link is written;
+    /// each rule's page is embedded as `help.markdown` either way.
+    #[arg(long, value_name = "URL", env = "AIRLOCK_DOCS_URL")]
+    pub docs_url: Option<String>,
 
     /// Skip files and folders matching GLOB. A glob is matched against the path as shown and
     /// against the file or folder name. Repeatable.
@@ -96,27 +133,31 @@ pub struct ScanArgs {
     pub threads: Option<usize>,
 
     /// Do not scan files larger than SIZE (e.g. 500M, 10G); they are reported unscannable.
+    /// Also caps what is read from a stream (`-`, a FIFO); streams default to 8G.
     #[arg(long, value_name = "SIZE", value_parser = crate::size::parse_size)]
     pub max_file_size: Option<u64>,
 
     /// Give up on a file after SECS seconds; it is reported unscannable.
-    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub timeout: Option<u64>,
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..),
+          default_value_t = DEFAULT_TIMEOUT_SECS)]
+    pub timeout: u64,
 
     /// Never show a progress bar.
     #[arg(long)]
     pub no_progress: bool,
 }
 
+/// `--timeout`'s default: [`airlock::Limits`]'s (a test checks they agree).
+pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
+
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
-    /// The pickle file (or PyTorch zip) to disassemble.
+    /// The pickle file (or PyTorch zip) to disassemble. `-` reads standard input.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
 
-    /// Policy file used to rate imports when marking findings.
-    #[arg(long, value_name = "FILE")]
-    pub policy: Option<PathBuf>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +177,7 @@ pub enum Format {
     Sarif,
 }
 
+/// `--fail-on`: the command-line face of [`airlock::FailOn`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     /// Exit 1 only for dangerous findings.
@@ -144,18 +186,11 @@ pub enum FailOn {
     Suspicious,
 }
 
-impl FailOn {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailOn::Dangerous => "dangerous",
-            FailOn::Suspicious => "suspicious",
-        }
-    }
-
-    pub fn threshold(self) -> airlock::Severity {
-        match self {
-            FailOn::Dangerous => airlock::Severity::Dangerous,
-            FailOn::Suspicious => airlock::Severity::Suspicious,
+impl From<FailOn> for airlock::FailOn {
+    fn from(value: FailOn) -> Self {
+        match value {
+            FailOn::Dangerous => airlock::FailOn::Dangerous,
+            FailOn::Suspicious => airlock::FailOn::Suspicious,
         }
     }
 }
@@ -175,5 +210,36 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// docs/cli.md names every subcommand and every long option of each (it once left
+    /// `convert` out).
+    #[test]
+    fn docs_cli_md_documents_every_subcommand_and_option() {
+        let doc = include_str!("../../../docs/cli.md");
+        let mut missing = Vec::new();
+        for sub in Cli::command().get_subcommands() {
+            if !doc.contains(&format!("## `airlock {}", sub.get_name())) {
+                missing.push(format!("airlock {}", sub.get_name()));
+            }
+            for arg in sub.get_arguments() {
+                if let Some(long) = arg.get_long()
+                    && !doc.contains(&format!("--{long}"))
+                    && long != "help"
+                    && long != "version"
+                {
+                    missing.push(format!("{} --{long}", sub.get_name()));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in docs/cli.md: {missing:?}");
+    }
+
+    #[test]
+    fn timeout_default_is_the_core_default() {
+        assert_eq!(
+            std::time::Duration::from_secs(DEFAULT_TIMEOUT_SECS),
+            airlock::Limits::default().timeout
+        );
     }
 }

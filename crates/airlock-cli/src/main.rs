@@ -3,8 +3,11 @@
 mod args;
 mod commands;
 mod exit_status;
+mod outfile;
 mod output;
+mod policy;
 mod size;
+mod stream;
 mod walk;
 
 use std::io::Write;
@@ -14,13 +17,16 @@ use clap::Parser;
 
 use args::{Cli, Command};
 use exit_status::ExitStatus;
+use output::escape::escaped;
 
 fn main() -> ExitCode {
     keep_freed_heap();
     let cli = Cli::parse(); // usage errors exit 2, --help and --version exit 0
     match run(&cli) {
         Ok(status) => status.into(),
-        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        // `scan` returns its own status on a broken pipe; `rules`, `explain` and `convert`
+        // succeed whenever they get as far as writing.
+        Err(error) if commands::scan::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             print_error(&error);
             ExitStatus::Error.into()
@@ -41,27 +47,18 @@ fn run(cli: &Cli) -> anyhow::Result<ExitStatus> {
         }
         Command::Convert(args) => {
             let mut out = std::io::stdout().lock();
-            commands::convert::run(args, &mut out)?;
+            commands::convert::run(args, &cli.global, &mut out)?;
             Ok(ExitStatus::Success)
         }
         Command::Explain(args) => {
             let stdout = std::io::stdout();
             let color = commands::scan::wants_color(cli.global.color, &stdout);
             let mut out = std::io::BufWriter::new(stdout.lock());
-            let status = commands::explain::run(args, &mut out, color)?;
+            let status = commands::explain::run(args, &cli.global, &mut out, color)?;
             out.flush()?;
             Ok(status)
         }
     }
-}
-
-/// True when the error comes from writing to a closed pipe (`airlock scan | head`).
-fn is_broken_pipe(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 /// `error: <top>` then one `  caused by: <cause>` line per underlying error.
@@ -69,13 +66,15 @@ fn print_error(error: &anyhow::Error) {
     let red = anstyle::Style::new()
         .fg_color(Some(anstyle::AnsiColor::Red.into()))
         .bold();
-    anstream::eprintln!("{red}error{red:#}: {error}");
+    // Errors quote paths and names from the command line and the input: escaped like the
+    // text report.
+    anstream::eprintln!("{red}error{red:#}: {}", escaped(&error.to_string()));
     let mut shown = error.to_string();
     for cause in error.chain().skip(1) {
         let text = cause.to_string();
         // Many errors repeat their source in their own message; print each text once.
         if !shown.contains(&text) {
-            anstream::eprintln!("  caused by: {text}");
+            anstream::eprintln!("  caused by: {}", escaped(&text));
         }
         shown = text;
     }

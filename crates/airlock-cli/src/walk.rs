@@ -3,6 +3,16 @@
 //! A scanner must see every file, so `.gitignore`, hidden-file and other filters are off.
 //! Symbolic links are followed (a Hugging Face cache is symlinks into a blob store), with loop
 //! detection by the walker. `--exclude` globs prune files and whole folders.
+//!
+//! Every path named on the command line becomes an entry, never a silent skip: a file is a
+//! [`Entry::File`], a missing or unreadable path an [`Entry::Unreadable`] (counted
+//! unscannable), and `-`, a FIFO, a `<(...)` substitution, `/dev/stdin` or a device an
+//! [`Entry::Stream`], read once into a spool file ([`crate::stream`]).
+//!
+//! Inside a folder, FIFOs, sockets and devices are skipped with a warning and not counted:
+//! opening a FIFO nobody writes blocks forever (and steals the writer's data), and a device
+//! can be endless (`/dev/zero`), so a walk does not read what nobody asked for by name. Name
+//! such a path on the command line to have it read.
 
 use std::path::{Path, PathBuf};
 
@@ -15,21 +25,59 @@ pub enum Entry {
     File {
         path: PathBuf,
         size: u64,
+        /// Device and inode (through symbolic links), to refuse `-o` onto an input.
+        id: Option<FileId>,
     },
+    /// A path named on the command line that is not a regular file or folder (or `-` for
+    /// standard input): read as a stream.
+    Stream { path: PathBuf, id: Option<FileId> },
     /// A path that exists (or was named) but could not be listed or read.
-    Unreadable {
-        path: PathBuf,
-        error: String,
-    },
+    Unreadable { path: PathBuf, error: String },
 }
 
 impl Entry {
     pub fn path(&self) -> &Path {
         match self {
-            Entry::File { path, .. } | Entry::Unreadable { path, .. } => path,
+            Entry::File { path, .. }
+            | Entry::Stream { path, .. }
+            | Entry::Unreadable { path, .. } => path,
+        }
+    }
+
+    /// The device and inode of the file behind the entry, when known.
+    pub fn id(&self) -> Option<FileId> {
+        match self {
+            Entry::File { id, .. } | Entry::Stream { id, .. } => *id,
+            Entry::Unreadable { .. } => None,
         }
     }
 }
+
+/// Device and inode number: what makes two paths the same file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl FileId {
+    #[cfg(unix)]
+    pub fn of(meta: &std::fs::Metadata) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    #[cfg(not(unix))]
+    pub fn of(_meta: &std::fs::Metadata) -> Option<FileId> {
+        None
+    }
+}
+
+/// The name that means standard input.
+pub const STDIN: &str = "-";
 
 /// The result of walking: entries in sorted path order, and warnings for things skipped.
 #[derive(Debug, Default)]
@@ -64,6 +112,14 @@ pub fn collect(roots: &[PathBuf], excludes: &GlobSet) -> Walked {
 }
 
 fn walk_root(root: &Path, excludes: &GlobSet, walked: &mut Walked) {
+    if root == Path::new(STDIN) {
+        let id = stdin_id();
+        walked.entries.push(Entry::Stream {
+            path: root.to_path_buf(),
+            id,
+        });
+        return;
+    }
     let meta = match std::fs::metadata(root) {
         Ok(meta) => meta,
         Err(error) => {
@@ -82,6 +138,14 @@ fn walk_root(root: &Path, excludes: &GlobSet, walked: &mut Walked) {
         walked.entries.push(Entry::File {
             path: without_dot_prefix(root.to_path_buf()),
             size: meta.len(),
+            id: FileId::of(&meta),
+        });
+        return;
+    }
+    if !meta.is_dir() {
+        walked.entries.push(Entry::Stream {
+            path: root.to_path_buf(),
+            id: FileId::of(&meta),
         });
         return;
     }
@@ -112,7 +176,7 @@ fn push_entry(entry: ignore::DirEntry, walked: &mut Walked) {
     }
     if !file_type.is_file() {
         walked.warnings.push(format!(
-            "{}: not a regular file (socket, FIFO or device); skipped",
+            "{}: not a regular file (socket, FIFO or device); skipped (name it to read it)",
             entry.path().display()
         ));
         return;
@@ -121,12 +185,25 @@ fn push_entry(entry: ignore::DirEntry, walked: &mut Walked) {
         Ok(meta) => walked.entries.push(Entry::File {
             path: without_dot_prefix(entry.into_path()),
             size: meta.len(),
+            id: FileId::of(&meta),
         }),
         Err(error) => walked.entries.push(Entry::Unreadable {
             path: entry.into_path(),
             error: error.to_string(),
         }),
     }
+}
+
+/// The device and inode of standard input (for `-o` onto the file stdin is redirected from).
+fn stdin_id() -> Option<FileId> {
+    #[cfg(unix)]
+    {
+        std::fs::metadata("/dev/stdin")
+            .ok()
+            .and_then(|m| FileId::of(&m))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// `./a/b.pkl` → `a/b.pkl`: walking `.` should show paths the way a user types them.
@@ -259,6 +336,33 @@ mod tests {
             walked.warnings.iter().any(|w| w.contains("loop")),
             "{walked:?}"
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn named_fifos_are_streams_and_fifos_in_folders_are_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let named = collect(
+            &[fifo.clone(), PathBuf::from("-")],
+            &exclude_set(&[]).unwrap(),
+        );
+        assert!(
+            named
+                .entries
+                .iter()
+                .all(|e| matches!(e, Entry::Stream { .. })),
+            "{named:?}"
+        );
+        assert_eq!(named.entries.len(), 2);
+        let walked = collect(&[dir.path().to_path_buf()], &exclude_set(&[]).unwrap());
+        assert!(walked.entries.is_empty(), "{walked:?}");
+        assert!(walked.warnings[0].contains("skipped"), "{walked:?}");
     }
 
     #[cfg(unix)]

@@ -22,14 +22,14 @@
 //! accept a global, allow it in the policy (`--allow`, `airlock.toml`) instead: the policy
 //! rates the import innocuous, which is a statement about the import, not about the output.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::Verdict;
 use crate::report::{FileReport, Finding, verdict_of};
 use crate::rules::{Rule, Severity};
 
 /// The lowest severity that makes a run fail (`--fail-on`). Dangerous always fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FailOn {
     /// Suspicious or dangerous findings fail (the stance of torch's `weights_only=True`).

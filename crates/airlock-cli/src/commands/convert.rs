@@ -1,12 +1,22 @@
 //! `airlock convert`: PyTorch checkpoints (a file, a folder, a sharded checkpoint) to
 //! safetensors, through `airlock::convert` — nothing in the checkpoint is ever executed.
+//!
+//! The input is vetted by a scanner with the same policy `scan` would use
+//! ([`crate::policy::load`]: `--policy`, else `airlock.toml` found from the input upward,
+//! then `--allow`), so `convert` accepts exactly what `scan` passes.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use airlock::Scanner;
 use airlock::convert::{self, Options, Plan, Progress, Summary};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+
+use crate::args::{GlobalArgs, PolicyArgs};
+use crate::output::escape::escaped;
+use crate::output::text::plural;
+use crate::policy;
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -57,10 +67,13 @@ pub struct ConvertArgs {
     /// Do not show a progress bar when converting a folder.
     #[arg(long)]
     pub no_progress: bool,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 impl ConvertArgs {
-    fn options(&self) -> Options {
+    fn options(&self, scanner: Scanner) -> Options {
         Options {
             key: self.key.clone(),
             flatten: self.flatten,
@@ -69,16 +82,17 @@ impl ConvertArgs {
             force: self.force,
             verify: self.verify,
             no_sync: self.no_sync,
-            scanner: None,
+            scanner: Some(scanner),
         }
     }
 }
 
 /// Runs the subcommand; any conversion error is returned (exit status 2).
-pub fn run(args: &ConvertArgs, out: &mut dyn Write) -> Result<()> {
-    let options = args.options();
+pub fn run(args: &ConvertArgs, global: &GlobalArgs, out: &mut dyn Write) -> Result<()> {
+    let loaded = policy::load(&args.policy, Some(&args.input), global.verbose)?;
+    let options = args.options(Scanner::new(loaded.policy, airlock::Limits::default()));
     if args.input.is_dir() {
-        return run_folder(args, &options, out);
+        return run_folder(args, &options, global.quiet, out);
     }
     if args.check {
         let plan = convert::plan_file(&args.input, &options)?;
@@ -100,7 +114,12 @@ fn default_output(input: &Path) -> Result<PathBuf> {
     Ok(input.with_file_name(convert::safetensors_name(name)))
 }
 
-fn run_folder(args: &ConvertArgs, options: &Options, out: &mut dyn Write) -> Result<()> {
+fn run_folder(
+    args: &ConvertArgs,
+    options: &Options,
+    quiet: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     if args.check {
         let plans = convert::plan_folder(&args.input, options)?;
         if plans.is_empty() {
@@ -111,7 +130,7 @@ fn run_folder(args: &ConvertArgs, options: &Options, out: &mut dyn Write) -> Res
         }
         return Ok(());
     }
-    let bar = if args.no_progress {
+    let bar = if args.no_progress || quiet {
         indicatif::ProgressBar::hidden()
     } else {
         let bar =
@@ -130,7 +149,7 @@ fn run_folder(args: &ConvertArgs, options: &Options, out: &mut dyn Write) -> Res
             &mut |p| match p {
                 Progress::Start { total, input, .. } => {
                     bar.set_length(total as u64);
-                    bar.set_message(input.display().to_string());
+                    bar.set_message(escaped(&input.display().to_string()).into_owned());
                 }
                 Progress::Done { .. } => bar.inc(1),
             },
@@ -141,7 +160,7 @@ fn run_folder(args: &ConvertArgs, options: &Options, out: &mut dyn Write) -> Res
         print_summary(done, out)?;
     }
     if let Some(index) = &summary.index {
-        writeln!(out, "wrote {}", index.display())?;
+        line(out, format!("wrote {}", index.display()))?;
     }
     Ok(())
 }
@@ -150,7 +169,8 @@ fn print_summary(s: &Summary, out: &mut dyn Write) -> Result<()> {
     let mut extra = Vec::new();
     let removed: usize = s.shared.iter().map(|g| g.removed.len()).sum();
     if removed > 0 {
-        extra.push(format!("{removed} shared alias(es) recorded in metadata"));
+        let aliases = if removed == 1 { "alias" } else { "aliases" };
+        extra.push(format!("{removed} shared {aliases} recorded in metadata"));
     }
     if !s.skipped.is_empty() {
         let names: Vec<&str> = s.skipped.iter().map(|(n, _)| n.as_str()).collect();
@@ -164,13 +184,17 @@ fn print_summary(s: &Summary, out: &mut dyn Write) -> Result<()> {
     } else {
         format!(" ({})", extra.join("; "))
     };
-    writeln!(
+    line(
         out,
-        "converted {} → {}: {} tensors, {} bytes{extra}",
-        s.input.display(),
-        s.output.display(),
-        s.tensors,
-        s.bytes
+        format!(
+            "converted {} → {}: {} {}, {} {}{extra}",
+            s.input.display(),
+            s.output.display(),
+            s.tensors,
+            plural(s.tensors, "tensor", "tensors"),
+            s.bytes,
+            plural(s.bytes, "byte", "bytes"),
+        ),
     )?;
     Ok(())
 }
@@ -181,13 +205,16 @@ fn print_plan(plan: &Plan, out: &mut dyn Write) -> Result<()> {
     } else {
         "little-endian"
     };
-    writeln!(
+    let (tensors, bytes) = (plan.tensors.len(), plan.data_bytes());
+    line(
         out,
-        "{} ({} format, {order}): {} tensors, {} bytes of data",
-        plan.input.display(),
-        plan.format,
-        plan.tensors.len(),
-        plan.data_bytes()
+        format!(
+            "{} ({} format, {order}): {tensors} {}, {bytes} {} of data",
+            plan.input.display(),
+            plan.format,
+            plural(tensors, "tensor", "tensors"),
+            plural(bytes, "byte", "bytes"),
+        ),
     )?;
     let width = plan.tensors.iter().map(|t| t.name.len()).max().unwrap_or(0);
     for t in &plan.tensors {
@@ -196,25 +223,35 @@ fn print_plan(plan: &Plan, out: &mut dyn Write) -> Result<()> {
         } else {
             "  (view, made contiguous)"
         };
-        writeln!(
+        line(
             out,
-            "  {:<width$}  {:<11} {:<18} {:>12}{view}",
-            t.name,
-            format!("{:?}", t.dtype),
-            format!("{:?}", t.shape),
-            t.nbytes
+            format!(
+                "  {:<width$}  {:<11} {:<18} {:>12}{view}",
+                t.name,
+                format!("{:?}", t.dtype),
+                format!("{:?}", t.shape),
+                t.nbytes
+            ),
         )?;
     }
     for g in &plan.shared {
-        writeln!(
+        line(
             out,
-            "  shared: {} kept; {} removed",
-            g.kept,
-            g.removed.join(", ")
+            format!(
+                "  shared: {} kept; {} removed",
+                g.kept,
+                g.removed.join(", ")
+            ),
         )?;
     }
     for (name, what) in &plan.skipped {
-        writeln!(out, "  skipped: {name} = {what}")?;
+        line(out, format!("  skipped: {name} = {what}"))?;
     }
     Ok(())
+}
+
+/// Writes one line of text that may quote the checkpoint (tensor names, keys, paths), with its
+/// control characters escaped.
+fn line(out: &mut dyn Write, text: String) -> std::io::Result<()> {
+    writeln!(out, "{}", escaped(&text))
 }

@@ -4,32 +4,42 @@
 //! own reader, so it shows what the engine (and the loader) reads. Findings come from a normal
 //! scan of the same bytes and are attached to the instruction at their offset. For a zip (a
 //! PyTorch checkpoint), every member whose name ends in `.pkl` is disassembled on its own.
+//!
+//! Imports are rated by the same policy as `scan` would use ([`crate::policy::load`]:
+//! `--policy`, else `airlock.toml` found from the file's folder upward, then `--allow`), so
+//! a file is marked here as `scan` rates it. Every text taken from the file (member names,
+//! opcode arguments, messages) is escaped before it reaches the terminal.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
+use std::path::Path;
 
 use airlock::pickle::{Disassembly, Op, disassemble};
-use airlock::{FileReport, Finding, Import, Policy, Scanner};
+use airlock::{FileReport, Finding, Import, Scanner};
 use anstyle::Style;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 
-use crate::args::ExplainArgs;
+use crate::args::{ExplainArgs, GlobalArgs};
 use crate::exit_status::ExitStatus;
+use crate::output::escape::escaped;
 use crate::output::text::{Painter, severity_style};
+use crate::{policy, stream};
 
 /// Bytes of one zip member read at most (explain is for reading, not for bombs).
 const MAX_MEMBER_BYTES: u64 = 1 << 30;
 
-pub fn run(args: &ExplainArgs, out: &mut dyn Write, color: bool) -> Result<ExitStatus> {
-    let policy = match &args.policy {
-        Some(path) => Policy::from_file(path).context("cannot use the policy file")?,
-        None => Policy::default(),
-    };
-    let scanner = Scanner::new(policy, airlock::Limits::default());
-    let file = std::fs::File::open(&args.file)
-        .with_context(|| format!("cannot open {}", args.file.display()))?;
-    // SAFETY: a read-only map of a file we do not write; if another process truncates it
-    // meanwhile the OS raises SIGBUS, the same accepted risk as `Scanner::scan_path`.
+pub fn run(
+    args: &ExplainArgs,
+    global: &GlobalArgs,
+    out: &mut dyn Write,
+    color: bool,
+) -> Result<ExitStatus> {
+    let loaded = policy::load(&args.policy, Some(&args.file), global.verbose)?;
+    let scanner = Scanner::new(loaded.policy, airlock::Limits::default());
+    let file = open_input(&args.file)?;
+    // SAFETY: a read-only map of a file we do not write; if another process truncates a
+    // regular file meanwhile the OS raises SIGBUS, the same accepted risk as
+    // `Scanner::scan_path`. A stream was spooled into an anonymous file nobody else can reach.
     #[allow(unsafe_code)]
     let map = unsafe { memmap2::Mmap::map(&file) }
         .with_context(|| format!("cannot read {}", args.file.display()))?;
@@ -41,9 +51,9 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, color: bool) -> Result<ExitS
     writeln!(
         out,
         "{}  {}  ({})",
-        paint.paint(Style::new().bold(), &display),
+        paint.paint(Style::new().bold(), &escaped(&display)),
         report.verdict,
-        report.summary
+        escaped(&report.summary)
     )?;
     if data.starts_with(b"PK\x03\x04") {
         explain_zip(&scanner, &report, data, out, paint)?;
@@ -61,6 +71,31 @@ pub fn run(args: &ExplainArgs, out: &mut dyn Write, color: bool) -> Result<ExitS
         write_listing(out, paint, &disassemble(data), &imports, &findings)?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// The file to explain: a regular file as it is; `-` (standard input), a FIFO, `<(...)` or a
+/// device spooled into an anonymous temporary file first ([`stream::spool`]), as `scan` reads
+/// them, capped at [`stream::DEFAULT_STREAM_CAP`].
+fn open_input(path: &Path) -> Result<std::fs::File> {
+    let is_stdin = path == Path::new(crate::walk::STDIN);
+    if !is_stdin {
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot open {}", path.display()))?;
+        if meta.is_file() {
+            return std::fs::File::open(path)
+                .with_context(|| format!("cannot open {}", path.display()));
+        }
+    }
+    let cap = stream::DEFAULT_STREAM_CAP;
+    let spooled = if is_stdin {
+        stream::spool(std::io::stdin().lock(), cap)
+    } else {
+        std::fs::File::open(path).and_then(|file| stream::spool(file, cap))
+    };
+    match spooled.with_context(|| format!("cannot read {}", path.display()))? {
+        stream::Spooled::Done(file, _) => Ok(file),
+        stream::Spooled::TooLong => bail!("{}: longer than {cap} bytes", path.display()),
+    }
 }
 
 /// Disassembles every `.pkl` member of a zip. Findings of the whole-file scan that name the
@@ -85,7 +120,8 @@ fn explain_zip(
         let mut member = match archive.by_index(index) {
             Ok(member) => member,
             Err(error) => {
-                writeln!(out, "\nmember #{index}: cannot open: {error}")?;
+                let error = error.to_string();
+                writeln!(out, "\nmember #{index}: cannot open: {}", escaped(&error))?;
                 continue;
             }
         };
@@ -96,11 +132,17 @@ fn explain_zip(
         listed += 1;
         let mut bytes = Vec::new();
         let read = (&mut member).take(MAX_MEMBER_BYTES).read_to_end(&mut bytes);
-        writeln!(out, "\n== member {name} ({} bytes)", bytes.len())?;
+        writeln!(
+            out,
+            "\n== member {} ({} bytes)",
+            escaped(&name),
+            bytes.len()
+        )?;
         if let Err(error) = read {
             writeln!(
                 out,
-                "   cannot read the whole member: {error}; listing what was read"
+                "   cannot read the whole member: {}; listing what was read",
+                escaped(&error.to_string())
             )?;
         }
         let alone = scanner.scan_bytes(&name, &bytes);
@@ -179,7 +221,7 @@ fn write_listing(
             severity_style(airlock::Severity::Suspicious),
             "decoding stops",
         );
-        writeln!(out, "  {offset:>10}  {error}: {message}")?;
+        writeln!(out, "  {offset:>10}  {error}: {}", escaped(message))?;
         if let Some(here) = findings_at.get(offset) {
             write_findings(out, paint, here)?;
             placed.insert(*offset);
@@ -216,7 +258,7 @@ fn write_op(
             import.rating.as_str()
         ));
     }
-    writeln!(out, "{}", line.trim_end())?;
+    writeln!(out, "{}", escaped(line.trim_end()))?;
     write_findings(out, paint, findings)
 }
 
@@ -232,7 +274,7 @@ fn write_findings(
             "  {:>10}  ^ {}: {}",
             "",
             paint.paint(severity_style(finding.severity), &label),
-            finding.message
+            escaped(&finding.message)
         )?;
     }
     Ok(())
@@ -257,7 +299,7 @@ fn write_unplaced(
             out,
             "  {}: {}{at}",
             paint.paint(severity_style(finding.severity), &label),
-            finding.message
+            escaped(&finding.message)
         )?;
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! Report printers: one module per output format, all rendering the same reports and summary.
 
+pub mod escape;
 pub mod json;
 pub mod sarif;
 pub mod text;

@@ -1,6 +1,16 @@
 //! SARIF 2.1.0 output: one run, every rule in `tool.driver.rules`, one result per finding.
 //!
-//! Levels: dangerous → `error`, suspicious → `warning`, info → `note`.
+//! Levels: dangerous → `error`, suspicious → `warning`, info → `note`. Info-level findings
+//! (GEN001 "not a model", format notes) are left out of `results` unless `--include-info`
+//! asks for them: a code-scanning dashboard shows every result as an alert, and half of a
+//! typical run's results were such notes about members of safe checkpoints.
+//!
+//! Rules. Every rule is listed with its documentation page (docs/rules/CODE.md, embedded at
+//! build time) as `help.markdown` and its summary as `help.text`. `helpUri` is written only
+//! when a documentation URL is configured (`--docs-url`, or `AIRLOCK_DOCS_URL`): the
+//! package's `repository` field is not a place users can browse, and a dead link in every
+//! alert is worse than none. The exit code of the invocation is the scan's, from
+//! [`airlock::outcome`].
 //!
 //! Archive members. A finding's byte offset counts from the start of the *member* that holds
 //! the pickle, not from the start of the archive on disk, so the region must sit on a location
@@ -21,8 +31,14 @@ use serde_json::{Value, json};
 
 use super::{Summary, TOOL_NAME, TOOL_VERSION};
 
-/// Where rule pages live, for `helpUri`.
-pub const RULE_DOCS_BASE: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/docs/rules/");
+/// What the SARIF log holds beyond the findings themselves.
+#[derive(Debug, Clone, Default)]
+pub struct SarifOptions {
+    /// List info-level findings as results too.
+    pub include_info: bool,
+    /// Base URL of the rule pages: `helpUri` is `<docs_url>/<CODE>.md` when set.
+    pub docs_url: Option<String>,
+}
 
 const SCHEMA_URI: &str =
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
@@ -32,18 +48,22 @@ pub fn write(
     out: &mut dyn Write,
     reports: &[FileReport],
     summary: &Summary,
+    options: &SarifOptions,
 ) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, &log(reports, summary))?;
+    serde_json::to_writer_pretty(&mut *out, &log(reports, summary, options))?;
     writeln!(out)
 }
 
 /// Builds the SARIF log as a JSON value.
-pub fn log(reports: &[FileReport], summary: &Summary) -> Value {
+pub fn log(reports: &[FileReport], summary: &Summary, options: &SarifOptions) -> Value {
     let mut artifacts = Artifacts::default();
     let mut results = Vec::new();
     for report in reports {
         let file_index = artifacts.file(report);
         for finding in &report.findings {
+            if finding.severity == Severity::Info && !options.include_info {
+                continue;
+            }
             results.push(result(report, file_index, finding, &mut artifacts));
         }
     }
@@ -51,7 +71,7 @@ pub fn log(reports: &[FileReport], summary: &Summary) -> Value {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
         "runs": [{
-            "tool": { "driver": driver() },
+            "tool": { "driver": driver(options.docs_url.as_deref()) },
             "invocations": [{
                 "executionSuccessful": summary.exit_code != 2,
                 "exitCode": summary.exit_code,
@@ -62,18 +82,27 @@ pub fn log(reports: &[FileReport], summary: &Summary) -> Value {
     })
 }
 
-fn driver() -> Value {
+fn driver(docs_url: Option<&str>) -> Value {
     let rules: Vec<Value> = Rule::ALL
         .iter()
         .map(|rule| {
-            json!({
+            let mut help = json!({ "text": rule.summary() });
+            if let Some(page) = crate::commands::rules::page(*rule) {
+                help["markdown"] = json!(page);
+            }
+            let mut descriptor = json!({
                 "id": rule.code(),
                 "name": rule.name(),
                 "shortDescription": { "text": rule.summary() },
-                "helpUri": format!("{RULE_DOCS_BASE}{}.md", rule.code()),
+                "help": help,
                 "defaultConfiguration": { "level": level(rule.default_severity()) },
                 "properties": { "airlock/marksIncomplete": rule.marks_incomplete() },
-            })
+            });
+            if let Some(base) = docs_url.filter(|u| !u.is_empty()) {
+                descriptor["helpUri"] =
+                    json!(format!("{}/{}.md", base.trim_end_matches('/'), rule.code()));
+            }
+            descriptor
         })
         .collect();
     json!({
@@ -232,7 +261,7 @@ mod tests {
 
     #[test]
     fn archive_members_are_nested_artifacts() {
-        let log = log(&[archive_report()], &summary());
+        let log = log(&[archive_report()], &summary(), &SarifOptions::default());
         let run = &log["runs"][0];
         let artifacts = run["artifacts"].as_array().unwrap();
         assert_eq!(
@@ -263,9 +292,53 @@ mod tests {
             .should_validate_formats(true)
             .build(&schema)
             .unwrap();
-        let log = log(&[archive_report()], &summary());
+        let options = SarifOptions {
+            include_info: true,
+            docs_url: Some("https://docs.example.org/rules/".into()),
+        };
+        let log = log(&[archive_report()], &summary(), &options);
         let errors: Vec<String> = validator.iter_errors(&log).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn rules_embed_their_page_and_link_only_a_configured_url() {
+        let plain = driver(None);
+        let rule = &plain["rules"][0];
+        assert_eq!(rule["id"], "PKL001");
+        assert!(rule.get("helpUri").is_none(), "{rule}");
+        assert!(
+            rule["help"]["markdown"]
+                .as_str()
+                .unwrap()
+                .starts_with("# PKL001"),
+            "{rule}"
+        );
+        let linked = driver(Some("https://docs.example.org/rules/"));
+        assert_eq!(
+            linked["rules"][0]["helpUri"],
+            "https://docs.example.org/rules/PKL001.md"
+        );
+    }
+
+    #[test]
+    fn info_findings_are_results_only_when_asked_for() {
+        let mut report = archive_report();
+        report
+            .findings
+            .push(Finding::new(Rule::NotAModel, "text data"));
+        let count = |include_info| {
+            let options = SarifOptions {
+                include_info,
+                docs_url: None,
+            };
+            log(std::slice::from_ref(&report), &summary(), &options)["runs"][0]["results"]
+                .as_array()
+                .unwrap()
+                .len()
+        };
+        assert_eq!(count(false), 3);
+        assert_eq!(count(true), 4);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! ```
 //!
 //! Colour is applied only when the caller says so (a terminal, `NO_COLOR` unset); the output
-//! reads the same without it.
+//! reads the same without it. Every text that comes from the input (paths, member names,
+//! import names, messages and summaries quoting them) goes through [`escaped`] first.
 
 use std::io::Write;
 
@@ -18,6 +19,7 @@ use airlock::{FileReport, Finding, Import, Rating, Severity, Verdict};
 use anstyle::{AnsiColor, Style};
 
 use super::Summary;
+use super::escape::escaped;
 
 /// How much to print, and whether to colour it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -66,8 +68,8 @@ fn write_file_line(
         "{}{}  {}  ({})",
         paint.paint(verdict_style(report.verdict), verdict),
         pad(verdict, 11),
-        paint.paint(Style::new().bold(), &report.path),
-        report.summary
+        paint.paint(Style::new().bold(), &escaped(&report.path)),
+        escaped(&report.summary)
     )
 }
 
@@ -86,9 +88,10 @@ fn write_import(out: &mut dyn Write, paint: &Painter, import: &Import) -> std::i
     let place = location(Some(import.offset), import.member.as_deref());
     writeln!(
         out,
-        "    import   {}  {}  ({place})",
-        import.qualified(),
+        "    import   {}  {}  ({})",
+        escaped(&import.qualified()),
         paint.paint(rating_style(import.rating), rating),
+        escaped(&place),
     )
 }
 
@@ -102,13 +105,13 @@ fn write_finding(out: &mut dyn Write, paint: &Painter, finding: &Finding) -> std
         pad(code, 7),
         paint.paint(severity_style(finding.severity), severity),
         pad(severity, 10),
-        finding.message
+        escaped(&finding.message)
     )?;
     if finding.offset.is_some() || finding.member.is_some() {
         write!(
             out,
             "  ({})",
-            location(finding.offset, finding.member.as_deref())
+            escaped(&location(finding.offset, finding.member.as_deref()))
         )?;
     }
     writeln!(out)
@@ -131,7 +134,7 @@ fn location(offset: Option<u64>, member: Option<&str>) -> String {
 
 fn write_summary(out: &mut dyn Write, paint: &Painter, summary: &Summary) -> std::io::Result<()> {
     let counts = &summary.verdicts;
-    let files = if summary.files == 1 { "file" } else { "files" };
+    let files = plural(summary.files, "file", "files");
     let part = |n: usize, verdict: Verdict| {
         let text = format!("{n} {}", verdict.as_str());
         if n > 0 {
@@ -150,6 +153,15 @@ fn write_summary(out: &mut dyn Write, paint: &Painter, summary: &Summary) -> std
         part(counts.suspicious, Verdict::Suspicious),
         part(counts.safe, Verdict::Safe),
     )
+}
+
+/// `one` for 1, `many` otherwise.
+pub fn plural<N: TryInto<u8>>(n: N, one: &'static str, many: &'static str) -> &'static str {
+    if n.try_into().ok() == Some(1) {
+        one
+    } else {
+        many
+    }
 }
 
 /// "12 ms" below a second, "3.40 s" above.

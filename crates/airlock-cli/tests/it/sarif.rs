@@ -50,11 +50,12 @@ fn scan_output_validates_against_the_sarif_schema() {
     );
     let rule = rules.iter().find(|r| r["id"] == "PKL001").unwrap();
     assert_eq!(rule["defaultConfiguration"]["level"], "error");
+    assert!(rule.get("helpUri").is_none(), "no link without --docs-url");
     assert!(
-        rule["helpUri"]
+        rule["help"]["markdown"]
             .as_str()
             .unwrap()
-            .ends_with("docs/rules/PKL001.md")
+            .starts_with("# PKL001")
     );
     let results = run["results"].as_array().unwrap();
     assert!(
