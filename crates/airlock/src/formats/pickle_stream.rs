@@ -94,11 +94,7 @@ fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool) -> &'static str {
         current = next;
     }
     if legacy_magic && outcomes_needed_for_legacy.len() < torch::LEGACY_PICKLES {
-        ctx.note(format!(
-            "legacy PyTorch header with {} of {} pickles",
-            outcomes_needed_for_legacy.len(),
-            torch::LEGACY_PICKLES
-        ));
+        torch::report_short_legacy_header(ctx, outcomes_needed_for_legacy.len());
     }
     ctx.note(stats.describe());
     if legacy_magic {
