@@ -810,14 +810,17 @@ mod tests {
     }
 
     #[test]
-    fn truncated_files_never_panic() {
+    fn truncated_files_never_panic_and_are_never_safe() {
         let file = npy(
             (1, 0),
             "{'descr': [('a', '|O')], 'fortran_order': False, 'shape': (1,)}",
             b"\x80\x04N.",
         );
-        for cut in 0..file.len() {
-            let _ = scan(&file[..cut]);
+        assert_eq!(scan(&file).verdict, Verdict::Safe);
+        // Below the 6-byte magic the bytes are not a .npy file at all ("not a model").
+        for cut in 6..file.len() {
+            let report = scan(&file[..cut]);
+            assert_ne!(report.verdict, Verdict::Safe, "cut at {cut}: {report:?}");
         }
     }
 }

@@ -99,6 +99,8 @@ pub struct Problem {
     pub message: String,
     /// True when `SafeTensors::deserialize` returns an error for this reason.
     pub rejected: bool,
+    /// True when a length is over the reference reader's cap: reported dangerous.
+    pub over_cap: bool,
 }
 
 /// What [`check_header`] learned about a file.
@@ -121,6 +123,7 @@ impl HeaderCheck {
             rule,
             message: message.into(),
             rejected,
+            over_cap: false,
         });
     }
 
@@ -142,6 +145,11 @@ pub fn check_header(data: &[u8]) -> HeaderCheck {
                 data.len()
             ),
         );
+        out.problem(
+            Rule::Truncated,
+            true,
+            "the file ends inside the 8-byte header length",
+        );
         return out;
     };
     let mut len_bytes = [0u8; 8];
@@ -153,6 +161,9 @@ pub fn check_header(data: &[u8]) -> HeaderCheck {
             true,
             format!("header length {n} is over the reference reader's cap of {MAX_HEADER_SIZE}"),
         );
+        if let Some(p) = out.problems.last_mut() {
+            p.over_cap = true;
+        }
         return out;
     }
     let header = usize::try_from(n)
@@ -166,6 +177,14 @@ pub fn check_header(data: &[u8]) -> HeaderCheck {
             format!(
                 "header length {n} runs past the end of the {}-byte file",
                 data.len()
+            ),
+        );
+        out.problem(
+            Rule::Truncated,
+            true,
+            format!(
+                "the file ends {} bytes into a {n}-byte header",
+                data.len() - 8
             ),
         );
         return out;
@@ -474,14 +493,19 @@ fn check_layout(out: &mut HeaderCheck, tensors: &mut [TensorEntry], n: u64, file
                 file_len - end
             ),
         ),
-        _ => out.problem(
-            Rule::StHeaderRejected,
-            true,
-            format!(
-                "tensor data needs {running} bytes after the header but the file has {}",
-                file_len.saturating_sub(N_LEN + n)
-            ),
-        ),
+        _ => {
+            let have = file_len.saturating_sub(N_LEN + n);
+            out.problem(
+                Rule::StHeaderRejected,
+                true,
+                format!("tensor data needs {running} bytes after the header but the file has {have}"),
+            );
+            out.problem(
+                Rule::Truncated,
+                true,
+                format!("the file ends {have} bytes into {running} bytes of tensor data"),
+            );
+        }
     }
 }
 
@@ -663,10 +687,17 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     for p in &check.problems {
         let offset = if p.rule == Rule::StHeaderRejected && p.message.contains("follow the last") {
             check.data_end.unwrap_or(8)
+        } else if p.rule == Rule::Truncated {
+            data.len() as u64
         } else {
             8
         };
-        ctx.report(Finding::new(p.rule, p.message.clone()).at(offset));
+        let mut finding = Finding::new(p.rule, p.message.clone()).at(offset);
+        if p.over_cap {
+            // A length over the reader's cap targets readers that allocate what it says.
+            finding = finding.with_severity(crate::rules::Severity::Dangerous);
+        }
+        ctx.report(finding);
     }
     if !check.header_read {
         // Not a loadable safetensors file: a loader that unpickles whatever it is given

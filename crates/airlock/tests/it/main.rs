@@ -4,12 +4,15 @@
 //!   thing written in different ways, each of which must get the same verdict.
 //! - [`benign`]: files saved by real torch, NumPy, joblib and scikit-learn, all of which must be
 //!   reported safe with the globals those libraries need.
+//! - [`truncation`]: every format's valid files cut at every offset, none of which may be
+//!   reported safe.
 //!
 //! Fixtures live in `tests/fixtures/` at the repository root and are made by the scripts in
 //! `scripts/fixtures/` (see the README there).
 
 mod benign;
 mod oracle;
+mod truncation;
 
 use std::path::PathBuf;
 
