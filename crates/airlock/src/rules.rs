@@ -187,7 +187,7 @@ rules! {
     StHeaderUnreadable = ("ST001", "st-header-unreadable", Suspicious, incomplete: false,
         "The safetensors header cannot be read (too short, over the 100 MB cap, past the end, not UTF-8, not JSON); the reference reader refuses the file. Dangerous when the length is over the cap; a cut file also gets GEN006.");
     StHeaderRejected = ("ST002", "st-header-rejected", Suspicious, incomplete: false,
-        "The safetensors header breaks a rule of the reference reader (dtype, shape, offsets, sizes, whole-file coverage); the safetensors library refuses the file.");
+        "The safetensors header breaks a rule of the reference reader (dtype, shape, offsets, sizes, whole-file coverage); the safetensors library refuses the file. Dangerous for overlapping offsets or a size that overflows.");
     StDuplicateKey = ("ST003", "st-duplicate-key", Suspicious, incomplete: false,
         "A key appears twice in the safetensors header; the reference reader keeps the last, other JSON readers may keep the first.");
     StNonstandardHeader = ("ST004", "st-nonstandard-header", Suspicious, incomplete: false,

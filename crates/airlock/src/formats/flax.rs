@@ -213,6 +213,28 @@ mod tests {
     }
 
     #[test]
+    fn cut_checkpoints_are_recognised_and_never_safe() {
+        let data = checkpoint();
+        assert!(!is_cut_short(&data), "the whole file is not cut");
+        let first_key = 2 + usize::from(data[1] & 0x1f);
+        for cut in 0..data.len() {
+            assert_eq!(is_cut_short(&data[..cut]), cut >= first_key, "cut at {cut}");
+        }
+        let report = crate::Scanner::default().scan_bytes("m.msgpack", &data[..data.len() - 1]);
+        assert_eq!(report.format, "flax-msgpack");
+        assert_eq!(report.verdict, crate::Verdict::Unscannable);
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.rule == crate::Rule::Truncated)
+        );
+        // Not Flax's shape before the cut: not a cut checkpoint.
+        assert!(!is_cut_short(b"\x81\x01\xd4"), "non-string key");
+        assert!(!is_cut_short(b"\x80\x04\x95"), "a pickle's PROTO");
+    }
+
+    #[test]
     fn near_misses_are_refused() {
         let data = checkpoint();
         for cut in 0..data.len() {

@@ -291,6 +291,24 @@ mod tests {
     }
 
     #[test]
+    fn protobuf_models_cut_inside_a_field_are_truncated() {
+        // ModelProto{ir_version: 7, producer_name: "pytorch", graph: {...}} cut in the graph.
+        let mut onnx = b"\x08\x07\x12\x07pytorch\x3a\x10".to_vec();
+        onnx.extend_from_slice(b"\x0a\x04node");
+        assert_eq!(sniff(&onnx), Sniffed::CutProtobuf);
+        let report = crate::Scanner::default().scan_bytes("m.onnx", &onnx);
+        assert_eq!(report.format, "protobuf");
+        assert_eq!(report.verdict, crate::Verdict::Unscannable);
+        assert!(report.findings.iter().any(|f| f.rule == Rule::Truncated));
+        // A cut between top-level fields is a complete message, and one varint is nothing.
+        assert_eq!(sniff(&onnx[..11]), Sniffed::Other);
+        assert_eq!(sniff(b"\x08"), Sniffed::Other);
+        // A named keras_metadata.pb is recognised from its first byte.
+        let report = crate::Scanner::default().scan_bytes("keras_metadata.pb", b"\x0a\x80\x01");
+        assert!(report.findings.iter().any(|f| f.rule == Rule::Truncated));
+    }
+
+    #[test]
     fn sniffs_by_content_only() {
         assert_eq!(sniff(b"PK\x03\x04rest"), Sniffed::Zip);
         assert_eq!(

@@ -99,8 +99,9 @@ pub struct Problem {
     pub message: String,
     /// True when `SafeTensors::deserialize` returns an error for this reason.
     pub rejected: bool,
-    /// True when a length is over the reference reader's cap: reported dangerous.
-    pub over_cap: bool,
+    /// True when the malformation targets readers (a length over the reference reader's cap,
+    /// overlapping offsets, a size that overflows): reported dangerous.
+    pub targets_readers: bool,
 }
 
 /// What [`check_header`] learned about a file.
@@ -123,8 +124,15 @@ impl HeaderCheck {
             rule,
             message: message.into(),
             rejected,
-            over_cap: false,
+            targets_readers: false,
         });
+    }
+
+    /// Marks the last problem as one that targets readers (see [`Problem::targets_readers`]).
+    fn targeting_readers(&mut self) {
+        if let Some(p) = self.problems.last_mut() {
+            p.targets_readers = true;
+        }
     }
 
     /// True when the reference reader would load this file.
@@ -161,9 +169,7 @@ pub fn check_header(data: &[u8]) -> HeaderCheck {
             true,
             format!("header length {n} is over the reference reader's cap of {MAX_HEADER_SIZE}"),
         );
-        if let Some(p) = out.problems.last_mut() {
-            p.over_cap = true;
-        }
+        out.targeting_readers();
         return out;
     }
     let header = usize::try_from(n)
@@ -435,6 +441,10 @@ fn check_layout(out: &mut HeaderCheck, tensors: &mut [TensorEntry], n: u64, file
                     t.name, t.begin, t.end
                 ),
             );
+            if t.begin < running {
+                // Two tensors reading the same bytes: readers that skip the check alias them.
+                out.targeting_readers();
+            }
             return;
         }
         running = t.end;
@@ -452,6 +462,7 @@ fn check_layout(out: &mut HeaderCheck, tensors: &mut [TensorEntry], n: u64, file
                     t.name, t.shape
                 ),
             );
+            out.targeting_readers();
             return;
         };
         if bits % 8 != 0 {
@@ -693,8 +704,9 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             8
         };
         let mut finding = Finding::new(p.rule, p.message.clone()).at(offset);
-        if p.over_cap {
-            // A length over the reader's cap targets readers that allocate what it says.
+        if p.targets_readers {
+            // A length over the reader's cap, overlapping data or an overflowing size targets
+            // readers that trust what the header says (see docs/rules/README.md).
             finding = finding.with_severity(crate::rules::Severity::Dangerous);
         }
         ctx.report(finding);

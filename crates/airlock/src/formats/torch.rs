@@ -292,3 +292,30 @@ pub fn check_legacy_storages(ctx: &mut Ctx, data: &[u8], start: usize, pickles: 
     }
     ctx.note(format!("{} storages", key_list.len()));
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Rule, Scanner, Verdict};
+
+    /// A legacy file cut after any of its pickles, or inside its storages, is truncated.
+    #[test]
+    fn legacy_files_cut_short_are_truncated() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/benign/torch_legacy.pt"
+        );
+        let data = std::fs::read(path).unwrap();
+        let scanner = Scanner::default();
+        assert_eq!(scanner.scan_bytes("m.pt", &data).verdict, Verdict::Safe);
+        // 15: after the magic number's pickle (issue 20: it was safe); the rest: storages.
+        for cut in [15, 21, 137, data.len() - 1] {
+            let report = scanner.scan_bytes("m.pt", &data[..cut]);
+            assert_eq!(report.verdict, Verdict::Unscannable, "cut at {cut}");
+            assert!(
+                report.findings.iter().any(|f| f.rule == Rule::Truncated),
+                "cut at {cut}: {:?}",
+                report.findings
+            );
+        }
+    }
+}
