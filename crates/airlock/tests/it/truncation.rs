@@ -129,6 +129,13 @@ fn sources() -> Vec<Source> {
     st.extend(files_in("convert", ends(".safetensors")));
     st.extend(files_in("convert/sharded/expected", ends(".safetensors")));
     out.extend(from_fixtures("safetensors", st, 9));
+    // Larger than EVERY_OFFSET_UP_TO, so that the dense sample is exercised too.
+    out.push(Source {
+        format: "safetensors",
+        name: "large.safetensors".into(),
+        data: large_safetensors(),
+        unidentifiable_below: 9,
+    });
     out.extend(from_fixtures(
         "gguf",
         files_in("formats/gguf", |n| n.starts_with("benign_")),
@@ -168,6 +175,12 @@ fn sources() -> Vec<Source> {
         files_in("benign", ends(".npy")),
         6,
     ));
+    out.push(Source {
+        format: "numpy .npy",
+        name: "large.npy".into(),
+        data: large_npy(),
+        unidentifiable_below: 6,
+    });
     out.extend(from_fixtures(
         "numpy .npz",
         files_in("benign", ends(".npz")),
@@ -479,6 +492,41 @@ fn torchscript_archive() -> Vec<u8> {
         ("archive/constants.pkl", b"\x80\x02).".as_slice()),
         ("archive/version", b"3\n".as_slice()),
     ])
+}
+
+/// Elements of the large files below (200 KB of f32).
+const LARGE_ELEMENTS: usize = 50_000;
+
+/// A safetensors file as the `safetensors` library writes it: one F32 tensor, header padded
+/// with spaces to a multiple of 8.
+fn large_safetensors() -> Vec<u8> {
+    let bytes = LARGE_ELEMENTS * 4;
+    let mut header = format!(
+        r#"{{"w":{{"dtype":"F32","shape":[{LARGE_ELEMENTS}],"data_offsets":[0,{bytes}]}}}}"#
+    );
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.extend((0..bytes).map(|i| (i % 251) as u8));
+    out
+}
+
+/// A version 1.0 `.npy` file as `numpy.save` writes it: the header dict padded with spaces
+/// and a newline so that the data starts at a multiple of 64.
+fn large_npy() -> Vec<u8> {
+    let mut header =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({LARGE_ELEMENTS},), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend((0..LARGE_ELEMENTS * 4).map(|i| (i % 251) as u8));
+    out
 }
 
 /// A CoreML `Model` protobuf: specificationVersion 4, a description, and a neural network.
