@@ -8,6 +8,18 @@
 //! archives and compression, `NPY` NumPy, `JBL` joblib, `ST` safetensors, `GGUF` GGUF,
 //! `KER` Keras and HDF5, `TF` TensorFlow, `ONNX` ONNX, `EXE` executables and other
 //! identified formats, `GEN` anything about reading the file.
+//!
+//! Malformed versus unscannable (the decision, also in `docs/rules/README.md`):
+//! - a file whose bytes the format's reference reader rejects, though Airlock read them all, is
+//!   *malformed*: its rule is flagged, `Suspicious`, or `Dangerous` when the malformation
+//!   targets readers (a length or count over the reader's cap, overlapping offsets, offsets
+//!   outside the file), and `incomplete: false`;
+//! - `incomplete: true` ([`Rule::marks_incomplete`]) is kept for "Airlock could not read all of
+//!   it": encrypted, truncated ([`Rule::Truncated`] or the format's own rule), a limit or the
+//!   time limit reached, a feature Airlock does not parse, a read error.
+//!
+//! The verdict combines both: any dangerous finding makes the file dangerous, else any
+//! incomplete finding makes it unscannable (never safe), else suspicious or safe.
 
 use serde::{Serialize, Serializer};
 
@@ -174,10 +186,10 @@ rules! {
         "The raw array bytes joblib writes after a NumpyArrayWrapper could not be delimited, so the rest of the file was not read.");
 
     // ---- safetensors -----------------------------------------------------------------------
-    StHeaderUnreadable = ("ST001", "st-header-unreadable", Suspicious, incomplete: true,
-        "The safetensors header cannot be read (too short, over the 100 MB cap, past the end, not UTF-8, not JSON); its content was not inspected.");
+    StHeaderUnreadable = ("ST001", "st-header-unreadable", Suspicious, incomplete: false,
+        "The safetensors header cannot be read (too short, over the 100 MB cap, past the end, not UTF-8, not JSON); the reference reader refuses the file. Dangerous when the length is over the cap; a cut file also gets GEN006.");
     StHeaderRejected = ("ST002", "st-header-rejected", Suspicious, incomplete: false,
-        "The safetensors header breaks a rule of the reference reader (dtype, shape, offsets, sizes, whole-file coverage); the safetensors library refuses the file.");
+        "The safetensors header breaks a rule of the reference reader (dtype, shape, offsets, sizes, whole-file coverage); the safetensors library refuses the file. Dangerous for overlapping offsets or a size that overflows.");
     StDuplicateKey = ("ST003", "st-duplicate-key", Suspicious, incomplete: false,
         "A key appears twice in the safetensors header; the reference reader keeps the last, other JSON readers may keep the first.");
     StNonstandardHeader = ("ST004", "st-nonstandard-header", Suspicious, incomplete: false,
@@ -274,6 +286,8 @@ rules! {
         "Airlock hit an internal error on this file; it is reported rather than trusted.");
     Timeout = ("GEN005", "timeout", Suspicious, incomplete: true,
         "Scanning the file took longer than the time limit.");
+    Truncated = ("GEN006", "truncated", Suspicious, incomplete: true,
+        "The file ends before the end its own structure declares (a length, offset, count or final record runs past it): it was cut short, and what is missing was not scanned.");
 }
 
 impl Serialize for Rule {

@@ -39,22 +39,46 @@ pub fn identify(data: &[u8]) -> Option<FlaxSummary> {
     let mut reader = Reader {
         data,
         pos: 0,
-        summary: FlaxSummary::default(),
+        ..Reader::default()
     };
     reader.value(0, false)?;
     (reader.pos == data.len() && reader.summary.arrays > 0).then_some(reader.summary)
 }
 
+/// True for a Flax checkpoint cut short: the top level is a map, at least one key was read
+/// whole, and every element read so far has Flax's shape until the bytes end inside one.
+/// Such a prefix is no msgpack value at all (flax.serialization.from_bytes refuses it), but
+/// it is the start of a checkpoint and must not pass as unknown bytes.
+pub fn is_cut_short(data: &[u8]) -> bool {
+    if !matches!(data.first(), Some(0x81..=0x8f | 0xde | 0xdf)) {
+        return false;
+    }
+    let mut reader = Reader {
+        data,
+        pos: 0,
+        ..Reader::default()
+    };
+    reader.value(0, false).is_none() && reader.ran_out && reader.keys > 0
+}
+
+#[derive(Default)]
 struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
     summary: FlaxSummary,
+    /// Map keys read whole.
+    keys: u64,
+    /// Set when a read wanted bytes past the end.
+    ran_out: bool,
 }
 
 impl Reader<'_> {
     fn take(&mut self, n: usize) -> Option<&[u8]> {
         let end = self.pos.checked_add(n)?;
-        let bytes = self.data.get(self.pos..end)?;
+        let Some(bytes) = self.data.get(self.pos..end) else {
+            self.ran_out = true;
+            return None;
+        };
         self.pos = end;
         Some(bytes)
     }
@@ -117,6 +141,7 @@ impl Reader<'_> {
         self.summary.maps += 1;
         for _ in 0..n {
             self.value(depth + 1, true)?;
+            self.keys += 1;
             self.value(depth + 1, false)?;
         }
         Some(())
@@ -185,6 +210,28 @@ mod tests {
             describe(&found),
             "Flax msgpack checkpoint: 3 maps, 1 arrays (8 B)"
         );
+    }
+
+    #[test]
+    fn cut_checkpoints_are_recognised_and_never_safe() {
+        let data = checkpoint();
+        assert!(!is_cut_short(&data), "the whole file is not cut");
+        let first_key = 2 + usize::from(data[1] & 0x1f);
+        for cut in 0..data.len() {
+            assert_eq!(is_cut_short(&data[..cut]), cut >= first_key, "cut at {cut}");
+        }
+        let report = crate::Scanner::default().scan_bytes("m.msgpack", &data[..data.len() - 1]);
+        assert_eq!(report.format, "flax-msgpack");
+        assert_eq!(report.verdict, crate::Verdict::Unscannable);
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.rule == crate::Rule::Truncated)
+        );
+        // Not Flax's shape before the cut: not a cut checkpoint.
+        assert!(!is_cut_short(b"\x81\x01\xd4"), "non-string key");
+        assert!(!is_cut_short(b"\x80\x04\x95"), "a pickle's PROTO");
     }
 
     #[test]

@@ -759,8 +759,51 @@ fn global_heap_object<'a>(file: &File<'a>, addr: u64, index: u64) -> R<&'a [u8]>
     Err(format!("global heap object {index} not found"))
 }
 
+/// The file length the superblock declares: its base address plus its end-of-file address
+/// (relative to the base). `None` when the superblock cannot be read or the address is
+/// undefined.
+pub fn declared_end(data: &[u8]) -> Option<u64> {
+    let sb_at = find_superblock(data)?;
+    let sb = data.get(sb_at..)?;
+    let (o, fields_at) = match *sb.get(8)? {
+        0 => (usize::from(*sb.get(13)?), 24),
+        1 => (usize::from(*sb.get(13)?), 28),
+        2 | 3 => (usize::from(*sb.get(9)?), 12),
+        _ => return None,
+    };
+    if !matches!(o, 2 | 4 | 8) {
+        return None;
+    }
+    let base = uint(sb, fields_at, o).ok()?;
+    // Base, then (v0/1) the free-space address or (v2/3) the superblock extension, then EOF.
+    let eof = uint(sb, fields_at + 2 * o, o).ok()?;
+    if undefined(eof, o) {
+        return None;
+    }
+    let base = if base == 0 { sb_at as u64 } else { base };
+    base.checked_add(eof)
+}
+
+/// A file shorter than its superblock's end-of-file address was cut short: libhdf5 refuses
+/// it ("truncated file"), and whatever lay past the cut was not read. Reported as KER008,
+/// which marks the file incomplete.
+fn check_declared_end(ctx: &mut Ctx, data: &[u8]) {
+    if let Some(end) = declared_end(data)
+        && (data.len() as u64) < end
+    {
+        ctx.report(Finding::new(
+            Rule::Hdf5Malformed,
+            format!(
+                "the file is {} bytes but its superblock declares {end}: truncated, and libhdf5 refuses it",
+                data.len()
+            ),
+        ));
+    }
+}
+
 /// Scans an HDF5 file as Keras would load it. Returns the format name.
 pub fn scan_hdf5(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+    check_declared_end(ctx, data);
     let attributes = match root_attributes(data) {
         Ok(a) => a,
         Err(e) => {
@@ -805,11 +848,18 @@ pub fn scan_hdf5(ctx: &mut Ctx, data: &[u8]) -> &'static str {
                 "{} groups, {} datasets (structure only, contents not read)",
                 tree.groups, tree.datasets
             ));
+            // A group or dataset Airlock could not reach may hold anything: incomplete.
             if let Some(why) = tree.incomplete {
-                ctx.note(format!("group tree not fully walked: {why}"));
+                ctx.report(Finding::new(
+                    Rule::Hdf5Malformed,
+                    format!("group tree not fully walked: {why}"),
+                ));
             }
         }
-        Err(e) => ctx.note(format!("group tree not walked: {e}")),
+        Err(e) => ctx.report(Finding::new(
+            Rule::Hdf5Malformed,
+            format!("group tree not walked: {e}"),
+        )),
     }
     if configs > 0 { "keras-h5" } else { "hdf5" }
 }
@@ -881,8 +931,22 @@ mod tests {
     #[test]
     fn truncated_or_corrupted_files_are_unscannable_never_panics() {
         let data = fixture("lambda.h5");
-        for cut in (0..data.len()).step_by(97) {
-            let _ = Scanner::default().scan_bytes("m.h5", &data[..cut]);
+        for cut in (8..data.len()).step_by(97) {
+            let report = Scanner::default().scan_bytes("m.h5", &data[..cut]);
+            assert_ne!(report.verdict, Verdict::Safe, "cut at {cut}: {report:?}");
+        }
+        let benign = fixture("benign.h5");
+        assert_eq!(declared_end(&benign), Some(benign.len() as u64));
+        for cut in (8..benign.len()).step_by(89) {
+            let report = Scanner::default().scan_bytes("m.h5", &benign[..cut]);
+            assert!(
+                report
+                    .findings
+                    .iter()
+                    .any(|f| f.rule == Rule::Hdf5Malformed),
+                "cut at {cut}: {:?}",
+                report.findings
+            );
         }
         let mut corrupt = data.clone();
         corrupt[0x40..0x48].copy_from_slice(&[0xff; 8]);

@@ -57,7 +57,7 @@ pub fn identify(data: &[u8]) -> Option<Identified> {
         Some(Identified::Script)
     } else if data.get(4..8) == Some(b"TFL3") {
         Some(Identified::Tflite)
-    } else if super::flax::identify(data).is_some() {
+    } else if super::flax::identify(data).is_some() || super::flax::is_cut_short(data) {
         Some(Identified::Flax)
     } else if super::coreml::identify(data).is_some() {
         Some(Identified::CoreMl)
@@ -151,7 +151,14 @@ pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> &'static
             "coreml"
         }
         Identified::Flax => {
-            let what = super::flax::identify(data).map_or_else(
+            let summary = super::flax::identify(data);
+            if summary.is_none() {
+                ctx.report(Finding::new(
+                    Rule::Truncated,
+                    "a Flax msgpack checkpoint ends inside its value; flax.serialization.from_bytes refuses it",
+                ));
+            }
+            let what = summary.map_or_else(
                 || "Flax msgpack checkpoint".to_string(),
                 |s| super::flax::describe(&s),
             );

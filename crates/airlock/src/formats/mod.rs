@@ -62,6 +62,9 @@ pub enum Sniffed {
     Onnx,
     /// TensorFlow SavedModel `saved_model.pb` (strict protobuf check).
     SavedModel,
+    /// A protobuf whose first field is a varint (ONNX, SavedModel and CoreML all start with
+    /// field 1 as one) and whose last field runs past the end: a protobuf model cut short.
+    CutProtobuf,
     /// Executables, scripts, TFLite, CoreML, Flax msgpack: identified, not parsed as models.
     Identified(identify::Identified),
     /// Anything else: tried as a pickle stream.
@@ -107,6 +110,8 @@ pub fn sniff(data: &[u8]) -> Sniffed {
         Sniffed::Onnx
     } else if savedmodel::is_saved_model(data) {
         Sniffed::SavedModel
+    } else if data.first() == Some(&0x08) && protobuf::cut_short(data, 1).is_some() {
+        Sniffed::CutProtobuf
     } else {
         Sniffed::Other
     }
@@ -147,11 +152,35 @@ pub const KERAS_METADATA_NAME: &str = "keras_metadata.pb";
 /// Scans `data` by its content and returns the name of the format found. A file or member
 /// named `keras_metadata.pb` that parses as Keras metadata is also analysed as such.
 pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    if ctx.current_name() == KERAS_METADATA_NAME && savedmodel::is_keras_metadata(data) {
-        savedmodel::scan_keras_metadata(ctx, data);
-        return route_besides(ctx, data).unwrap_or("keras-metadata");
+    if ctx.current_name() == KERAS_METADATA_NAME {
+        if savedmodel::is_keras_metadata(data) {
+            savedmodel::scan_keras_metadata(ctx, data);
+            return route_besides(ctx, data).unwrap_or("keras-metadata");
+        }
+        if protobuf::cut_short(data, 0).is_some() {
+            report_cut_protobuf(ctx, data, "Keras metadata");
+            return route_besides(ctx, data).unwrap_or("keras-metadata");
+        }
     }
     route_by_content(ctx, data)
+}
+
+/// A protobuf model whose last top-level field runs past the end of the file (see
+/// [`protobuf::cut_short`]): it was truncated, and what the cut field held was not read.
+/// The bytes are still tried as a pickle by the polyglot probe, as for every identified format.
+fn report_cut_protobuf(ctx: &mut Ctx, data: &[u8], what: &str) -> &'static str {
+    let at = protobuf::cut_short(data, 0).map_or(0, |e| e.offset);
+    ctx.report(
+        Finding::new(
+            Rule::Truncated,
+            format!(
+                "a protobuf message ({what}) is cut short: its field at offset {at} runs past the end of the {}-byte file",
+                data.len()
+            ),
+        )
+        .at(at as u64),
+    );
+    "protobuf"
 }
 
 /// The content route for bytes another reader already identified (a Keras JSON config, a
@@ -203,6 +232,9 @@ fn route_sniffed(ctx: &mut Ctx, data: &[u8], sniffed: Sniffed) -> &'static str {
         Sniffed::Hdf5 => hdf5::scan_hdf5(ctx, data),
         Sniffed::Onnx => onnx::scan_onnx(ctx, data),
         Sniffed::SavedModel => savedmodel::scan_saved_model(ctx, data),
+        Sniffed::CutProtobuf => {
+            report_cut_protobuf(ctx, data, "an ONNX, SavedModel or CoreML model")
+        }
         Sniffed::Identified(kind) => identify::scan_identified(ctx, data, kind),
         Sniffed::Other => pickle_stream::scan_or_classify(ctx, data),
         Sniffed::Zip => crate::containers::zip::scan(ctx, data),
@@ -256,6 +288,24 @@ mod tests {
         tar[257..263].copy_from_slice(b"ustar\0");
         let report = crate::Scanner::default().scan_bytes("t", &tar);
         assert!(report.imports.is_empty());
+    }
+
+    #[test]
+    fn protobuf_models_cut_inside_a_field_are_truncated() {
+        // ModelProto{ir_version: 7, producer_name: "pytorch", graph: {...}} cut in the graph.
+        let mut onnx = b"\x08\x07\x12\x07pytorch\x3a\x10".to_vec();
+        onnx.extend_from_slice(b"\x0a\x04node");
+        assert_eq!(sniff(&onnx), Sniffed::CutProtobuf);
+        let report = crate::Scanner::default().scan_bytes("m.onnx", &onnx);
+        assert_eq!(report.format, "protobuf");
+        assert_eq!(report.verdict, crate::Verdict::Unscannable);
+        assert!(report.findings.iter().any(|f| f.rule == Rule::Truncated));
+        // A cut between top-level fields is a complete message, and one varint is nothing.
+        assert_eq!(sniff(&onnx[..11]), Sniffed::Other);
+        assert_eq!(sniff(b"\x08"), Sniffed::Other);
+        // A named keras_metadata.pb is recognised from its first byte.
+        let report = crate::Scanner::default().scan_bytes("keras_metadata.pb", b"\x0a\x80\x01");
+        assert!(report.findings.iter().any(|f| f.rule == Rule::Truncated));
     }
 
     #[test]

@@ -71,10 +71,20 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     let header = match parse_header(data) {
         Ok(header) => header,
         Err(e) => {
-            ctx.report(Finding::new(
+            let mut finding = Finding::new(
                 Rule::NumpyHeader,
                 format!("numpy.load would refuse this file: {e}"),
-            ));
+            );
+            if is_over_cap(&e) {
+                finding = finding.with_severity(crate::rules::Severity::Dangerous);
+            }
+            ctx.report(finding);
+            if header_cut_short(data) {
+                ctx.report(Finding::new(
+                    Rule::Truncated,
+                    format!("the {}-byte file ends inside its .npy header", data.len()),
+                ));
+            }
             return "npy";
         }
     };
@@ -95,22 +105,63 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     "npy"
 }
 
+/// The error for a header over numpy's `max_header_size`.
+fn over_cap_message(chars: usize) -> String {
+    format!("header is {chars} characters, over numpy's {MAX_HEADER_CHARS}")
+}
+
+/// True when `e` is the header-size cap: numpy has it to keep `ast.literal_eval` from
+/// spending unbounded time on a crafted header, so a file over it targets readers (dangerous).
+fn is_over_cap(e: &NpyError) -> bool {
+    e.0.starts_with("header is ") && e.0.ends_with(&format!("over numpy's {MAX_HEADER_CHARS}"))
+}
+
+/// True when a `.npy` file ends before the end of the header its first bytes declare (the
+/// version, the header length, or the header itself is cut off).
+fn header_cut_short(data: &[u8]) -> bool {
+    let len_size = match data.get(6..8) {
+        None => return true,
+        Some([1, 0]) => 2,
+        Some(_) => 4,
+    };
+    let Some(len_bytes) = data.get(8..8 + len_size) else {
+        return true;
+    };
+    let header_len = len_bytes
+        .iter()
+        .rev()
+        .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
+    (data.len() as u64) < 8 + len_size as u64 + header_len
+}
+
 fn check_data_len(ctx: &mut Ctx, header: &NpyHeader, present: u64) {
     let Some(itemsize) = header.itemsize else {
         return;
     };
     match header.data_len() {
-        None => ctx.report(Finding::new(
-            Rule::NumpyHeader,
-            format!(
-                "shape {:?} × itemsize {itemsize} is negative or overflows; numpy.load would refuse it",
-                header.shape
-            ),
-        )),
-        Some(needed) if needed > present => ctx.report(Finding::new(
-            Rule::NumpyHeader,
-            format!("the array needs {needed} bytes of data but only {present} follow the header"),
-        )),
+        // A size over any cap targets readers that allocate what the shape says.
+        None => ctx.report(
+            Finding::new(
+                Rule::NumpyHeader,
+                format!(
+                    "shape {:?} × itemsize {itemsize} is negative or overflows; numpy.load would refuse it",
+                    header.shape
+                ),
+            )
+            .with_severity(crate::rules::Severity::Dangerous),
+        ),
+        Some(needed) if needed > present => {
+            ctx.report(Finding::new(
+                Rule::NumpyHeader,
+                format!(
+                    "the array needs {needed} bytes of data but only {present} follow the header"
+                ),
+            ));
+            ctx.report(Finding::new(
+                Rule::Truncated,
+                format!("the file ends {present} bytes into {needed} bytes of array data"),
+            ));
+        }
         Some(needed) if needed < present => ctx.report(
             Finding::new(
                 Rule::NumpyTrailingData,
@@ -163,9 +214,7 @@ pub fn parse_header(data: &[u8]) -> Result<NpyHeader, NpyError> {
     };
     let chars = text.chars().count();
     if chars > MAX_HEADER_CHARS {
-        return err(format!(
-            "header is {chars} characters, over numpy's {MAX_HEADER_CHARS}"
-        ));
+        return err(over_cap_message(chars));
     }
     let value = literal::parse(&text, major <= 2)
         .map_err(|e| NpyError(format!("cannot parse header: {e}")))?;
@@ -810,14 +859,36 @@ mod tests {
     }
 
     #[test]
-    fn truncated_files_never_panic() {
+    fn oversized_headers_and_sizes_are_dangerous_and_cuts_are_truncated() {
+        let long = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': '{}'}}",
+            "a".repeat(MAX_HEADER_CHARS)
+        );
+        let report = scan(&npy((2, 0), &long, &[0; 4]));
+        assert_eq!(report.verdict, Verdict::Dangerous, "{:?}", report.findings);
+        let overflow = "{'descr': '<f8', 'fortran_order': False, 'shape': (4294967296, 4294967296, 4294967296), }";
+        let report = scan(&npy((1, 0), overflow, &[0; 8]));
+        assert_eq!(report.verdict, Verdict::Dangerous, "{:?}", report.findings);
+        let whole = npy((1, 0), F4, &[0; 24]);
+        for cut in [9, 20, whole.len() - 1] {
+            let report = scan(&whole[..cut]);
+            assert_eq!(report.verdict, Verdict::Unscannable, "cut at {cut}");
+            assert!(codes(&report).contains(&"GEN006"), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn truncated_files_never_panic_and_are_never_safe() {
         let file = npy(
             (1, 0),
             "{'descr': [('a', '|O')], 'fortran_order': False, 'shape': (1,)}",
             b"\x80\x04N.",
         );
-        for cut in 0..file.len() {
-            let _ = scan(&file[..cut]);
+        assert_eq!(scan(&file).verdict, Verdict::Safe);
+        // Below the 6-byte magic the bytes are not a .npy file at all ("not a model").
+        for cut in 6..file.len() {
+            let report = scan(&file[..cut]);
+            assert_ne!(report.verdict, Verdict::Safe, "cut at {cut}: {report:?}");
         }
     }
 }

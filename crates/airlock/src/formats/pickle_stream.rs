@@ -125,25 +125,7 @@ fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool, pass: Pass) -> &'
         current = next;
     }
     if legacy_magic && outcomes_needed_for_legacy.len() < torch::LEGACY_PICKLES {
-        let read = outcomes_needed_for_legacy.len();
-        let total = torch::LEGACY_PICKLES;
-        ctx.note(format!(
-            "legacy PyTorch header with {read} of {total} pickles"
-        ));
-        if let Some(last) = outcomes_needed_for_legacy.last()
-            && last.end >= data.len()
-        {
-            // The file ends after complete pickles but before the fifth: torch.load raises
-            // there (EOFError) after running the pickles before, as for a pickle cut short.
-            // Without this a legacy file cut after its header was reported safe.
-            ctx.report(
-                Finding::new(
-                    Rule::MalformedPickle,
-                    format!("the file ends after {read} of the {total} pickles of torch's legacy format; the loader raises here, everything before this point would already have run"),
-                )
-                .at(data.len() as u64),
-            );
-        }
+        torch::report_short_legacy_header(ctx, outcomes_needed_for_legacy.len());
     }
     ctx.note(stats.describe());
     if legacy_magic {

@@ -61,6 +61,34 @@ impl<'a> Field<'a> {
     }
 }
 
+/// Where a message is cut short: its top-level fields read cleanly, at least `min_fields` of
+/// them whole, until one runs past the end of the bytes (a truncated varint or a length
+/// larger than what is left). `None` for a complete message or any other wire error.
+///
+/// Protobuf has no end marker, so a cut at a field boundary leaves a complete, shorter
+/// message that the protobuf parser itself accepts; only a cut inside a field is visible.
+pub fn cut_short(data: &[u8], min_fields: usize) -> Option<WireError> {
+    let mut whole = 0;
+    for field in fields(data) {
+        match field {
+            Ok(_) => whole += 1,
+            Err(e) if whole >= min_fields && e.is_truncation() => return Some(e),
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+impl WireError {
+    /// True when the error is the message ending inside a field.
+    pub fn is_truncation(&self) -> bool {
+        matches!(self.what, TRUNCATED_VARINT | RUNS_PAST_END)
+    }
+}
+
+const TRUNCATED_VARINT: &str = "truncated varint";
+const RUNS_PAST_END: &str = "field runs past the end of its message";
+
 /// Iterates over the fields of one message. Yields `Err` once and then stops.
 pub struct Fields<'a> {
     data: &'a [u8],
@@ -78,11 +106,16 @@ pub fn fields(data: &[u8]) -> Fields<'_> {
 }
 
 impl<'a> Fields<'a> {
+    /// Offset of the next field to read (the end of the last one read).
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
     fn varint(&mut self) -> Result<u64, WireError> {
         let mut value = 0u64;
         for shift in (0..64).step_by(7) {
             let Some(&byte) = self.data.get(self.pos) else {
-                return Err(self.error("truncated varint"));
+                return Err(self.error(TRUNCATED_VARINT));
             };
             self.pos += 1;
             value |= u64::from(byte & 0x7f) << shift;
@@ -98,7 +131,7 @@ impl<'a> Fields<'a> {
             .ok()
             .and_then(|n| self.pos.checked_add(n))
             .filter(|&end| end <= self.data.len())
-            .ok_or_else(|| self.error("field runs past the end of its message"))?;
+            .ok_or_else(|| self.error(RUNS_PAST_END))?;
         let slice = self.data.get(self.pos..end).unwrap_or_default();
         self.pos = end;
         Ok(slice)

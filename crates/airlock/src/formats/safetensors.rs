@@ -99,6 +99,9 @@ pub struct Problem {
     pub message: String,
     /// True when `SafeTensors::deserialize` returns an error for this reason.
     pub rejected: bool,
+    /// True when the malformation targets readers (a length over the reference reader's cap,
+    /// overlapping offsets, a size that overflows): reported dangerous.
+    pub targets_readers: bool,
 }
 
 /// What [`check_header`] learned about a file.
@@ -121,7 +124,15 @@ impl HeaderCheck {
             rule,
             message: message.into(),
             rejected,
+            targets_readers: false,
         });
+    }
+
+    /// Marks the last problem as one that targets readers (see [`Problem::targets_readers`]).
+    fn targeting_readers(&mut self) {
+        if let Some(p) = self.problems.last_mut() {
+            p.targets_readers = true;
+        }
     }
 
     /// True when the reference reader would load this file.
@@ -142,6 +153,11 @@ pub fn check_header(data: &[u8]) -> HeaderCheck {
                 data.len()
             ),
         );
+        out.problem(
+            Rule::Truncated,
+            true,
+            "the file ends inside the 8-byte header length",
+        );
         return out;
     };
     let mut len_bytes = [0u8; 8];
@@ -153,6 +169,7 @@ pub fn check_header(data: &[u8]) -> HeaderCheck {
             true,
             format!("header length {n} is over the reference reader's cap of {MAX_HEADER_SIZE}"),
         );
+        out.targeting_readers();
         return out;
     }
     let header = usize::try_from(n)
@@ -166,6 +183,14 @@ pub fn check_header(data: &[u8]) -> HeaderCheck {
             format!(
                 "header length {n} runs past the end of the {}-byte file",
                 data.len()
+            ),
+        );
+        out.problem(
+            Rule::Truncated,
+            true,
+            format!(
+                "the file ends {} bytes into a {n}-byte header",
+                data.len() - 8
             ),
         );
         return out;
@@ -416,6 +441,10 @@ fn check_layout(out: &mut HeaderCheck, tensors: &mut [TensorEntry], n: u64, file
                     t.name, t.begin, t.end
                 ),
             );
+            if t.begin < running {
+                // Two tensors reading the same bytes: readers that skip the check alias them.
+                out.targeting_readers();
+            }
             return;
         }
         running = t.end;
@@ -433,6 +462,7 @@ fn check_layout(out: &mut HeaderCheck, tensors: &mut [TensorEntry], n: u64, file
                     t.name, t.shape
                 ),
             );
+            out.targeting_readers();
             return;
         };
         if bits % 8 != 0 {
@@ -474,14 +504,19 @@ fn check_layout(out: &mut HeaderCheck, tensors: &mut [TensorEntry], n: u64, file
                 file_len - end
             ),
         ),
-        _ => out.problem(
-            Rule::StHeaderRejected,
-            true,
-            format!(
-                "tensor data needs {running} bytes after the header but the file has {}",
-                file_len.saturating_sub(N_LEN + n)
-            ),
-        ),
+        _ => {
+            let have = file_len.saturating_sub(N_LEN + n);
+            out.problem(
+                Rule::StHeaderRejected,
+                true,
+                format!("tensor data needs {running} bytes after the header but the file has {have}"),
+            );
+            out.problem(
+                Rule::Truncated,
+                true,
+                format!("the file ends {have} bytes into {running} bytes of tensor data"),
+            );
+        }
     }
 }
 
@@ -663,10 +698,18 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     for p in &check.problems {
         let offset = if p.rule == Rule::StHeaderRejected && p.message.contains("follow the last") {
             check.data_end.unwrap_or(8)
+        } else if p.rule == Rule::Truncated {
+            data.len() as u64
         } else {
             8
         };
-        ctx.report(Finding::new(p.rule, p.message.clone()).at(offset));
+        let mut finding = Finding::new(p.rule, p.message.clone()).at(offset);
+        if p.targets_readers {
+            // A length over the reader's cap, overlapping data or an overflowing size targets
+            // readers that trust what the header says (see docs/rules/README.md).
+            finding = finding.with_severity(crate::rules::Severity::Dangerous);
+        }
+        ctx.report(finding);
     }
     if !check.header_read {
         // Not a loadable safetensors file: a loader that unpickles whatever it is given

@@ -193,6 +193,21 @@ pub fn is_legacy_magic(first: &Outcome<'_>) -> bool {
         })
 }
 
+/// A legacy file (its first pickle is torch's magic number) that ends after `found` of its
+/// five pickles: `torch.load` fails reading the next one, and the storages, which would
+/// follow, were never seen. Reported as truncated (incomplete), never safe.
+pub fn report_short_legacy_header(ctx: &mut Ctx, found: usize) {
+    ctx.note(format!(
+        "legacy PyTorch header with {found} of {LEGACY_PICKLES} pickles"
+    ));
+    ctx.report(Finding::new(
+        Rule::Truncated,
+        format!(
+            "a legacy PyTorch file ends after {found} of its {LEGACY_PICKLES} pickles; torch.load refuses it and its storages are missing"
+        ),
+    ));
+}
+
 /// Checks the raw storage section of a legacy file: for each key of the fifth pickle, an
 /// int64 count and that many elements of the storage's type, ending exactly at the end.
 pub fn check_legacy_storages(ctx: &mut Ctx, data: &[u8], start: usize, pickles: &[Outcome<'_>]) {
@@ -230,7 +245,7 @@ pub fn check_legacy_storages(ctx: &mut Ctx, data: &[u8], start: usize, pickles: 
             .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
         let Some(count) = count else {
             ctx.report(
-                Finding::new(Rule::TorchLayout, format!("storage `{key}` is cut off")).at(pos),
+                Finding::new(Rule::Truncated, format!("storage `{key}` is cut off")).at(pos),
             );
             return;
         };
@@ -250,9 +265,11 @@ pub fn check_legacy_storages(ctx: &mut Ctx, data: &[u8], start: usize, pickles: 
         {
             Some(end) => pos = end,
             None => {
+                // The file ends inside the storage (or its count is past any file): what the
+                // count claims is not there to read.
                 ctx.report(
                     Finding::new(
-                        Rule::TorchLayout,
+                        Rule::Truncated,
                         format!(
                             "storage `{key}` declares {count} elements, more than the file holds"
                         ),
@@ -274,4 +291,31 @@ pub fn check_legacy_storages(ctx: &mut Ctx, data: &[u8], start: usize, pickles: 
         );
     }
     ctx.note(format!("{} storages", key_list.len()));
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Rule, Scanner, Verdict};
+
+    /// A legacy file cut after any of its pickles, or inside its storages, is truncated.
+    #[test]
+    fn legacy_files_cut_short_are_truncated() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/benign/torch_legacy.pt"
+        );
+        let data = std::fs::read(path).unwrap();
+        let scanner = Scanner::default();
+        assert_eq!(scanner.scan_bytes("m.pt", &data).verdict, Verdict::Safe);
+        // 15: after the magic number's pickle (issue 20: it was safe); the rest: storages.
+        for cut in [15, 21, 137, data.len() - 1] {
+            let report = scanner.scan_bytes("m.pt", &data[..cut]);
+            assert_eq!(report.verdict, Verdict::Unscannable, "cut at {cut}");
+            assert!(
+                report.findings.iter().any(|f| f.rule == Rule::Truncated),
+                "cut at {cut}: {:?}",
+                report.findings
+            );
+        }
+    }
 }

@@ -6,6 +6,8 @@
 //!   reported safe with the globals those libraries need.
 //! - [`containers_truncation`]: every container cut at every offset is never safe; the bomb
 //!   classes stay within their limits.
+//! - [`truncation`]: every format's valid files cut at every offset, none of which may be
+//!   reported safe.
 //!
 //! Fixtures live in `tests/fixtures/` at the repository root and are made by the scripts in
 //! `scripts/fixtures/` (see the README there).
@@ -13,6 +15,7 @@
 mod benign;
 mod containers_truncation;
 mod oracle;
+mod truncation;
 
 use std::path::PathBuf;
 

@@ -215,6 +215,10 @@ pub struct Parsed<'a> {
     pub fatal: Option<Stop>,
     pub texts: Vec<TextValue<'a>>,
     pub data_bytes: u64,
+    /// File offset just past the last byte of tensor data any tensor reads (0 when none
+    /// could be placed). llama.cpp checks each tensor against the file's size, not the padded
+    /// total, so a file may end here, before the last tensor's padding.
+    pub data_end: u64,
 }
 
 /// Parses a GGUF file by ggml's rules. Never panics; never reads tensor data.
@@ -621,6 +625,9 @@ fn check_data_layout(
         let end = data_start
             .checked_add(t.data_offset)
             .and_then(|s| s.checked_add(nbytes));
+        if let Some(e) = end {
+            p.data_end = p.data_end.max(e);
+        }
         if end.is_none_or(|e| e > file_len) {
             p.problems.push(stop(
                 Rule::GgufDataOutsideFile,
