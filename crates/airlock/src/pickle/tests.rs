@@ -1019,3 +1019,37 @@ fn fuzz_regressions_scan_to_their_reports() {
     assert!(rules.contains(&Rule::UnknownImport), "{rules:?}");
     assert!(rules.contains(&Rule::MalformedPickle), "{rules:?}");
 }
+
+/// A small pickle at the start of a large input reserves nothing for the rest of it: the
+/// machine reserved capacity for the whole input after the start before every pickle, so a
+/// stream of thousands of small pickles mapped and unmapped tens of megabytes per pickle
+/// (4 MB of 5-byte pickles: 75 s in a release build). A pickle that proves large still gets
+/// its reservation.
+#[test]
+fn a_small_pickle_in_a_large_input_reserves_nothing_for_the_rest() {
+    let scanner = Scanner::default();
+    let stream = b"\x80\x02K\x01.".repeat(800_000);
+    scanner.with_ctx(|ctx| {
+        for start in [0, 5, stream.len() / 2] {
+            let outcome = super::machine::run_full(ctx, &stream, start);
+            assert!(outcome.stopped);
+            assert!(
+                outcome.arena.capacity() < 1_024,
+                "start {start}: room for {} nodes",
+                outcome.arena.capacity()
+            );
+            assert!(outcome.persistent_ids.capacity() < 1_024, "start {start}");
+        }
+        // A large pickle: a list of 100,000 one-item tuples (a node each), 1,000 per APPENDS.
+        let mut large = b"\x80\x02]".to_vec();
+        for _ in 0..100 {
+            large.push(b'(');
+            large.extend_from_slice(&b"K\x01\x85".repeat(1_000));
+            large.push(b'e');
+        }
+        large.push(b'.');
+        let outcome = super::machine::run_full(ctx, &large, 0);
+        assert!(outcome.stopped);
+        assert!(outcome.arena.capacity() >= large.len() / 6);
+    });
+}

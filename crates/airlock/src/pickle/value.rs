@@ -224,6 +224,11 @@ impl<'a> Arena<'a> {
         }
     }
 
+    /// Nodes the arena has room for without growing.
+    pub fn capacity(&self) -> usize {
+        self.nodes.capacity()
+    }
+
     /// Makes room for `more` nodes and as many tuple items.
     pub fn reserve(&mut self, more: usize) {
         self.nodes.reserve(more);
