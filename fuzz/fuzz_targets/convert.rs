@@ -1,10 +1,11 @@
 //! Converter target: any bytes, as a checkpoint file or as the `data.pkl` of a torch-style
 //! zip with a few storages, must either convert to a file the safetensors crate validates or
-//! fail with an error, never panic.
+//! fail with an error, never panic; and nothing `scan` rates dangerous or unscannable converts.
 #![no_main]
 use std::path::Path;
 
 use airlock::convert::{Options, convert_file, testkit};
+use airlock::{Scanner, Verdict};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -34,12 +35,18 @@ fuzz_target!(|data: &[u8]| {
         flatten: mode & 4 != 0,
         skip_non_tensors: mode & 8 != 0,
         no_dedup: mode & 16 != 0,
+        no_sync: true,
         ..Options::default()
     };
     match convert_file(&input, &output, &options) {
         Ok(_) => {
             let bytes = std::fs::read(&output).expect("the output exists after success");
             safetensors::SafeTensors::deserialize(&bytes).expect("the output validates");
+            let verdict = Scanner::default().scan_path(&input).verdict;
+            assert!(
+                !matches!(verdict, Verdict::Dangerous | Verdict::Unscannable),
+                "a {verdict} input was converted"
+            );
         }
         Err(_) => assert!(!Path::new(&output).exists(), "no output after an error"),
     }

@@ -44,12 +44,24 @@ struct Source {
 ///   fields, which `ParseFromString` accepts (what is left is still scanned as such).
 fn loader_accepts(source: &Source, cut: usize) -> bool {
     match source.format {
-        "gguf" => cut as u64 >= airlock::formats::gguf::parse(&source.data).data_end,
+        "gguf" => cut as u64 >= gguf_data_end(&source.data),
         "onnx" | "savedmodel" | "keras_metadata.pb" | "coreml" => {
             top_level_field_ends(&source.data).contains(&cut)
         }
         _ => false,
     }
+}
+
+/// Where a GGUF file's last tensor data ends; only the alignment padding (under 32 bytes for
+/// ggml's default alignment) may follow it, or the exception would cover real data.
+fn gguf_data_end(data: &[u8]) -> u64 {
+    let end = airlock::formats::gguf::parse(data).data_end;
+    let len = data.len() as u64;
+    assert!(
+        end <= len && len - end < 32 && end > 0,
+        "GGUF data end {end} of a {len}-byte file"
+    );
+    end
 }
 
 /// Offsets at which a top-level protobuf field ends (0 included: the empty message).
