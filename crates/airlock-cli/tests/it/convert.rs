@@ -146,7 +146,7 @@ fn views_are_written_and_exact_aliases_recorded() {
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.contains("18 tensors"), "{stdout}");
-    assert!(stdout.contains("2 shared alias(es) recorded"), "{stdout}");
+    assert!(stdout.contains("2 shared aliases recorded"), "{stdout}");
     assert!(stdout.contains("verified"), "{stdout}");
 }
 

@@ -86,7 +86,9 @@ pub fn sniff(data: &[u8]) -> Sniffed {
         Sniffed::Gzip
     } else if starts(b"BZh") {
         Sniffed::Bzip2
-    } else if starts(b"\xfd7zXZ\x00") {
+    } else if starts(b"\xfd7zXZ") {
+        // joblib's `_XZ_PREFIX` is these five bytes (the sixth, 0x00, is not checked), so a
+        // file cut after them is an xz stream to joblib.load, and reported incomplete here.
         Sniffed::Xz
     } else if starts(b"\x04\x22\x4d\x18") {
         Sniffed::Lz4

@@ -391,7 +391,7 @@ mod tests {
             assert!(
                 r.findings
                     .iter()
-                    .any(|f| f.rule == crate::Rule::MalformedPickle),
+                    .any(|f| f.rule == crate::Rule::Truncated),
                 "{count} pickles"
             );
         }
