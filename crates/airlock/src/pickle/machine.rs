@@ -159,6 +159,8 @@ struct Machine<'a, 'c, 's> {
     joblib_arrays: u32,
     /// Capacity to reserve once the pickle proves large; `None` once reserved.
     reserve: Option<Reserve>,
+    /// Offset of the instruction being run (where findings raised by its effects point).
+    instr_at: u64,
 }
 
 /// Pickles at least this long that only build data take the fast pass ([`super::lite`]).
@@ -293,6 +295,7 @@ fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -
         nesting,
         joblib_arrays: 0,
         reserve: Some(reserve),
+        instr_at: start as u64,
     };
     let halt = m.run_loop();
     let (stopped, error, limited) = match halt {
@@ -335,6 +338,7 @@ impl<'a> Machine<'a, '_, '_> {
                 Err(e) => return e.into(),
             };
             self.check_frame(&instr);
+            self.instr_at = instr.offset;
             match self.step(instr) {
                 Ok(()) => {}
                 Err(halt) => return halt,
@@ -468,7 +472,8 @@ impl<'a> Machine<'a, '_, '_> {
 
     fn report_expansion(&mut self, size: u64) {
         self.once.expansion = true;
-        let at = self.reader.position() as u64;
+        // At the instruction that expands (as the fast pass reports it), not past it.
+        let at = self.instr_at;
         self.ctx.report(
             Finding::new(
                 Rule::MemoExpansion,
