@@ -2,7 +2,10 @@
 //! storage bytes) is written as a torch-style checkpoint, converted, and every tensor of the
 //! output must equal the view computed element by element.
 #![no_main]
-use airlock::convert::{Options, convert_file, testkit::{self, TensorSpec}};
+use airlock::convert::{
+    Options, convert_file,
+    testkit::{self, TensorSpec},
+};
 use libfuzzer_sys::fuzz_target;
 
 const CLASSES: &[(&str, u64)] = &[
@@ -35,11 +38,19 @@ fn tensor(data: &mut &[u8], index: usize) -> Option<TensorSpec> {
     let reach = if numel == 0 {
         offset
     } else {
-        offset + shape.iter().zip(&strides).map(|(d, s)| (d - 1) * s).sum::<u64>() + 1
+        offset
+            + shape
+                .iter()
+                .zip(&strides)
+                .map(|(d, s)| (d - 1) * s)
+                .sum::<u64>()
+            + 1
     };
     let elements = reach + take()? % 3;
     let seed = take()? as u8;
-    let storage = (0..elements * element_size).map(|i| seed.wrapping_add(i as u8)).collect();
+    let storage = (0..elements * element_size)
+        .map(|i| seed.wrapping_add(i as u8))
+        .collect();
     Some(TensorSpec {
         name: format!("t{index}"),
         storage_class,
@@ -67,12 +78,20 @@ fuzz_target!(|data: &[u8]| {
     let input = dir.path().join("in.pt");
     let output = dir.path().join("out.safetensors");
     std::fs::write(&input, testkit::checkpoint(&specs)).expect("write input");
-    let options = Options { verify: true, ..Options::default() };
+    let options = Options {
+        verify: true,
+        ..Options::default()
+    };
     convert_file(&input, &output, &options).expect("a well-formed checkpoint converts");
     let bytes = std::fs::read(&output).expect("read output");
     let st = safetensors::SafeTensors::deserialize(&bytes).expect("output validates");
     for spec in &specs {
         let t = st.tensor(&spec.name).expect("every tensor is written");
-        assert_eq!(t.data(), testkit::expected_bytes(spec).as_slice(), "{}", spec.name);
+        assert_eq!(
+            t.data(),
+            testkit::expected_bytes(spec).as_slice(),
+            "{}",
+            spec.name
+        );
     }
 });
