@@ -200,7 +200,9 @@ fn run_lite<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize) -> Option<Outcome<'
         return None;
     }
     for (module, name, offset) in &lite.imports {
-        let assessment = policy.assess(module, name);
+        // Rated as the full machine rates it (`Ctx::assess`: torch.jit's unpickler in a
+        // TorchScript archive), not by the policy alone.
+        let assessment = ctx.assess(module, name);
         ctx.import(module, name, *offset, &assessment);
     }
     for finding in lite.findings {
