@@ -414,4 +414,20 @@ mod tests {
             );
         }
     }
+
+    /// A probe that timed out and was then forgotten (`Ctx::rollback`) dropped the timeout's
+    /// finding while the timeout stayed in force: the file could come out safe.
+    #[test]
+    fn a_rollback_keeps_the_timeout() {
+        let scanner = scanner_with_timeout(std::time::Duration::ZERO);
+        let r = scanner.scan_with("t", b"", |ctx, _| {
+            let probe = ctx.checkpoint();
+            assert!(ctx.check_timeout());
+            ctx.rollback(probe);
+            assert!(ctx.check_timeout());
+            "text"
+        });
+        assert!(timed_out(&r), "{:?}", r.findings);
+        assert_eq!(r.verdict, Verdict::Unscannable);
+    }
 }
