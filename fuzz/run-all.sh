@@ -22,12 +22,26 @@ targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all[@]}")
 
 fx=../tests/fixtures
+# Every 20th oracle case as a file of its own (the manifest is one JSON-lines file, which as a
+# seed is just text): dangerous pickles in every container, for the bad-input modes' "never
+# safer when wrapped" and "dangerous stays dangerous" checks. In out/ (gitignored); the
+# fuzzer reads them, nothing loads them.
+oracle_seeds=out/oracle-seeds
+mkdir -p "$oracle_seeds"
+python3 - "$fx/oracle/cases.jsonl" "$oracle_seeds" <<'PY'
+import base64, json, sys
+for i, line in enumerate(open(sys.argv[1])):
+    if i % 20 == 0:
+        row = json.loads(line)
+        open(f"{sys.argv[2]}/{i}.bin", "wb").write(base64.b64decode(row["data"]))
+PY
 seeds_for() {
     case $1 in
-        pickle_engine) echo "$fx/benign $fx/oracle" ;;
-        zip_reader | zip_image) echo "$fx/benign $fx/fuzz/zip_image $fx/convert" ;;
+        pickle_engine) echo "$fx/benign $oracle_seeds" ;;
+        zip_reader) echo "$fx/benign $fx/fuzz/zip_image $fx/convert $oracle_seeds" ;;
+        zip_image) echo "$fx/benign $fx/fuzz/zip_image $fx/convert" ;;
         npy_header) echo "$fx/benign" ;;
-        scan_bytes) echo "$fx/benign $fx/formats/misc $fx/formats/keras" ;;
+        scan_bytes) echo "$fx/benign $fx/formats/misc $fx/formats/keras $oracle_seeds" ;;
         safetensors) echo "$fx/formats/safetensors" ;;
         gguf) echo "$fx/formats/gguf" ;;
         keras_config | hdf5) echo "$fx/formats/keras" ;;

@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
         // The rest is the pickle; storages 0..4 exist with 16 × (key+1) bytes each.
         let mut records = vec![("archive/data.pkl".to_string(), rest.to_vec())];
         for key in 0..4u8 {
-            records.push((format!("archive/data/{key}"), vec![key; 16 * (key as usize + 1)]));
+            records.push((
+                format!("archive/data/{key}"),
+                vec![key; 16 * (key as usize + 1)],
+            ));
         }
         testkit::stored_zip(&records)
     };

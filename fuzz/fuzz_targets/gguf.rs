@@ -3,11 +3,13 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+
 fuzz_target!(|data: &[u8]| {
     let mut file = b"GGUF".to_vec();
     file.extend_from_slice(data);
     let _ = airlock::formats::gguf::parse(&file);
-    let _ = airlock::Scanner::default().scan_bytes("fuzz.gguf", &file);
+    common::check_report(&airlock::Scanner::default().scan_bytes("fuzz.gguf", &file));
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = airlock::formats::gguf::template::analyse(text);
     }

@@ -2,7 +2,9 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+
 fuzz_target!(|data: &[u8]| {
     let scanner = airlock::Scanner::default();
-    let _ = { scanner.scan_with("model.h5", data, airlock::formats::hdf5::scan_hdf5) };
+    common::check_report(&scanner.scan_with("model.h5", data, airlock::formats::hdf5::scan_hdf5));
 });

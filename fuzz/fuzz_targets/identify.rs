@@ -3,6 +3,8 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+
 fuzz_target!(|data: &[u8]| {
     let _ = airlock::formats::coreml::identify(data);
     let _ = airlock::formats::flax::identify(data);
@@ -11,5 +13,5 @@ fuzz_target!(|data: &[u8]| {
     let _ = airlock::formats::savedmodel::is_keras_metadata(data);
     // The name route and the layout routes, through the scanner.
     let scanner = airlock::Scanner::default();
-    let _ = scanner.scan_bytes("keras_metadata.pb", data);
+    common::check_report(&scanner.scan_bytes("keras_metadata.pb", data));
 });

@@ -2,12 +2,13 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+
 fuzz_target!(|data: &[u8]| {
     let scanner = airlock::Scanner::default();
-    let _ = {
-        scanner.scan_with("config.json", data, |ctx, d| {
-            airlock::formats::keras::scan_keras_config(ctx, d);
-            "keras-config"
-        })
-    };
+    let report = scanner.scan_with("config.json", data, |ctx, d| {
+        airlock::formats::keras::scan_keras_config(ctx, d);
+        "keras-config"
+    });
+    common::check_report(&report);
 });

@@ -2,13 +2,14 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+
 fuzz_target!(|data: &[u8]| {
     let scanner = airlock::Scanner::default();
-    let _ = {
-        scanner.scan_with("saved_model.pb", data, |ctx, d| {
-            let _ = airlock::formats::savedmodel::is_saved_model(d);
-            airlock::formats::savedmodel::scan_keras_metadata(ctx, d);
-            airlock::formats::savedmodel::scan_saved_model(ctx, d)
-        })
-    };
+    let report = scanner.scan_with("saved_model.pb", data, |ctx, d| {
+        let _ = airlock::formats::savedmodel::is_saved_model(d);
+        airlock::formats::savedmodel::scan_keras_metadata(ctx, d);
+        airlock::formats::savedmodel::scan_saved_model(ctx, d)
+    });
+    common::check_report(&report);
 });

@@ -2,7 +2,12 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+
 fuzz_target!(|data: &[u8]| {
     let scanner = airlock::Scanner::default();
-    let _ = scanner.scan_bytes("fuzz", data);
+    let report = scanner.scan_bytes("fuzz", data);
+    common::bad_input(common::mode_of(data), data, &report, |bytes| {
+        scanner.scan_bytes("fuzz", bytes)
+    });
 });

@@ -7,6 +7,8 @@ use std::io::Write;
 
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+
 fuzz_target!(|data: &[u8]| {
     let mut zip = b"PK\x03\x04".to_vec();
     zip.extend_from_slice(data);
@@ -16,13 +18,16 @@ fuzz_target!(|data: &[u8]| {
     if file.write_all(&zip).is_err() {
         return;
     }
-    let Some(image) = airlock::containers::zip_image::torch_zip_image(&file, zip.len() as u64, Some(2))
+    let Some(image) =
+        airlock::containers::zip_image::torch_zip_image(&file, zip.len() as u64, Some(2))
     else {
         return;
     };
     let scanner = airlock::Scanner::default();
     let sparse = scanner.scan_zip_image("fuzz.pt", &image);
     let whole = scanner.scan_bytes("fuzz.pt", &zip);
+    common::check_report(&sparse);
+    common::check_report(&whole);
     assert_eq!(sparse.verdict, whole.verdict);
     assert_eq!(sparse.format, whole.format);
     assert_eq!(sparse.imports, whole.imports);

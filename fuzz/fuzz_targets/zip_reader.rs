@@ -2,10 +2,16 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+mod common;
+
 fuzz_target!(|data: &[u8]| {
     let archive = airlock::containers::zip::ZipArchive::parse(data);
     let _ = airlock::containers::zip::zip_flavour(&archive);
     let mut zip = b"PK\x03\x04".to_vec();
     zip.extend_from_slice(data);
-    let _ = airlock::Scanner::default().scan_bytes("fuzz.zip", &zip);
+    let scanner = airlock::Scanner::default();
+    let report = scanner.scan_bytes("fuzz.zip", &zip);
+    common::bad_input(common::mode_of(data), &zip, &report, |bytes| {
+        scanner.scan_bytes("fuzz.zip", bytes)
+    });
 });

@@ -406,9 +406,16 @@ impl<'s> Ctx<'s> {
         }
     }
 
-    /// Forgets everything reported since `cp`.
+    /// Forgets everything reported since `cp`, except a timeout: the time is spent and every
+    /// later loop stops on it, so forgetting its finding could call a file safe after a scan
+    /// the timeout cut short (a probe that timed out, then rolled back).
     pub fn rollback(&mut self, cp: Checkpoint) {
+        let timeout = self
+            .findings
+            .get(cp.findings..)
+            .and_then(|since| since.iter().find(|f| f.rule == Rule::Timeout).cloned());
         self.findings.truncate(cp.findings);
+        self.findings.extend(timeout);
         for import in self.imports.drain(cp.imports..) {
             self.seen_imports
                 .remove(&(import.module, import.name, import.member));

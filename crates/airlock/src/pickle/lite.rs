@@ -265,23 +265,34 @@ pub fn run_until(
         }};
     }
 
+    // The opcode count at which the loop next leaves its fast path: the periodic check (memo
+    // reservation, time) or the opcode limit, whichever comes first. One comparison per
+    // opcode covers both, as the opcode limit alone did before the time was checked here.
+    let max_opcodes = limits.max_opcodes;
+    let mut next_stop = PERIODIC_CHECK_INTERVAL.min(max_opcodes.saturating_add(1));
     loop {
         out.opcodes += 1;
-        if out.opcodes > limits.max_opcodes || stack.len() + marks.len() > limits.max_stack_depth {
-            out.limited = true;
-            out.end = reader.position();
-            return LiteResult::Done(out);
-        }
-        if out.opcodes % PERIODIC_CHECK_INTERVAL == 0 {
-            if !memo_reserved && memo.capacity() > 0 {
-                memo_reserved = true;
-                reserve_memo(&mut memo, data.len().saturating_sub(start));
-            }
-            if time_is_up() {
+        if out.opcodes >= next_stop || stack.len() + marks.len() > limits.max_stack_depth {
+            if out.opcodes > max_opcodes || stack.len() + marks.len() > limits.max_stack_depth {
                 out.limited = true;
-                out.timed_out = true;
                 out.end = reader.position();
                 return LiteResult::Done(out);
+            }
+            if out.opcodes == next_stop {
+                next_stop = out
+                    .opcodes
+                    .saturating_add(PERIODIC_CHECK_INTERVAL)
+                    .min(max_opcodes.saturating_add(1));
+                if !memo_reserved && memo.capacity() > 0 {
+                    memo_reserved = true;
+                    reserve_memo(&mut memo, data.len().saturating_sub(start));
+                }
+                if time_is_up() {
+                    out.limited = true;
+                    out.timed_out = true;
+                    out.end = reader.position();
+                    return LiteResult::Done(out);
+                }
             }
         }
         let at = reader.position() as u64;

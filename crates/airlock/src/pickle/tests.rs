@@ -696,6 +696,7 @@ fn fast_pass_counts_growth_through_every_reference() {
             fast.findings
         );
         assert!(rules(&scan(data)).contains(&Rule::MemoExpansion), "{name}");
+        assert_fast_and_full_agree(name, data);
     }
 }
 
