@@ -25,7 +25,13 @@ fn reach(offset: u64, shape: &[u64], strides: &[u64]) -> u64 {
     if shape.contains(&0) {
         return offset;
     }
-    offset + shape.iter().zip(strides).map(|(d, s)| (d - 1) * s).sum::<u64>() + 1
+    offset
+        + shape
+            .iter()
+            .zip(strides)
+            .map(|(d, s)| (d - 1) * s)
+            .sum::<u64>()
+        + 1
 }
 
 /// Reads one tensor description from the front of `data`: a view of a new storage sized to
@@ -69,10 +75,20 @@ fn tensor(data: &mut &[u8], storages: &mut Vec<StorageSpec>, index: usize) -> Op
         let bytes = (0..elements * element_size)
             .map(|i| seed.wrapping_add(i as u8))
             .collect();
-        storages.push(StorageSpec { storage_class, element_size, bytes });
+        storages.push(StorageSpec {
+            storage_class,
+            element_size,
+            bytes,
+        });
         storages.len() - 1
     };
-    Some(ViewSpec { name: format!("t{index}"), storage, offset, shape, strides })
+    Some(ViewSpec {
+        name: format!("t{index}"),
+        storage,
+        offset,
+        shape,
+        strides,
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -92,7 +108,11 @@ fuzz_target!(|data: &[u8]| {
     let input = dir.path().join("in.pt");
     let output = dir.path().join("out.safetensors");
     std::fs::write(&input, testkit::shared_checkpoint(&storages, &views)).expect("write input");
-    let options = Options { verify: true, no_sync: true, ..Options::default() };
+    let options = Options {
+        verify: true,
+        no_sync: true,
+        ..Options::default()
+    };
     convert_file(&input, &output, &options).expect("a well-formed checkpoint converts");
     let bytes = std::fs::read(&output).expect("read output");
     let st = safetensors::SafeTensors::deserialize(&bytes).expect("output validates");
@@ -102,10 +122,20 @@ fuzz_target!(|data: &[u8]| {
         let written = match st.tensor(&v.name) {
             Ok(t) => t,
             Err(_) => {
-                let kept = metadata.get(&v.name).expect("a missing name is recorded as an alias");
-                let k = views.iter().find(|k| &k.name == kept).expect("the alias names a tensor");
+                let kept = metadata
+                    .get(&v.name)
+                    .expect("a missing name is recorded as an alias");
+                let k = views
+                    .iter()
+                    .find(|k| &k.name == kept)
+                    .expect("the alias names a tensor");
                 let same = |v: &ViewSpec| (v.storage, v.offset, v.shape.clone(), v.strides.clone());
-                assert_eq!(same(k), same(v), "{} removed as an alias of another view", v.name);
+                assert_eq!(
+                    same(k),
+                    same(v),
+                    "{} removed as an alias of another view",
+                    v.name
+                );
                 st.tensor(kept).expect("the kept name is written")
             }
         };
