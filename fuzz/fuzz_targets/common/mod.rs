@@ -1,7 +1,7 @@
 //! Shared by the fuzz targets (each includes it with `mod common;`; not a target itself).
 //!
 //! - [`check_report`]: the invariants every target that reaches a verdict asserts (issue 20:
-//!   "incomplete ⇒ never safe", "dangerous ⇒ dangerous", one rule decides).
+//!   "incomplete ⇒ never safe", "dangerous ⇒ dangerous", one rule decides, and the exit status from `airlock::outcome`).
 //! - [`bad_input`]: the bad-input classes, chosen by the input's first byte and run on top of
 //!   the target's own scan: a truncation mode (the input, then prefixes of it), a bomb mode
 //!   (the input inside nested gzip and zip wrappers, optionally repeated before compression)
@@ -10,6 +10,7 @@
 
 use std::io::Write;
 
+use airlock::outcome::{self, FailOn};
 use airlock::{FileReport, Severity, Verdict};
 
 /// The invariants of one report:
@@ -43,12 +44,19 @@ pub fn check_report(report: &FileReport) {
             report.verdict
         );
     }
-    // OUTCOME (issue 20, item 1): the CLI's exit status is being moved into a core module,
-    // `airlock::outcome`, on another branch. Once it is merged, assert here that the outcome
-    // of this report exits 1 when the verdict is Dangerous (whatever `--fail-on` says) and
-    // never 0 when the report is incomplete, e.g.:
-    //     let outcome = airlock::outcome::...(report);
-    //     if report.verdict == Verdict::Dangerous { assert_eq!(outcome.exit_code(), 1) }
+    // One rule decides the exit status too (issue 20, item 1): whatever `--fail-on` says, a
+    // dangerous verdict exits 1 and an incomplete report never exits 0.
+    for fail_on in [FailOn::Suspicious, FailOn::Dangerous] {
+        let outcome = outcome::of_file(report, fail_on);
+        if report.verdict == Verdict::Dangerous {
+            assert_eq!(outcome.exit_code(), 1, "dangerous but {outcome:?}");
+        }
+        if report.is_incomplete() {
+            assert_ne!(outcome.exit_code(), 0, "incomplete but {outcome:?}");
+        }
+        assert_eq!(outcome::of_run(std::slice::from_ref(report), fail_on), outcome);
+    }
+}
 }
 
 /// Which bad-input class an input exercises: its first byte, modulo 4 (the input itself is
