@@ -475,6 +475,8 @@ fn the_timeout_stops_decompression_loops() {
         finding_codes(&report)
     );
     assert_eq!(report.verdict, Verdict::Unscannable);
-    // 10 % of 300 ms, plus what one chunk and the report cost in a debug build.
-    assert!(took < Duration::from_millis(300 + 30 + 200), "{took:?}");
+    // Inflating it all takes tens of seconds in a debug build. The 10 % target is measured
+    // on the release build (docs/limits.md); here, on a loaded CI machine, only that the loop
+    // stops soon after the deadline.
+    assert!(took < Duration::from_millis(300 + 1000), "{took:?}");
 }
