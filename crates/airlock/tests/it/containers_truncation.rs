@@ -367,7 +367,10 @@ fn nested_gzip_is_stopped_by_the_files_budget_not_per_level() {
     let report = scan(&bomb);
     let inflated: u64 = report.members.iter().map(|m| m.size).sum();
     let budget = Limits::default().inflated_budget(bomb.len() as u64);
-    assert!(inflated <= budget, "{inflated} bytes inflated, budget {budget}");
+    assert!(
+        inflated <= budget,
+        "{inflated} bytes inflated, budget {budget}"
+    );
 }
 
 #[test]
