@@ -14,9 +14,12 @@ use crate::report::Finding;
 use crate::rules::Rule;
 use crate::scan::Ctx;
 
-/// Largest LZMA/LZMA2 dictionary a stream may ask for, in KiB (`xz -9` uses 64 MiB). Decoders
-/// allocate the whole dictionary up front, so a header claiming 4 GiB is refused instead.
-pub const MAX_LZMA_DICT_KIB: u32 = 256 * 1024;
+/// Largest LZMA/LZMA2 dictionary a stream may ask for, in KiB: 64 MiB, what `xz -9`/`-9e` and
+/// 7-Zip's "ultra" level use. `lzma_rust2` allocates and zero-fills the whole dictionary before
+/// the first byte (a 256 MiB one cost 292 MB of RSS for a 156 KB bomb), so the dictionary is
+/// the decoder's memory whatever the stream produces; larger ones are refused (ARC007,
+/// unscannable) rather than decoded.
+pub const MAX_LZMA_DICT_KIB: u32 = 64 * 1024;
 
 /// joblib's legacy zlib container: `ZF`, then the uncompressed length as a hex string padded
 /// with spaces to 19 characters (`len(hex(2**64))`), an optional extra space, then zlib data
@@ -79,16 +82,63 @@ fn decode(ctx: &mut Ctx, format: &str, data: &[u8]) -> (Inflated, ReadEnd) {
             },
             other => other,
         },
-        "zstd" => match ruzstd::decoding::StreamingDecoder::new(data) {
-            Ok(reader) => read_bounded(ctx, &what, reader, len),
-            Err(e) => (
-                Inflated::empty(ctx.inflated_memory()),
-                ReadEnd::Failed(e.to_string()),
-            ),
+        "zstd" => match zstd_window_kib(data) {
+            Some(kib) if kib > MAX_ZSTD_WINDOW_KIB => window_too_large(ctx, kib),
+            _ => decode_zstd(ctx, &what, data),
         },
         "joblib-zf" => decode_zf(ctx, data),
         _ => read_bounded(ctx, &what, flate2::read::ZlibDecoder::new(data), len),
     }
+}
+
+fn decode_zstd(ctx: &mut Ctx, what: &str, data: &[u8]) -> (Inflated, ReadEnd) {
+    match ruzstd::decoding::StreamingDecoder::new(data) {
+        Ok(reader) => read_bounded(ctx, what, reader, data.len() as u64),
+        Err(e) => (
+            Inflated::empty(ctx.inflated_memory()),
+            ReadEnd::Failed(e.to_string()),
+        ),
+    }
+}
+
+/// Largest zstd window a frame may ask for, in KiB: 64 MiB (zstd levels up to 19 use at most
+/// 8 MiB, `--ultra -21` 64 MiB). `ruzstd` keeps a whole window of output before it hands any
+/// of it out, so the window is the decoder's memory (a 37 KB frame with `--long=31` cost
+/// 1 GB of RSS); larger windows are refused (ARC007). libzstd (Python's `zstandard`) refuses
+/// windows over 128 MiB by default too.
+pub const MAX_ZSTD_WINDOW_KIB: u64 = 64 * 1024;
+
+/// The window size the first zstd frame declares, in KiB (RFC 8878, section 3.1.1.1): from
+/// its window descriptor, or, for a single-segment frame, its content size.
+fn zstd_window_kib(data: &[u8]) -> Option<u64> {
+    let descriptor = *data.get(4)?;
+    let single_segment = descriptor & 0x20 != 0;
+    if !single_segment {
+        let window = *data.get(5)?;
+        let log = 10 + u32::from(window >> 3);
+        let base = 1u64 << log;
+        let size = base + (base / 8) * u64::from(window & 7);
+        return Some(size / 1024);
+    }
+    let dictionary_len = [0usize, 1, 2, 4][usize::from(descriptor & 3)];
+    let content_len = [1usize, 2, 4, 8][usize::from(descriptor >> 6)];
+    let at = 5 + dictionary_len;
+    let field = data.get(at..at + content_len)?;
+    let mut bytes = [0u8; 8];
+    bytes[..content_len].copy_from_slice(field);
+    let size = u64::from_le_bytes(bytes) + if content_len == 2 { 256 } else { 0 };
+    Some(size / 1024)
+}
+
+fn window_too_large(ctx: &mut Ctx, kib: u64) -> (Inflated, ReadEnd) {
+    ctx.report(Finding::new(
+        Rule::ArchiveLimit,
+        format!(
+            "zstd stream asks for a {kib} KiB window, over the {MAX_ZSTD_WINDOW_KIB} KiB limit; \
+             not decoded"
+        ),
+    ));
+    (Inflated::empty(ctx.inflated_memory()), ReadEnd::Limited)
 }
 
 /// Decodes a raw LZMA ("alone") stream, and fails it when the decoder ran out of input.
@@ -448,6 +498,20 @@ mod tests {
         assert!(!codes(&report).contains(&"ARC009"));
         assert_eq!(parse_python_hex(" 0x1f  "), Some(31));
         assert_eq!(parse_python_hex("zz"), None);
+    }
+
+    #[test]
+    fn huge_zstd_windows_are_refused() {
+        let packed = zstd(PICKLE);
+        assert!(zstd_window_kib(&packed).is_some_and(|k| k <= MAX_ZSTD_WINDOW_KIB));
+        // Window descriptor: exponent 21 (2 GiB), as `zstd --long=31` writes.
+        let mut large = packed.clone();
+        large[4] &= !0x20;
+        large.insert(5, 21 << 3);
+        assert_eq!(zstd_window_kib(&large), Some(2 << 20));
+        let report = scan(&large);
+        assert!(codes(&report).contains(&"ARC007"), "{:?}", report.findings);
+        assert_eq!(report.verdict, Verdict::Unscannable);
     }
 
     #[test]

@@ -92,15 +92,14 @@ fn check_archive(ctx: &mut Ctx, archive: &sevenz_rust2::Archive) -> bool {
     }
     for block in &archive.blocks {
         for coder in &block.coders {
-            let kib = (coder.encoder_method_id() == LZMA2_ID)
-                .then(|| lzma2_dictionary_kib(coder))
-                .flatten();
-            if let Some(kib) = kib.filter(|&k| k > MAX_LZMA_DICT_KIB) {
+            if let Some((what, kib)) =
+                decoder_memory_kib(coder).filter(|&(_, k)| k > MAX_LZMA_DICT_KIB)
+            {
                 ctx.report(Finding::new(
                     Rule::ArchiveLimit,
                     format!(
-                        "a 7z block asks for a {kib} KiB LZMA2 dictionary, over the \
-                         {MAX_LZMA_DICT_KIB} KiB limit; not decoded"
+                        "a 7z block asks for {kib} KiB of {what}, over the {MAX_LZMA_DICT_KIB} \
+                         KiB limit; not decoded"
                     ),
                 ));
                 return false;
@@ -110,14 +109,47 @@ fn check_archive(ctx: &mut Ctx, archive: &sevenz_rust2::Archive) -> bool {
     true
 }
 
-/// The LZMA2 dictionary size a coder declares, in KiB. The LZMA2 decoder allocates it up
-/// front (up to 4 GiB) and `sevenz-rust2` sets no memory limit, so it is checked first. The
-/// crate keeps coder properties private; its `Debug` output is the only way to see them.
-fn lzma2_dictionary_kib(coder: &sevenz_rust2::Coder) -> Option<u32> {
+const LZMA_ID: &[u8] = &[0x03, 0x01, 0x01];
+const PPMD_ID: &[u8] = &[0x03, 0x04, 0x01];
+
+/// The memory a coder's decoder allocates (and zero-fills) before decoding anything, in KiB,
+/// with what it is: an LZMA2 or LZMA dictionary, or a PPMd model. `sevenz-rust2` sets no
+/// memory limit (LZMA up to 4 GiB, PPMd up to 4 GiB), so it is checked first and held to the
+/// same 64 MiB as the stream formats ([`MAX_LZMA_DICT_KIB`]; 7-Zip's ultra LZMA level uses
+/// 64 MiB). The crate keeps coder properties private; its `Debug` output is the only way to
+/// see them.
+fn decoder_memory_kib(coder: &sevenz_rust2::Coder) -> Option<(&'static str, u32)> {
+    let id = coder.encoder_method_id();
+    if id == LZMA2_ID {
+        return lzma2_dictionary_kib(coder).map(|k| ("LZMA2 dictionary", k));
+    }
+    let what = match id {
+        LZMA_ID => "LZMA dictionary",
+        PPMD_ID => "PPMd model memory",
+        _ => return None,
+    };
+    // LZMA: a properties byte, then the dictionary size; PPMd: the order, then the memory
+    // size; both little-endian u32 in bytes.
+    let props = coder_properties(coder)?;
+    let size = u32::from_le_bytes(props.get(1..5)?.try_into().ok()?);
+    Some((what, size.div_ceil(1024)))
+}
+
+/// A coder's property bytes, from its `Debug` output.
+fn coder_properties(coder: &sevenz_rust2::Coder) -> Option<Vec<u8>> {
     let debug = format!("{coder:?}");
-    let props = debug.split("properties: [").nth(1)?;
-    let first = props.split([',', ']']).next()?.trim();
-    let bits = u32::from(first.parse::<u8>().ok()? & 0x3f);
+    let props = debug.split("properties: [").nth(1)?.split(']').next()?;
+    props
+        .split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| p.trim().parse::<u8>().ok())
+        .collect()
+}
+
+/// The LZMA2 dictionary size a coder declares, in KiB (up to 4 GiB).
+fn lzma2_dictionary_kib(coder: &sevenz_rust2::Coder) -> Option<u32> {
+    let first = *coder_properties(coder)?.first()?;
+    let bits = u32::from(first & 0x3f);
     if bits >= 40 {
         return Some(u32::MAX);
     }
@@ -248,6 +280,37 @@ mod tests {
             bad[i] ^= 0x55;
             let _ = scan(&bad);
         }
+    }
+
+    #[test]
+    fn ppmd_and_lzma_memory_is_read_from_their_coders() {
+        let mut w = ArchiveWriter::new(Cursor::new(Vec::new())).unwrap();
+        w.set_content_methods(vec![sevenz_rust2::EncoderMethod::PPMD.into()]);
+        w.push_archive_entry(ArchiveEntry::new_file("a"), Some(PICKLE))
+            .unwrap();
+        let z = w.finish().unwrap().into_inner();
+        let reader = ArchiveReader::new(Cursor::new(&z[..]), Password::empty()).unwrap();
+        let coder = &reader.archive().blocks[0].coders[0];
+        let (what, kib) = decoder_memory_kib(coder).unwrap();
+        assert_eq!(what, "PPMd model memory");
+        assert!(kib > 0 && kib <= MAX_LZMA_DICT_KIB, "{kib}");
+        assert!(
+            scan(&z)
+                .findings
+                .iter()
+                .all(|f| f.rule != Rule::ArchiveLimit)
+        );
+
+        // A model of 80 MiB (7-Zip's PPMd at -mx=9 asks for 192 MiB): refused undecoded.
+        let options =
+            sevenz_rust2::encoder_options::PpmdOptions::from_order_memory_size(6, 80 << 20);
+        let mut w = ArchiveWriter::new(Cursor::new(Vec::new())).unwrap();
+        w.set_content_methods(vec![options.into()]);
+        w.push_archive_entry(ArchiveEntry::new_file("a"), Some(PICKLE))
+            .unwrap();
+        let big = scan(&w.finish().unwrap().into_inner());
+        assert!(codes(&big).contains(&"ARC007"), "{:?}", big.findings);
+        assert!(big.members.is_empty());
     }
 
     #[test]

@@ -362,6 +362,15 @@ fn nested_gzip_is_stopped_by_the_files_budget_not_per_level() {
     let bomb = nested_gzip(256 << 20, 3);
     assert!(bomb.len() < 2048, "{}", bomb.len());
     assert_rejected_quickly("nested gzip", &bomb, Verdict::Unscannable, "ARC007");
+    // Every level together stays within the file's budget (its 64 MiB floor here); per
+    // level, the innermost alone would reach the ratio's 250+ MiB.
+    let report = scan(&bomb);
+    let inflated: u64 = report.members.iter().map(|m| m.size).sum();
+    let budget = Limits::default().inflated_budget(bomb.len() as u64);
+    assert!(
+        inflated <= budget,
+        "{inflated} bytes inflated, budget {budget}"
+    );
 }
 
 #[test]
@@ -475,6 +484,8 @@ fn the_timeout_stops_decompression_loops() {
         finding_codes(&report)
     );
     assert_eq!(report.verdict, Verdict::Unscannable);
-    // 10 % of 300 ms, plus what one chunk and the report cost in a debug build.
-    assert!(took < Duration::from_millis(300 + 30 + 200), "{took:?}");
+    // Inflating it all takes tens of seconds in a debug build. The 10 % target is measured
+    // on the release build (docs/limits.md); here, on a loaded CI machine, only that the loop
+    // stops soon after the deadline.
+    assert!(took < Duration::from_millis(300 + 1000), "{took:?}");
 }
