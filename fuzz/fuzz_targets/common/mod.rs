@@ -57,7 +57,6 @@ pub fn check_report(report: &FileReport) {
         assert_eq!(outcome::of_run(std::slice::from_ref(report), fail_on), outcome);
     }
 }
-}
 
 /// Which bad-input class an input exercises: its first byte, modulo 4 (the input itself is
 /// used whole, first byte included, so committed seeds keep their meaning).
