@@ -389,9 +389,7 @@ mod tests {
                 r.findings
             );
             assert!(
-                r.findings
-                    .iter()
-                    .any(|f| f.rule == crate::Rule::Truncated),
+                r.findings.iter().any(|f| f.rule == crate::Rule::Truncated),
                 "{count} pickles"
             );
         }

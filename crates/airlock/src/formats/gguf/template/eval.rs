@@ -21,7 +21,8 @@ use std::collections::BTreeMap;
 use minijinja::machinery::ast::{self, CallArg, Expr, Stmt};
 
 use super::value::{
-    self, Av, MAX_FOLD, add, arith, concat, fold_str, is_private, join, mix, mul, percent_format,
+    self, Av, MAX_FOLD, add, arith, concat, fold_str, is_private, join, join_all, mix, mul,
+    percent_format,
 };
 
 /// Loops over known lists up to this length are unrolled.
@@ -54,7 +55,8 @@ const INTERNAL_GLOBALS: &[&str] = &[
     "importlib",
 ];
 
-/// Globals whose calls are harmless (their results are ordinary values).
+/// Globals whose calls are harmless (their results are ordinary values). transformers and
+/// llama.cpp add `raise_exception` and `strftime_now`.
 const HARMLESS_CALLS: &[&str] = &[
     "lipsum",
     "cycler",
@@ -64,6 +66,24 @@ const HARMLESS_CALLS: &[&str] = &[
     "dict",
     "url_for",
     "get_flashed_messages",
+    "raise_exception",
+    "strftime_now",
+];
+
+/// Context values whose text the template's author knows or chooses: the special tokens come
+/// from the same model file, and functions print as `<function raise_exception at …>`. Used
+/// as values (not called), they are `Opaque`, so names cut out of them are not trusted.
+const AUTHOR_KNOWN_VARS: &[&str] = &[
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "pad_token",
+    "sep_token",
+    "cls_token",
+    "mask_token",
+    "raise_exception",
+    "strftime_now",
+    "caller",
 ];
 
 /// Callables that run or import code whatever their arguments.
@@ -90,6 +110,8 @@ pub type RawHazard = (usize, String, bool);
 pub struct Evaluator<'a> {
     env: BTreeMap<&'a str, Av>,
     macros: Vec<&'a ast::Macro<'a>>,
+    /// Macros being evaluated (to cut recursion).
+    active: Vec<usize>,
     pub hazards: Vec<RawHazard>,
     steps: usize,
     depth: usize,
@@ -109,6 +131,7 @@ impl<'a> Evaluator<'a> {
         Evaluator {
             env: BTreeMap::new(),
             macros: Vec::new(),
+            active: Vec::new(),
             hazards: Vec::new(),
             steps: 0,
             depth: 0,
@@ -362,10 +385,16 @@ impl<'a> Evaluator<'a> {
         for a in &m.args {
             self.assign(a, Av::Data);
         }
-        for name in ["varargs", "kwargs", "caller"] {
+        for name in ["varargs", "kwargs"] {
             self.env.insert(name, Av::Data);
         }
+        self.env.insert("caller", Av::Opaque);
+        let id = self.macros.iter().position(|x| std::ptr::eq(*x, m));
+        self.active.extend(id);
         self.run(&m.body, &mut None);
+        if id.is_some() {
+            self.active.pop();
+        }
         self.env = saved;
     }
 
@@ -373,9 +402,11 @@ impl<'a> Evaluator<'a> {
         let Some(m) = self.macros.get(id).copied() else {
             return Av::Opaque;
         };
-        if self.depth >= MAX_MACRO_DEPTH {
-            return mix(&args.iter().map(|(_, a)| a).collect::<Vec<_>>()).max_opaque();
+        // Recursion and deep nesting are cut: the result is then unknown text.
+        if self.depth >= MAX_MACRO_DEPTH || self.active.contains(&id) {
+            return Av::Opaque;
         }
+        self.active.push(id);
         let saved = self.env.clone();
         self.tick(saved.len());
         let defaults_from = m.args.len().saturating_sub(m.defaults.len());
@@ -400,13 +431,15 @@ impl<'a> Evaluator<'a> {
             };
             self.assign(a, v);
         }
-        for name in ["varargs", "kwargs", "caller"] {
+        for name in ["varargs", "kwargs"] {
             self.env.insert(name, Av::Data);
         }
+        self.env.insert("caller", Av::Opaque);
         self.depth += 1;
         let mut body = Some(Av::Str(String::new()));
         self.run(&m.body, &mut body);
         self.depth -= 1;
+        self.active.pop();
         // Namespace objects are shared with the caller: keep what the macro set on them.
         let inner = std::mem::replace(&mut self.env, saved);
         for (name, v) in inner {
@@ -533,6 +566,9 @@ impl<'a> Evaluator<'a> {
         if INTERNAL_GLOBALS.contains(&id) || CODE_CALLS.contains(&id) {
             return Av::Internal(format!("`{id}`"));
         }
+        if AUTHOR_KNOWN_VARS.contains(&id) {
+            return Av::Opaque;
+        }
         // Render-context data (`messages`, `tools`, `bos_token`, …) or undefined; either
         // is only walkable through dunders, which `access` flags.
         Av::Data
@@ -558,6 +594,8 @@ impl<'a> Evaluator<'a> {
                     percent_format(f, args).map_or(Av::Opaque, fold_str)
                 }
                 _ if l.is_numeric() && r.is_numeric() => Av::Num,
+                // `'%c' % n` turns numbers into any character.
+                (Av::Str(_), _) => Av::Opaque,
                 _ => mix(&[&l, &r]),
             },
             K::ScAnd => match l.truth() {
@@ -608,8 +646,18 @@ impl<'a> Evaluator<'a> {
                 let chars: Vec<Av> = s.chars().map(|c| Av::Str(c.to_string())).collect();
                 index(&chars, *i).unwrap_or(Av::None)
             }
-            (Av::Str(_) | Av::List(_), Av::Str(_)) => Av::Opaque,
-            (Av::Opaque, _) => Av::Opaque,
+            (Av::Str(_) | Av::List(_) | Av::Map(_), _) => match obj.item_summary() {
+                Av::Data => Av::Opaque,
+                other => join(&other, &Av::None),
+            },
+            (Av::Ns(fields), _) => join_all(
+                fields
+                    .iter()
+                    .map(|(_, v)| v.clone())
+                    .chain([Av::Data])
+                    .collect(),
+            ),
+            (Av::Opaque | Av::Macro(_), _) => Av::Opaque,
             _ => Av::Data,
         }
     }
@@ -830,6 +878,9 @@ impl<'a> Evaluator<'a> {
         }
         if let Av::Internal(_) = input {
             return input;
+        }
+        if f.name == "format" && !matches!(input, Av::Data) {
+            return fold_filter(f.name, &input, &pos, &kw).unwrap_or(Av::Opaque);
         }
         fold_filter(f.name, &input, &pos, &kw).unwrap_or_else(|| {
             let mut parts: Vec<&Av> = vec![&input];

@@ -58,7 +58,10 @@ impl Av {
     pub fn is_pure(&self) -> bool {
         match self {
             Av::Str(s) => !is_private(s),
-            Av::Int(_) | Av::Num | Av::None | Av::Data | Av::Ns(_) | Av::Macro(_) => true,
+            Av::Int(_) | Av::Num | Av::None | Av::Data => true,
+            // A namespace prints its attributes; a macro prints its name.
+            Av::Ns(fields) => fields.iter().all(|(k, v)| !is_private(k) && v.is_pure()),
+            Av::Macro(_) => false,
             Av::List(v) => v.iter().all(Av::is_pure),
             Av::Map(m) => m.iter().all(|(k, v)| !is_private(k) && v.is_pure()),
             Av::Opaque | Av::Internal(_) => false,
@@ -133,7 +136,8 @@ impl Av {
     pub fn item_summary(&self) -> Av {
         match self {
             Av::Internal(w) => Av::Internal(format!("an item of {w}")),
-            Av::Data | Av::Num | Av::Ns(_) => Av::Data,
+            Av::Data | Av::Num => Av::Data,
+            Av::Ns(_) | Av::Macro(_) => Av::Opaque,
             other => match other.items() {
                 Some(items) => join_all(items),
                 None => Av::Opaque,
