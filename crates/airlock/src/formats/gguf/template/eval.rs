@@ -28,7 +28,13 @@ use super::value::{
 /// Loops over known lists up to this length are unrolled.
 const MAX_UNROLL: usize = 64;
 /// Evaluation steps (expressions and statements visited, variables copied) per template.
-pub const MAX_STEPS: usize = 400_000;
+pub const MAX_STEPS: usize = 1_000_000;
+/// A variable's value over this many bytes is replaced by its summary (`Data`/`Opaque`).
+const MAX_VALUE_WEIGHT: usize = 64 * 1024;
+/// Bytes of variable values that cost one evaluation step when stored or copied, so the
+/// step budget also bounds memory (at most about 64 MiB of values ever copied). The largest
+/// benign fixture (Command-R tool use) takes 34,000 steps.
+const BYTES_PER_STEP: usize = 64;
 /// Nested macro calls evaluated with their arguments.
 const MAX_MACRO_DEPTH: usize = 6;
 
@@ -113,6 +119,8 @@ pub struct Evaluator<'a> {
     /// Macros being evaluated (to cut recursion).
     active: Vec<usize>,
     pub hazards: Vec<RawHazard>,
+    /// Bytes ever stored in variables (an over-estimate of the environment's size).
+    env_weight: usize,
     steps: usize,
     depth: usize,
     pub exhausted: bool,
@@ -133,6 +141,7 @@ impl<'a> Evaluator<'a> {
             macros: Vec::new(),
             active: Vec::new(),
             hazards: Vec::new(),
+            env_weight: 0,
             steps: 0,
             depth: 0,
             exhausted: false,
@@ -270,8 +279,7 @@ impl<'a> Evaluator<'a> {
         no: &'a [Stmt<'a>],
         out: &mut Out,
     ) {
-        let before = self.env.clone();
-        self.tick(before.len());
+        let before = self.snapshot();
         let mut out_yes = out.clone();
         self.run(yes, &mut out_yes);
         let env_yes = std::mem::replace(&mut self.env, before);
@@ -315,8 +323,7 @@ impl<'a> Evaluator<'a> {
             None => {
                 let item = iter.item_summary();
                 for _ in 0..2 {
-                    let before = self.env.clone();
-                    self.tick(before.len());
+                    let before = self.snapshot();
                     self.assign(&f.target, item.clone());
                     self.env.insert("loop", Av::Data);
                     if let Some(cond) = &f.filter_expr {
@@ -334,7 +341,17 @@ impl<'a> Evaluator<'a> {
         self.run(&f.else_body, out);
     }
 
+    /// Copies the environment (for a branch, a loop pass or a macro call), charging for it.
+    fn snapshot(&mut self) -> BTreeMap<&'a str, Av> {
+        self.tick(self.env.len() + self.env_weight / BYTES_PER_STEP);
+        self.env.clone()
+    }
+
     fn assign(&mut self, target: &'a Expr<'a>, v: Av) {
+        let w = v.weight();
+        let v = if w > MAX_VALUE_WEIGHT { mix(&[&v]) } else { v };
+        self.env_weight = self.env_weight.saturating_add(w.min(MAX_VALUE_WEIGHT));
+        self.tick(w.min(MAX_VALUE_WEIGHT) / BYTES_PER_STEP);
         match target {
             Expr::Var(var) => {
                 self.env.insert(var.id, v);
@@ -377,8 +394,7 @@ impl<'a> Evaluator<'a> {
     }
 
     fn check_macro_body(&mut self, m: &'a ast::Macro<'a>) {
-        let saved = self.env.clone();
-        self.tick(saved.len());
+        let saved = self.snapshot();
         for d in &m.defaults {
             self.expr(d);
         }
@@ -407,8 +423,7 @@ impl<'a> Evaluator<'a> {
             return Av::Opaque;
         }
         self.active.push(id);
-        let saved = self.env.clone();
-        self.tick(saved.len());
+        let saved = self.snapshot();
         let defaults_from = m.args.len().saturating_sub(m.defaults.len());
         let mut positional = args
             .iter()
@@ -559,9 +574,11 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    fn var(&self, id: &str) -> Av {
+    fn var(&mut self, id: &str) -> Av {
         if let Some(v) = self.env.get(id) {
-            return v.clone();
+            let v = v.clone();
+            self.tick(v.weight() / BYTES_PER_STEP);
+            return v;
         }
         if INTERNAL_GLOBALS.contains(&id) || CODE_CALLS.contains(&id) {
             return Av::Internal(format!("`{id}`"));
@@ -575,10 +592,16 @@ impl<'a> Evaluator<'a> {
     }
 
     fn binop(&mut self, b: &'a ast::BinOp<'a>) -> Av {
-        use ast::BinOpKind as K;
         let l = self.expr(&b.left);
         let r = self.expr(&b.right);
-        match b.op {
+        let v = self.binop_value(b.op, l, r);
+        self.tick(v.weight() / BYTES_PER_STEP);
+        v
+    }
+
+    fn binop_value(&self, op: ast::BinOpKind, l: Av, r: Av) -> Av {
+        use ast::BinOpKind as K;
+        match op {
             K::Concat => concat(&l, &r),
             K::Add => add(&l, &r),
             K::Mul => mul(&l, &r),

@@ -139,6 +139,14 @@ fn work_is_bounded() {
     );
     let a = analyse(&src);
     assert!(a.parse_error.is_some(), "{a:?}");
+    // Values copied many times cost steps in proportion to their size.
+    let refs = vec!["a"; 200_000].join(",");
+    let src = format!("{{% set a = 'x' * 4000 %}}{{{{ [{refs}] }}}}");
+    let started = std::time::Instant::now();
+    assert!(analyse(&src).parse_error.is_some());
+    assert!(started.elapsed().as_secs() < 20);
+    let nested = "{{ [[['x' * 4000] * 4000] * 4000] * 4000 }}";
+    assert!(analyse(nested).is_clean());
     // Huge repetitions are not materialised.
     assert!(dangerous("{{ x|attr('_' * 1000000000 ~ 'class__') }}"));
 }

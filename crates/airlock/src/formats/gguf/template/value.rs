@@ -10,6 +10,8 @@
 
 /// Longest folded string or list; anything longer becomes `Opaque` (or `Data`).
 pub const MAX_FOLD: usize = 4096;
+/// Largest list built by `+` or `*` (bytes, see [`Av::weight`]).
+const MAX_REPEAT_WEIGHT: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Av {
@@ -65,6 +67,20 @@ impl Av {
             Av::List(v) => v.iter().all(Av::is_pure),
             Av::Map(m) => m.iter().all(|(k, v)| !is_private(k) && v.is_pure()),
             Av::Opaque | Av::Internal(_) => false,
+        }
+    }
+
+    /// Approximate bytes held, stopping early past [`MAX_FOLD`] squared.
+    pub fn weight(&self) -> usize {
+        let items = |it: &mut dyn Iterator<Item = usize>| {
+            it.fold(8usize, |acc, w| acc.saturating_add(w + 8))
+        };
+        match self {
+            Av::Str(s) => s.len() + 8,
+            Av::List(v) => items(&mut v.iter().map(Av::weight)),
+            Av::Map(m) | Av::Ns(m) => items(&mut m.iter().map(|(k, v)| k.len() + v.weight())),
+            Av::Internal(w) => w.len() + 8,
+            _ => 8,
         }
     }
 
@@ -223,7 +239,10 @@ pub fn add(a: &Av, b: &Av) -> Av {
     match (a, b) {
         (Av::Int(x), Av::Int(y)) => x.checked_add(*y).map_or(Av::Num, Av::Int),
         (Av::Str(x), Av::Str(y)) => fold_str(format!("{x}{y}")),
-        (Av::List(x), Av::List(y)) if x.len() + y.len() <= MAX_FOLD => {
+        (Av::List(x), Av::List(y))
+            if x.len() + y.len() <= MAX_FOLD
+                && a.weight().saturating_add(b.weight()) <= MAX_REPEAT_WEIGHT =>
+        {
             Av::List(x.iter().chain(y).cloned().collect())
         }
         _ => mix(&[a, b]),
@@ -236,7 +255,10 @@ pub fn mul(a: &Av, b: &Av) -> Av {
         let n = usize::try_from(n).unwrap_or(0);
         match item {
             Av::Str(s) if s.len().saturating_mul(n) <= MAX_FOLD => Av::Str(s.repeat(n)),
-            Av::List(v) if v.len().saturating_mul(n) <= MAX_FOLD => {
+            Av::List(v)
+                if v.len().saturating_mul(n) <= MAX_FOLD
+                    && item.weight().saturating_mul(n) <= MAX_REPEAT_WEIGHT =>
+            {
                 Av::List(v.iter().cloned().cycle().take(v.len() * n).collect())
             }
             other => mix(&[other]),
