@@ -655,6 +655,12 @@ impl<'a> Evaluator<'a> {
             self.flag(at, format!("{reason} as an {how}"), true);
             return Av::Internal(format!("a walk to {}", describe(name)));
         }
+        if let (Av::Str(_) | Av::Opaque, Av::Str(n)) = (obj, name)
+            && (n == "format" || n == "format_map")
+        {
+            // `str.format` fetched as a value: calling it walks its fields.
+            return Av::Internal("`str.format` fetched by name".into());
+        }
         match (obj, name) {
             (Av::Map(m), Av::Str(k)) => m
                 .iter()
@@ -867,8 +873,12 @@ impl<'a> Evaluator<'a> {
         let item = input.item_summary();
         // Filters that look attributes up by name.
         let attribute_arg = match f.name {
-            "map" | "sort" | "unique" | "min" | "max" | "sum" | "join" => kw("attribute"),
-            "selectattr" | "rejectattr" | "groupby" => pos.first().copied().or(kw("attribute")),
+            "map" => kw("attribute"),
+            "sort" => kw("attribute").or(pos.get(2).copied()),
+            "unique" | "min" | "max" | "join" => kw("attribute").or(pos.get(1).copied()),
+            "sum" | "selectattr" | "rejectattr" | "groupby" => {
+                kw("attribute").or(pos.first().copied())
+            }
             _ => None,
         };
         if let Some(path) = attribute_arg {
@@ -1175,7 +1185,7 @@ fn fold_filter<'k>(
                 .first()
                 .map(|a| a.to_str())
                 .unwrap_or(Some(String::new()))?;
-            if kw("attribute").is_some() {
+            if kw("attribute").is_some() || pos.len() > 1 {
                 return None;
             }
             let parts: Option<Vec<String>> = input.items()?.iter().map(Av::to_str).collect();

@@ -77,6 +77,12 @@ fn every_folding_route_is_dangerous() {
         "{% set c = cycler %}{{ c.next }}",
         "{{ (lipsum|attr('__glo' ~ 'bals__')).os }}",
         "{{ eval('1') }}",
+        "{{ x|attr('\\U0000005f\\U0000005fclass\\x5f\\137') }}",
+        "{{ x|attr('\\N{LOW LINE}\\N{LOW LINE}class\\N{LOW LINE}\\N{LOW LINE}') }}",
+        "{{ x|attr('\\u005f\\u005fclass__') }}",
+        "{% set f = '{0.__class__}'|attr('format') %}{{ f(x) }}",
+        "{{ messages|join(',', '__class__') }}",
+        "{{ messages|sort(false, false, '__class__') }}",
     ] {
         assert!(dangerous(src), "{src}: {:?}", analyse(src));
     }
@@ -149,4 +155,24 @@ fn work_is_bounded() {
     assert!(analyse(nested).is_clean());
     // Huge repetitions are not materialised.
     assert!(dangerous("{{ x|attr('_' * 1000000000 ~ 'class__') }}"));
+}
+
+#[test]
+fn jinja2_syntax_real_templates_use_parses() {
+    for src in [
+        "{% if loop.index is divisibleby 2 %}{% endif %}{{ x is sameas false }}",
+        "{{ x | default(none, true) }}{% for a, b in x.items() %}{{ a }}{% endfor %}",
+        "{%- set x = namespace(a=[]) -%}{%- set x.a = x.a + [1] -%}{{ x.a }}",
+        "{{ 'a' 'b' }}{{ '%.2f'|format(x) }}{% filter upper %}x{% endfilter %}",
+        "{% autoescape false %}{{ x|e }}{% endautoescape %}{{ 1_000 }}",
+        "{%- macro m(a, b=none) -%}{{ a }}{%- endmacro -%}{{ m(1) }}{{ messages[-1]['content'][:10] }}",
+        "{% for m in messages if m.role != 'system' recursive %}{{ loop(m.children) }}{% else %}none{% endfor %}",
+        "{% raw %}{{ not parsed }}{% endraw %}{# comment #}{%+ if x %}{% endif %}",
+        "{{ x.0 }}{{ (x or y)|length }}{{ not x is none }}{{ -1 * 2 ** 3 // 4 % 5 }}",
+    ] {
+        let a = analyse(src);
+        assert!(a.is_clean(), "{src}: {a:?}");
+    }
+    // Adjacent literals are concatenated as Jinja2 does.
+    assert!(dangerous("{{ x|attr('__cla' 'ss__') }}"));
 }

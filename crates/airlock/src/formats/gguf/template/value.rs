@@ -40,7 +40,7 @@ impl Av {
     pub fn from_const(v: &minijinja::Value) -> Av {
         use minijinja::value::ValueKind;
         match v.kind() {
-            ValueKind::String => Av::Str(v.as_str().unwrap_or_default().to_string()),
+            ValueKind::String => python_escapes(v.as_str().unwrap_or_default()),
             ValueKind::Number => match v.as_i64() {
                 Some(i) if v.to_string() == i.to_string() => Av::Int(i),
                 _ => Av::Num,
@@ -160,6 +160,34 @@ impl Av {
             },
         }
     }
+}
+
+/// A string literal as Jinja2 reads it. minijinja decodes `\x`, `\u` and octal escapes
+/// like Python but leaves `\U0000005f` and `\N{LOW LINE}` as text, which Jinja2 (Python's
+/// `unicode-escape`) turns into `_`: the first is decoded here, a literal holding the second
+/// is `Opaque`.
+fn python_escapes(s: &str) -> Av {
+    if !s.contains('\\') {
+        return Av::Str(s.to_string());
+    }
+    if s.contains("\\N{") {
+        return Av::Opaque;
+    }
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("\\U") {
+        out.push_str(&rest[..i]);
+        let hex = rest.get(i + 2..i + 10).unwrap_or("");
+        match u32::from_str_radix(hex, 16).ok().and_then(char::from_u32) {
+            Some(c) if hex.len() == 8 => {
+                out.push(c);
+                rest = &rest[i + 10..];
+            }
+            _ => return Av::Opaque,
+        }
+    }
+    out.push_str(rest);
+    Av::Str(out)
 }
 
 /// Python's `repr` of a string (close enough for folding `|string` of lists).
