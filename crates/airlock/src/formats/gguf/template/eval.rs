@@ -1049,11 +1049,18 @@ fn global_call(name: &str, args: &[(Option<&str>, Av)]) -> Av {
                 [start, stop, step, ..] => (*start, *stop, *step),
                 [] => (0, 0, 1),
             };
-            let n = if step == 0 { 0 } else { (stop - start) / step };
-            if !(0..=MAX_FOLD as i64).contains(&n) {
-                return Av::Data;
-            }
-            Av::List((0..n).map(|i| Av::Int(start + i * step)).collect())
+            let n = stop.checked_sub(start).and_then(|d| d.checked_div(step));
+            let Some(n) = n.filter(|n| (0..=MAX_FOLD as i64).contains(n)) else {
+                return Av::List(Vec::new()).max_with(&Av::Num);
+            };
+            let items: Option<Vec<Av>> = (0..n)
+                .map(|i| {
+                    i.checked_mul(step)
+                        .and_then(|o| o.checked_add(start))
+                        .map(Av::Int)
+                })
+                .collect();
+            items.map_or(Av::Data, Av::List)
         }
         "cycler" | "joiner" => {
             let parts: Vec<&Av> = args.iter().map(|(_, v)| v).collect();

@@ -118,13 +118,13 @@ fn blank_extension_tags(source: &str) -> std::borrow::Cow<'_, str> {
     let mut i = 0;
     while let Some(rel) = source.get(i..).and_then(|s| s.find("{%")) {
         let start = i + rel;
-        let Some(end_rel) = source[start..].find("%}") else {
+        let Some(end_rel) = source[start + 2..].find("%}") else {
             break;
         };
-        let end = start + end_rel + 2;
+        let end = start + 2 + end_rel + 2;
         let inner = source[start + 2..end - 2]
             .trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace());
-        if (inner == "generation" || inner == "endgeneration") && end - start >= 4 {
+        if inner == "generation" || inner == "endgeneration" {
             let blank = format!("{{#{}#}}", " ".repeat(end - start - 4));
             out.replace_range(start..end, &blank);
         }

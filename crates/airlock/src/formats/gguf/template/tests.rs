@@ -176,3 +176,18 @@ fn jinja2_syntax_real_templates_use_parses() {
     // Adjacent literals are concatenated as Jinja2 does.
     assert!(dangerous("{{ x|attr('__cla' 'ss__') }}"));
 }
+
+#[test]
+fn odd_inputs_do_not_panic() {
+    for src in [
+        "{%}",
+        "{%}{% generation %}",
+        "{%-%}",
+        "{{ range(-9223372036854775807, 9223372036854775807, 3) }}",
+        "{{ 'abc'[::9223372036854775807] }}{{ 'abc'[-9223372036854775807:9223372036854775807:-9223372036854775807] }}",
+        "{{ 9223372036854775807 + 1 }}{{ -(-9223372036854775807 - 1) }}{{ 2 ** 99 }}{{ 7 // 0 }}{{ 7 % 0 }}",
+        "{{ '{' .format(1) }}{{ '{0[}'.format(1) }}{{ '%c' % 99999999 }}{{ '%' % 1 }}",
+    ] {
+        let _ = analyse(src);
+    }
+}

@@ -449,14 +449,14 @@ pub fn slice<T: Clone>(
         );
         while i < end {
             out.push(items[usize::try_from(i).ok()?].clone());
-            i += step;
+            i = i.saturating_add(step);
         }
     } else {
         let mut i = start.map_or(len - 1, |s| norm(s, -1, len - 1));
         let end = stop.map_or(-1, |s| norm(s, -1, len - 1));
         while i > end {
             out.push(items[usize::try_from(i).ok()?].clone());
-            i += step;
+            i = i.saturating_add(step);
         }
     }
     Some(out)
