@@ -110,6 +110,36 @@ const CODE_CALLS: &[&str] = &[
     "input",
 ];
 
+/// Attribute names without underscores in front that still reach interpreter internals:
+/// filters such as `map`, `select` and `batch` return generators, whose `gi_frame.f_globals`
+/// holds the `jinja2.filters` module globals (`random._os`), and `f_builtins` holds `eval`.
+const INTERPRETER_ATTRS: &[&str] = &[
+    "gi_frame",
+    "gi_code",
+    "gi_yieldfrom",
+    "cr_frame",
+    "cr_code",
+    "cr_await",
+    "ag_frame",
+    "ag_code",
+    "ag_await",
+    "f_globals",
+    "f_locals",
+    "f_builtins",
+    "f_back",
+    "f_code",
+    "tb_frame",
+    "tb_next",
+    "func_globals",
+    "func_code",
+    "func_closure",
+    "im_func",
+    "im_self",
+    "co_code",
+    "co_consts",
+    "mro",
+];
+
 /// One raw finding: byte offset in the template, reason, whether dangerous.
 pub type RawHazard = (usize, String, bool);
 
@@ -965,6 +995,9 @@ impl Av {
 /// Why accessing `name` on `obj` can reach Python internals, if it can.
 fn access_hazard(obj: &Av, name: &Av) -> Option<String> {
     match (obj, name) {
+        (_, Av::Str(s)) if INTERPRETER_ATTRS.contains(&s.as_str()) => {
+            Some(format!("reaches interpreter internals through `{s}`"))
+        }
         (_, Av::Str(s)) if is_private(s) => {
             Some(format!("accesses private/dunder name `{}`", shorten(s)))
         }
@@ -1222,7 +1255,12 @@ fn fold_filter<'k>(
             ),
             other => other.clone(),
         },
-        "safe" | "escape" | "e" | "forceescape" => match input {
+        "safe" => match input {
+            Av::Str(_) => input.clone(),
+            other if other.is_const() => fold_str(s?),
+            _ => return None,
+        },
+        "escape" | "e" | "forceescape" => match input {
             Av::Str(st) => fold_str(
                 st.replace('&', "&amp;")
                     .replace('<', "&lt;")
