@@ -140,6 +140,21 @@ const INTERPRETER_ATTRS: &[&str] = &[
     "mro",
 ];
 
+/// Methods that mutate a list or dict in place.
+const MUTATORS: &[&str] = &[
+    "append",
+    "extend",
+    "insert",
+    "update",
+    "setdefault",
+    "pop",
+    "popitem",
+    "clear",
+    "remove",
+    "sort",
+    "reverse",
+];
+
 /// One raw finding: byte offset in the template, reason, whether dangerous.
 pub type RawHazard = (usize, String, bool);
 
@@ -387,8 +402,19 @@ impl<'a> Evaluator<'a> {
                 self.env.insert(var.id, v);
             }
             Expr::GetAttr(g) => {
-                if let Expr::Var(var) = &g.expr
-                    && let Some(Av::Ns(fields)) = self.env.get_mut(var.id)
+                // Namespaces are shared objects: any other variable may alias this one, so
+                // every namespace's field of that name may now hold `v` as well.
+                let target = match &g.expr {
+                    Expr::Var(var) => Some(var.id),
+                    _ => None,
+                };
+                for (name, value) in self.env.iter_mut() {
+                    if Some(*name) != target {
+                        widen_ns_field(value, g.name, &v);
+                    }
+                }
+                if let Some(id) = target
+                    && let Some(Av::Ns(fields)) = self.env.get_mut(id)
                 {
                     match fields.iter_mut().find(|(k, _)| k == g.name) {
                         Some(slot) => slot.1 = v,
@@ -431,10 +457,10 @@ impl<'a> Evaluator<'a> {
         for a in &m.args {
             self.assign(a, Av::Data);
         }
-        for name in ["varargs", "kwargs"] {
-            self.env.insert(name, Av::Data);
+        // Unknown at the definition: whatever a call passes.
+        for name in ["varargs", "kwargs", "caller"] {
+            self.env.insert(name, Av::Opaque);
         }
-        self.env.insert("caller", Av::Opaque);
         let id = self.macros.iter().position(|x| std::ptr::eq(*x, m));
         self.active.extend(id);
         self.run(&m.body, &mut None);
@@ -476,9 +502,23 @@ impl<'a> Evaluator<'a> {
             };
             self.assign(a, v);
         }
-        for name in ["varargs", "kwargs"] {
-            self.env.insert(name, Av::Data);
-        }
+        let params: Vec<&str> = m
+            .args
+            .iter()
+            .filter_map(|a| match a {
+                Expr::Var(v) => Some(v.id),
+                _ => None,
+            })
+            .collect();
+        let extra_kwargs: Vec<(String, Av)> = args
+            .iter()
+            .filter_map(|(k, v)| {
+                k.filter(|k| !params.contains(k))
+                    .map(|k| (k.to_string(), v.clone()))
+            })
+            .collect();
+        self.env.insert("varargs", Av::List(positional.collect()));
+        self.env.insert("kwargs", Av::Map(extra_kwargs));
         self.env.insert("caller", Av::Opaque);
         self.depth += 1;
         let mut body = Some(Av::Str(String::new()));
@@ -681,6 +721,17 @@ impl<'a> Evaluator<'a> {
     /// Checks one attribute/item access and returns what it yields.
     fn access(&mut self, obj: &Av, name: &Av, at: u32, how: &str) -> Av {
         let at = at as usize;
+        if let Av::Str(n) = name
+            && MUTATORS.contains(&n.as_str())
+            && !matches!(obj, Av::Ns(_) | Av::Int(_) | Av::Num | Av::None)
+        {
+            // Lists and dicts are shared objects too; after a mutation no container
+            // value is known any more. (transformers' sandbox forbids mutation, so
+            // published templates never do this.)
+            for value in self.env.values_mut() {
+                forget_containers(value);
+            }
+        }
         if let Some(reason) = access_hazard(obj, name) {
             self.flag(at, format!("{reason} as an {how}"), true);
             return Av::Internal(format!("a walk to {}", describe(name)));
@@ -946,6 +997,10 @@ impl<'a> Evaluator<'a> {
             return fold_filter(f.name, &input, &pos, &kw).unwrap_or(Av::Opaque);
         }
         fold_filter(f.name, &input, &pos, &kw).unwrap_or_else(|| {
+            // A filter not folded here, applied to text the template chose, may give any text.
+            if matches!(input, Av::Str(_) | Av::List(_) | Av::Map(_)) {
+                return Av::Opaque;
+            }
             let mut parts: Vec<&Av> = vec![&input];
             parts.extend(args.iter().map(|(_, v)| v));
             match mix(&parts) {
@@ -1050,6 +1105,33 @@ fn join_env<'a>(a: &BTreeMap<&'a str, Av>, b: &BTreeMap<&'a str, Av>) -> BTreeMa
         }
     }
     out
+}
+
+/// Joins `v` into field `field` of every namespace held in `value` (nested ones included).
+fn widen_ns_field(value: &mut Av, field: &str, v: &Av) {
+    match value {
+        Av::Ns(fields) => {
+            match fields.iter_mut().find(|(k, _)| k == field) {
+                Some(slot) => slot.1 = join(&slot.1, v),
+                None => fields.push((field.to_string(), join(&Av::Data, v))),
+            }
+            for (_, inner) in fields.iter_mut() {
+                widen_ns_field(inner, field, v);
+            }
+        }
+        Av::List(items) => items.iter_mut().for_each(|i| widen_ns_field(i, field, v)),
+        Av::Map(m) => m.iter_mut().for_each(|(_, i)| widen_ns_field(i, field, v)),
+        _ => {}
+    }
+}
+
+/// Replaces every known list or dict in `value` by `Opaque`.
+fn forget_containers(value: &mut Av) {
+    match value {
+        Av::List(_) | Av::Map(_) => *value = Av::Opaque,
+        Av::Ns(fields) => fields.iter_mut().for_each(|(_, v)| forget_containers(v)),
+        _ => {}
+    }
 }
 
 fn has_loop_control(body: &[Stmt<'_>]) -> bool {

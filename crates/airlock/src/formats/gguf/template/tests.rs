@@ -83,6 +83,15 @@ fn every_folding_route_is_dangerous() {
         "{% set f = '{0.__class__}'|attr('format') %}{{ f(x) }}",
         "{{ messages|join(',', '__class__') }}",
         "{{ messages|sort(false, false, '__class__') }}",
+        "{% set l = [] %}{% do l.append('__cla') %}{% do l.append('ss__') %}{{ x|attr(l|join) }}",
+        "{% set l = [] %}{% set a = l %}{{ (a|attr('append'))('__class__') }}{{ x|attr(l|first) }}",
+        "{% set ns = namespace(n='') %}{% set al = ns %}{% set al.n = '__class__' %}{{ x|attr(ns.n) }}",
+        "{% set ns = namespace(n='') %}{% set l = [ns] %}{% set al = l[0] %}{% set al.n = '__class__' %}{{ x|attr(ns.n) }}",
+        "{% macro m() %}{{ x|attr(varargs|join) }}{% endmacro %}{{ m('__cla', 'ss__') }}",
+        "{% macro m() %}{{ x|attr(kwargs.a) }}{% endmacro %}{{ m(a='__class__') }}",
+        "{% macro m() %}{{ x|attr(caller()) }}{% endmacro %}{% call m() %}__class__{% endcall %}",
+        "{{ x|attr('class'|center(9)|replace(' ', '_')) }}",
+        "{{ x|attr('ss'|wordwrap(1, true, 'cla')) }}",
     ] {
         assert!(dangerous(src), "{src}: {:?}", analyse(src));
     }
