@@ -237,11 +237,13 @@ impl<'a> Evaluator<'a> {
                 self.branches(cond.truth(), &c.true_body, &c.false_body, out);
             }
             Stmt::WithBlock(w) => {
+                let before = self.snapshot();
                 for (target, value) in &w.assignments {
                     let v = self.expr(value);
                     self.assign(target, v);
                 }
                 self.run(&w.body, out);
+                self.env = join_env(&before, &self.env);
             }
             Stmt::Set(s) => {
                 let v = self.expr(&s.expr);
@@ -353,9 +355,12 @@ impl<'a> Evaluator<'a> {
             .filter(|v| v.len() <= MAX_UNROLL && !has_loop_control(&f.body));
         match items {
             Some(items) => {
+                // Jinja2 scopes a loop body's plain assignments to the loop: afterwards a
+                // variable holds its old value, or (through a namespace) a new one.
+                let before = self.snapshot();
                 for item in items {
                     if !self.tick(1) {
-                        return;
+                        break;
                     }
                     self.assign(&f.target, item);
                     self.env.insert("loop", Av::Data);
@@ -364,6 +369,7 @@ impl<'a> Evaluator<'a> {
                     }
                     self.run(&f.body, out);
                 }
+                self.env = join_env(&before, &self.env);
             }
             None => {
                 let item = iter.item_summary();

@@ -91,6 +91,8 @@ fn every_folding_route_is_dangerous() {
         "{% macro m() %}{{ x|attr(kwargs.a) }}{% endmacro %}{{ m(a='__class__') }}",
         "{% macro m() %}{{ x|attr(caller()) }}{% endmacro %}{% call m() %}__class__{% endcall %}",
         "{{ x|attr('class'|center(9)|replace(' ', '_')) }}",
+        "{% set n = '__class__' %}{% for i in [1] %}{% set n = 'x' %}{% endfor %}{{ ''|attr(n) }}",
+        "{% set n = '__class__' %}{% with %}{% set n = 'x' %}{% endwith %}{{ ''|attr(n) }}",
         "{{ x|attr('ss'|wordwrap(1, true, 'cla')) }}",
     ] {
         assert!(dangerous(src), "{src}: {:?}", analyse(src));
