@@ -325,3 +325,78 @@ fn fixtures() {
     }
     assert!(n >= 15, "only {n} fixtures found");
 }
+
+/// Reads every `*.jinja` fixture of `tests/fixtures/templates/<kind>`.
+fn template_fixtures(kind: &str) -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/templates")
+        .join(kind);
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("template fixture dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().and_then(|e| e.to_str()) == Some("jinja") {
+            let name = path
+                .file_stem()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            let text = std::fs::read_to_string(&path).expect("read template");
+            out.push((name.to_string(), text));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Published chat templates of well-known model families: all parse and none is flagged,
+/// analysed alone and as a GGUF's `tokenizer.chat_template`.
+#[test]
+fn benign_family_templates_are_safe() {
+    let fixtures = template_fixtures("benign");
+    assert!(
+        fixtures.len() >= 25,
+        "only {} benign templates",
+        fixtures.len()
+    );
+    let mut safe = 0;
+    for (name, text) in &fixtures {
+        let a = super::template::analyse(text);
+        assert!(a.is_clean(), "{name}: {a:?}");
+        let file = Builder::new(3, false, 0, 1)
+            .kv_str("tokenizer.chat_template", text)
+            .data(0);
+        let r = Scanner::default().scan_bytes("m.gguf", &file);
+        assert_eq!(r.verdict, Verdict::Safe, "{name}: {:?}", r.findings);
+        safe += 1;
+    }
+    eprintln!("benign families: {safe} safe of {}", fixtures.len());
+}
+
+/// Injected variants, one per folding route: every one is dangerous (GGUF012).
+#[test]
+fn injected_templates_are_dangerous() {
+    let fixtures = template_fixtures("malicious");
+    assert!(
+        fixtures.len() >= 40,
+        "only {} injected templates",
+        fixtures.len()
+    );
+    let mut flagged = 0;
+    for (name, text) in &fixtures {
+        let a = super::template::analyse(text);
+        assert!(a.parse_error.is_none(), "{name}: {a:?}");
+        assert!(a.hazards.iter().any(|h| h.dangerous), "{name}: {a:?}");
+        let file = Builder::new(3, false, 0, 1)
+            .kv_str("tokenizer.chat_template", text)
+            .data(0);
+        let r = Scanner::default().scan_bytes("m.gguf", &file);
+        assert_eq!(r.verdict, Verdict::Dangerous, "{name}");
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.rule == Rule::GgufTemplateDangerous),
+            "{name}"
+        );
+        flagged += 1;
+    }
+    eprintln!("injected: {flagged} flagged of {}", fixtures.len());
+}
