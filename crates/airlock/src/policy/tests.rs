@@ -222,11 +222,22 @@ fn disabled_profile_no_longer_allows() {
 
 #[test]
 fn no_profile_entry_is_denylisted() {
+    // Reviewed exceptions: helpers inside a denylisted package that only rebuild data, rated
+    // by what they are given (`profiles::takes_classes`): TorchScript's list builders return
+    // their argument; dill's `_create_array` has `copyreg._reconstructor`'s shape.
+    let reviewed = |m: &str, n: &str| {
+        (m == "torch.jit._pickle" || (m, n) == ("dill._dill", "_create_array"))
+            && profiles::takes_classes(m, n)
+    };
+    let mut clashes = Vec::new();
     for profile in Profile::ALL {
         for &(m, n) in profile.entries() {
-            assert_eq!(builtin_label(m, n), None, "{}: {m}.{n}", profile.name());
+            if builtin_label(m, n).is_some() && !reviewed(m, n) {
+                clashes.push(format!("{}: {m}.{n}", profile.name()));
+            }
         }
     }
+    assert!(clashes.is_empty(), "{clashes:#?}");
 }
 
 // ---- normalisation ---------------------------------------------------------------------
