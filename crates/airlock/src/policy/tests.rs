@@ -799,3 +799,66 @@ fn generated_denylist_rows_are_labelled_and_never_allowlisted() {
     }
     assert!(n >= 20, "only {n} generated rows");
 }
+
+// ---- generated library profiles --------------------------------------------------------
+
+#[test]
+fn library_profiles_allow_what_their_artifacts_need() {
+    for (module, name) in [
+        ("pandas", "DataFrame"),
+        ("pandas.core.internals.managers", "BlockManager"),
+        ("pandas._libs.internals", "_unpickle_block"),
+        ("pandas.core.indexes.base", "_new_Index"),
+        ("pandas.arrays", "DatetimeArray"),
+        ("xgboost.sklearn", "XGBClassifier"),
+        ("xgboost.core", "Booster"),
+        ("lightgbm.basic", "Booster"),
+        ("catboost.core", "CatBoostClassifier"),
+        ("omegaconf.dictconfig", "DictConfig"),
+        ("omegaconf.nodes", "AnyNode"),
+        (
+            "statsmodels.regression.linear_model",
+            "RegressionResultsWrapper",
+        ),
+        ("gensim.models.word2vec", "Word2Vec"),
+        ("sklearn.model_selection._split", "StratifiedKFold"),
+        ("sklearn.gaussian_process.kernels", "RBF"),
+        ("sklearn.utils._bunch", "Bunch"),
+        ("sklearn.metrics._scorer", "_Scorer"),
+        ("sklearn.metrics._classification", "f1_score"),
+        ("numpy", "log1p"),
+        ("numpy._core._multiarray_umath", "log1p"),
+        ("numpy.core._multiarray_umath", "expm1"),
+        ("numpy._core.umath", "sqrt"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy._core.numeric", "_frombuffer"),
+    ] {
+        innocuous(module, name);
+    }
+    for (module, name) in [
+        ("dill._dill", "_create_array"),
+        ("torch.jit._pickle", "build_intlist"),
+        ("pandas.core.indexes.base", "_new_Index"),
+    ] {
+        assert!(
+            innocuous(module, name).args_must_be_allowed,
+            "{module}.{name}"
+        );
+    }
+}
+
+#[test]
+fn library_profiles_leave_out_io_and_code() {
+    // Writers and stores open files when constructed; corpus readers open what they are given.
+    suspicious("pandas", "ExcelWriter");
+    suspicious("pandas", "HDFStore");
+    suspicious("gensim.models.word2vec", "LineSentence");
+    suspicious("pandas", "read_csv");
+    dangerous("pandas", "eval");
+    dangerous("pandas.core.frame", "DataFrame.eval");
+    dangerous("dill._dill", "_create_function");
+    dangerous("dill._dill", "_load_type");
+    // NumPy 1.x's ufunc resolver imports any module by name.
+    dangerous("numpy.core", "_ufunc_reconstruct");
+    dangerous("torch.jit", "load");
+}
