@@ -13,7 +13,7 @@ if [ ! -x "$venv/bin/python" ]; then
     # The versions the committed profiles and fixtures were made with (Python 3.11).
     "$venv/bin/pip" install --quiet numpy==2.4.6 scipy==1.17.1 scikit-learn==1.9.1 joblib==1.6.0 \
         pandas==3.1.2 dill==0.4.1 omegaconf==2.4.0 lightgbm==4.7.0 xgboost-cpu==3.2.0 \
-        catboost==1.2.10 statsmodels==0.15.0 gensim==4.4.0
+        catboost==1.2.10 statsmodels==0.15.0 gensim==4.4.0 torch==2.15.0
 fi
 py="$venv/bin/python"
 "$py" "$root/scripts/policy/gen_library_profiles.py" profiles "$root/crates/airlock/src/policy/profiles"

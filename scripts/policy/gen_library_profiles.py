@@ -156,6 +156,19 @@ def omegaconf_samples():
     yield "omegaconf_listconfig", OmegaConf.create([1, 2.5, "x", True, {"k": "v"}])
 
 
+def lightning_checkpoint():
+    """A Lightning-style checkpoint: `torch.save` of weights plus the Hydra/OmegaConf
+    hyper-parameters (`hyper_parameters`) and loop state, as `Trainer.save_checkpoint` writes."""
+    import torch
+    from omegaconf import OmegaConf
+    cfg = OmegaConf.create({"model": {"hidden": 8, "lr": 0.001}, "trainer": {"max_epochs": 2}})
+    return {
+        "epoch": 1, "global_step": 10, "pytorch-lightning_version": "2.5.0",
+        "state_dict": {"layer.weight": torch.zeros(2, 3), "layer.bias": torch.zeros(2)},
+        "hyper_parameters": cfg, "hparams_name": "cfg",
+    }
+
+
 def statsmodels_samples():
     import statsmodels.api as sm
     X, y, r = xy()
@@ -407,6 +420,16 @@ def fixtures(out_dir):
                 f.write(data)
             manifest["files"][name] = {"library": library, "size": len(data),
                                        "key_globals": globals_}
+    import torch
+    buf = io.BytesIO()
+    torch.save(lightning_checkpoint(), buf)
+    name = "omegaconf_lightning.ckpt"
+    with open(os.path.join(out_dir, name), "wb") as f:
+        f.write(buf.getvalue())
+    manifest["versions"]["torch"] = torch.__version__
+    manifest["files"][name] = {"library": "omegaconf", "size": len(buf.getvalue()),
+                               "key_globals": ["omegaconf.dictconfig.DictConfig",
+                                               "torch._utils._rebuild_tensor_v2"]}
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
         f.write("\n")
