@@ -9,6 +9,7 @@ pickled here is created by this script from the libraries' own objects; nothing 
 """
 
 import collections
+import importlib
 import inspect
 import io
 import pickle
@@ -135,6 +136,34 @@ SCIPY_CLASSES = [
 ] + [("scipy.interpolate._bsplines", "BSpline")]
 
 
+def sklearn_helpers():
+    """Helper classes and functions fitted models and search objects hold that
+    `all_estimators()` does not list: CV splitters, Gaussian-process kernels, `Bunch`, scorer
+    classes, and the metric functions scorers wrap (each computes a number from arrays)."""
+    import sklearn.metrics
+    from sklearn.metrics import _scorer
+
+    def classes_in(module_name):
+        module = importlib.import_module(module_name)
+        return {(c.__module__, c.__qualname__) for c in vars(module).values()
+                if inspect.isclass(c) and c.__module__ == module_name
+                and not issubclass(c, Exception)}
+
+    pairs = set()
+    for module_name in ("sklearn.model_selection._split", "sklearn.gaussian_process.kernels",
+                        "sklearn.metrics._scorer", "sklearn.utils._bunch"):
+        pairs |= classes_in(module_name)
+    for scorer in _scorer._SCORERS.values():
+        func = getattr(scorer, "_score_func", None)
+        if inspect.isfunction(func):
+            pairs.add((func.__module__, func.__qualname__))
+    for name in sklearn.metrics.__all__:
+        func = getattr(sklearn.metrics, name)
+        if inspect.isfunction(func) and name.endswith(("_score", "_error", "_loss")):
+            pairs.add((func.__module__, func.__qualname__))
+    return pairs
+
+
 def sklearn_globals():
     by_global = collections.defaultdict(set)
     for label, model in list(sklearn_models()) + list(composite_models()):
@@ -170,6 +199,7 @@ def gen_sklearn(path):
     pairs = {(c.__module__, c.__qualname__) for _n, c in all_estimators()}
     pairs.update(REVIEWED_FUNCTIONS)
     pairs.update(SCIPY_CLASSES)
+    pairs.update(sklearn_helpers())
     for (module, name), users in sorted(sklearn_globals().items()):
         if not module.startswith("sklearn"):
             print(f"# non-sklearn global {module}.{name} used by {len(users)} models", file=sys.stderr)
@@ -186,7 +216,9 @@ def gen_sklearn(path):
         "//! every class `sklearn.utils.all_estimators()` returns, plus every *class* the script saw\n"
         "//! in pickles of fitted estimators (trees, losses, binners, ...), the reviewed functions\n"
         "//! and Cython constructor helpers in `REVIEWED_FUNCTIONS` (other functions it saw are left\n"
-        "//! out on purpose), and scipy's sparse-matrix and B-spline classes fitted models hold.\n"
+        "//! out on purpose), scipy's sparse-matrix and B-spline classes fitted models hold, and\n"
+        "//! `sklearn_helpers()`: CV splitters, Gaussian-process kernels, `Bunch`, scorer classes\n"
+        "//! and the metric functions scorers wrap.\n"
         "//! Do not edit by hand; rerun the script.\n\n"
     )
     write_profile(path, header, pairs)
@@ -202,6 +234,11 @@ def gen_pytorch(path):
         module, name = full.rsplit(".", 1)
         # Airlock stores names normalised: `_codecs.encode` is `codecs.encode`.
         pairs.add(({"_codecs": "codecs"}.get(module, module), name))
+    # TorchScript pickles rebuild typed lists with these; each returns its argument
+    # (torch/jit/_pickle.py), so anything callable inside it is a global rated on its own.
+    for name in ("build_boollist", "build_doublelist", "build_intlist", "build_tensor_from_id",
+                 "build_tensorlist", "restore_type_tag"):
+        pairs.add(("torch.jit._pickle", name))
     # torch.save writes storage classes by their public alias (torch.UntypedStorage ...).
     for ts in torch._storage_classes:
         if hasattr(torch, ts.__name__):
@@ -213,7 +250,8 @@ def gen_pytorch(path):
         "//! `torch._weights_only_unpickler._get_allowed_globals()` (dtypes, tensor and storage\n"
         "//! classes, qschemes, `_rebuild_*` functions, `_codecs.encode`, `builtins.set/complex/\n"
         "//! bytearray`, `collections.OrderedDict/Counter`), plus the `torch.<Name>` spelling of each\n"
-        "//! storage class. Do not edit by hand; rerun the script.\n\n"
+        "//! storage class, and `torch.jit._pickle`'s list builders (they return their argument).\n"
+        "//! Do not edit by hand; rerun the script.\n\n"
     )
     write_profile(path, header, pairs)
     print(f"{len(pairs)} pytorch entries", file=sys.stderr)

@@ -1261,6 +1261,9 @@ pub(super) const DICT_LIKE: &[&str] = &[
     "collections.Counter",
     "collections.defaultdict",
     "builtins.dict",
+    // A `dict` subclass (scikit-learn's dataset and `cv_results_` container); pickled as
+    // NEWOBJ then SETITEMS.
+    "sklearn.utils._bunch.Bunch",
 ];
 /// Classes whose instances accept APPEND(S) like a list.
 pub(super) const LIST_LIKE: &[&str] = &["builtins.list", "collections.deque"];

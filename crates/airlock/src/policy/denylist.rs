@@ -120,6 +120,19 @@ const GROUPS: &[(Category, &[&str])] = &[
     (
         Category::CodeExecution,
         &[
+            "torch.fx.graph_module",
+            "torch.fx._graph_pickler",
+            "pandas.eval",
+            "pandas.core.computation",
+            "pandas.DataFrame.eval",
+            "pandas.DataFrame.query",
+            "pandas.core.frame.DataFrame.eval",
+            "pandas.core.frame.DataFrame.query",
+            "patsy.eval",
+            "dill._dill._create_code",
+            "dill._dill._create_function",
+            "unittest.main",
+            "unittest.TestProgram",
             "bdb",
             "builtins.breakpoint",
             "builtins.compile",
@@ -170,6 +183,14 @@ const GROUPS: &[(Category, &[&str])] = &[
     (
         Category::Resolver,
         &[
+            "pydoc",
+            "unittest.loader",
+            "unittest.TestLoader",
+            "unittest.defaultTestLoader",
+            "hydra.utils",
+            "hydra._internal",
+            "torch.utils._import_utils",
+            "torch._ops.import_module",
             "builtins.delattr",
             "builtins.getattr",
             "builtins.globals",
@@ -270,10 +291,37 @@ const GROUPS: &[(Category, &[&str])] = &[
             "contextlib.AsyncExitStack",
         ],
     ),
-    (Category::NativeCode, &["ctypes", "_ctypes", "cffi"]),
+    (
+        Category::NativeCode,
+        &[
+            "ctypes",
+            "_ctypes",
+            "cffi",
+            "numpy.ctypeslib",
+            "torch.ops.load_library",
+            "torch._ops.ops.load_library",
+            "torch._ops._Ops.load_library",
+            "torch.classes.load_library",
+            "torch._classes.classes.load_library",
+            "torch._classes._Classes.load_library",
+            "torch.utils.cpp_extension",
+            "torch.cuda.memory.CUDAPluggableAllocator",
+            "torch.cuda.CUDAPluggableAllocator",
+            "lightgbm.libpath",
+            "xgboost.libpath",
+            "llvmlite.binding",
+        ],
+    ),
     (
         Category::Network,
         &[
+            "torch.utils.model_zoo",
+            "torchvision.datasets.utils",
+            "gensim.downloader",
+            "sklearn.datasets",
+            "pandas.io.common.urlopen",
+            "smart_open",
+            "fsspec",
             "aiohttp",
             "ftplib",
             "http",
@@ -365,52 +413,71 @@ const GROUPS: &[(Category, &[&str])] = &[
     ),
 ];
 
+/// Callables `scripts/policy/walk_names.py dangerous` found by reading the source of the
+/// standard library and the covered ML packages (`category<TAB>path`): each calls `exec`,
+/// `eval`, `compile`, `__import__`, `import_module`, a native-library loader or a URL opener
+/// with an operand its caller chooses. Labels only, like the hand-written groups above, which
+/// win when both list a path.
+const GENERATED: &str = include_str!("generated/dangerous.tsv");
+
+/// The [`Category`] a generated row names.
+fn category_named(name: &str) -> Option<Category> {
+    Some(match name {
+        "CodeExecution" => Category::CodeExecution,
+        "Resolver" => Category::Resolver,
+        "NativeCode" => Category::NativeCode,
+        "Network" => Category::Network,
+        _ => return None,
+    })
+}
+
+/// The generated rows, `(path, category)`.
+pub fn generated() -> impl Iterator<Item = (&'static str, Category)> {
+    GENERATED
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| {
+            let (category, path) = l.split_once('\t')?;
+            Some((path, category_named(category)?))
+        })
+}
+
 static TABLE: LazyLock<HashMap<&'static str, Category>> = LazyLock::new(|| {
     let mut table = HashMap::new();
-    for (category, paths) in GROUPS {
-        for path in *paths {
-            // A path listed twice keeps its first (more specific group order) label.
-            table.entry(*path).or_insert(*category);
-        }
+    for (path, category) in entries() {
+        // A path listed twice keeps its first (more specific group order) label.
+        table.entry(path).or_insert(category);
     }
     table
 });
 
+static LONGEST: LazyLock<usize> =
+    LazyLock::new(|| TABLE.keys().map(|k| k.len()).max().unwrap_or(0));
+
 /// Bytes in the longest entry: a leading run longer than this matches nothing, so lookups
 /// stop there whatever the length of the name (a GLOBAL can name thousands of components).
-pub const LONGEST_ENTRY: usize = {
-    let mut longest = 0;
-    let mut group = 0;
-    while group < GROUPS.len() {
-        let paths = GROUPS[group].1;
-        let mut i = 0;
-        while i < paths.len() {
-            if paths[i].len() > longest {
-                longest = paths[i].len();
-            }
-            i += 1;
-        }
-        group += 1;
-    }
-    longest
-};
+pub fn longest_entry() -> usize {
+    *LONGEST
+}
 
 /// The label of a dotted path, when some leading run of its components is denylisted.
 /// The longest (most specific) matching entry wins: `torch.serialization.load` is a nested
 /// loader even though `torch.serialization` is only deserialization machinery.
 pub fn label_path(path: &str) -> Option<(&'static str, Category)> {
     super::names::leading_runs(path)
-        .take_while(|run| run.len() <= LONGEST_ENTRY)
+        .take_while(|run| run.len() <= longest_entry())
         .filter_map(|run| TABLE.get_key_value(run))
         .last()
         .map(|(entry, category)| (*entry, *category))
 }
 
-/// Every denylist entry with its category (for documentation and tests).
+/// Every denylist entry with its category, hand-written groups first, then the generated
+/// rows (for documentation and tests).
 pub fn entries() -> impl Iterator<Item = (&'static str, Category)> {
     GROUPS
         .iter()
         .flat_map(|(category, paths)| paths.iter().map(move |p| (*p, *category)))
+        .chain(generated())
 }
 
 #[cfg(test)]
@@ -420,7 +487,10 @@ mod tests {
     #[test]
     fn no_entry_is_listed_twice() {
         let mut seen = std::collections::HashSet::new();
-        for (path, _) in entries() {
+        for (path, _) in GROUPS
+            .iter()
+            .flat_map(|(c, paths)| paths.iter().map(move |p| (*p, *c)))
+        {
             assert!(seen.insert(path), "{path} listed twice");
         }
     }

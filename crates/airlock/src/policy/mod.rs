@@ -9,6 +9,7 @@
 //!
 //! See `docs/policy.md` for the profiles, the decisions, and what a user may override.
 
+mod aliases;
 pub mod denylist;
 pub(crate) mod file;
 mod names;
@@ -128,6 +129,9 @@ struct Label {
     category: Option<Category>,
     /// The entry was reached through attributes of another object (`pathlib` + `os.system`).
     via_attribute: bool,
+    /// The path the alias table resolved the name to, when it was an alias
+    /// (`random._os.system` → `os.system`).
+    resolved: Option<String>,
 }
 
 impl Policy {
@@ -327,7 +331,7 @@ fn is_identifier(component: &str) -> bool {
 }
 
 fn builtin_label(module: &str, name: &str) -> Option<Label> {
-    label_with(module, name, denylist::LONGEST_ENTRY, |path| {
+    label_with(module, name, denylist::longest_entry(), |path| {
         denylist::label_path(path).map(|(entry, category)| (entry, Some(category)))
     })
 }
@@ -336,7 +340,8 @@ fn builtin_label(module: &str, name: &str) -> Option<Label> {
 /// matches a leading run of it, and never matches a run longer than `longest` bytes): first
 /// the full `module.name` path, then every attribute chain inside the name (`pathlib` +
 /// `os.system` reaches `os.system`) of two or more components, with its head normalised
-/// (`posix.system` → `os.system`).
+/// (`posix.system` → `os.system`). Each path is tried as written, then resolved through the
+/// generated alias table (`random._os.system` is `os.system`; see `aliases`).
 fn label_with<'e>(
     module: &str,
     name: &str,
@@ -348,20 +353,26 @@ fn label_with<'e>(
     } else {
         format!("{module}.{name}")
     };
-    if let Some((entry, category)) = lookup(&full) {
-        return Some(Label {
+    let label = |path: &str, via_attribute: bool| {
+        // What Python reaches wins over the spelling: `shutil.os.system` is `os.system`.
+        let through_alias = aliases::resolve(path)
+            .and_then(|r| lookup(&r).map(|(entry, category)| (entry, category, Some(r))));
+        let (entry, category, resolved) = match through_alias {
+            Some(found) => found,
+            None => lookup(path).map(|(entry, category)| (entry, category, None))?,
+        };
+        Some(Label {
             entry: entry.to_string(),
             category,
-            via_attribute: false,
-        });
-    }
-    attribute_chains(name, longest).find_map(|chain| {
-        lookup(&chain).map(|(entry, category)| Label {
-            entry: entry.to_string(),
-            category,
-            via_attribute: true,
+            via_attribute,
+            resolved,
         })
-    })
+    };
+    if let Some(found) = label(&full, false) {
+        return Some(found);
+    }
+    let longest = longest.max(aliases::longest());
+    attribute_chains(name, longest).find_map(|chain| label(&chain, true))
 }
 
 /// Every suffix of a dotted name with at least two components, head normalised, and cut
@@ -399,7 +410,12 @@ fn leading_within(path: &str, max: usize) -> &str {
 }
 
 fn describe_reach(label: &Label) -> String {
-    if label.via_attribute {
+    if let Some(resolved) = &label.resolved {
+        format!(
+            "is `{resolved}` (a module attribute re-exports it), `{}`: ",
+            label.entry
+        )
+    } else if label.via_attribute {
         format!("reaches `{}` through attributes: ", label.entry)
     } else {
         format!("`{}`: ", label.entry)

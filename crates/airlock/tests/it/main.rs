@@ -13,6 +13,7 @@
 //! `scripts/fixtures/` (see the README there).
 
 mod benign;
+mod benign_libs;
 mod containers_truncation;
 mod oracle;
 mod truncation;

@@ -4,7 +4,8 @@
 //! `torch._weights_only_unpickler._get_allowed_globals()` (dtypes, tensor and storage
 //! classes, qschemes, `_rebuild_*` functions, `_codecs.encode`, `builtins.set/complex/
 //! bytearray`, `collections.OrderedDict/Counter`), plus the `torch.<Name>` spelling of each
-//! storage class. Do not edit by hand; rerun the script.
+//! storage class, and `torch.jit._pickle`'s list builders (they return their argument).
+//! Do not edit by hand; rerun the script.
 
 #[rustfmt::skip]
 pub const ENTRIES: &[(&str, &str)] = &[
@@ -141,6 +142,12 @@ pub const ENTRIES: &[(&str, &str)] = &[
     ("torch.cuda.sparse", "IntTensor"),
     ("torch.cuda.sparse", "LongTensor"),
     ("torch.cuda.sparse", "ShortTensor"),
+    ("torch.jit._pickle", "build_boollist"),
+    ("torch.jit._pickle", "build_doublelist"),
+    ("torch.jit._pickle", "build_intlist"),
+    ("torch.jit._pickle", "build_tensor_from_id"),
+    ("torch.jit._pickle", "build_tensorlist"),
+    ("torch.jit._pickle", "restore_type_tag"),
     ("torch.nn.parameter", "Parameter"),
     ("torch.serialization", "_get_layout"),
     ("torch.sparse", "BFloat16Tensor"),
