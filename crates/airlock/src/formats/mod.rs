@@ -215,7 +215,8 @@ fn route_by_content(ctx: &mut Ctx, data: &[u8]) -> &'static str {
 fn probe_polyglot(ctx: &mut Ctx, data: &[u8]) {
     let probe = ctx.checkpoint();
     let outcome = crate::pickle::machine::run(ctx, data, 0);
-    if outcome.imports == 0 && outcome.calls == 0 {
+    let runs_nothing = outcome.imports == 0 && outcome.calls == 0;
+    if runs_nothing || pickle_stream::loader_runs_nothing(data, &outcome) {
         ctx.rollback(probe);
         return;
     }

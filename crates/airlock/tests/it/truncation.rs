@@ -214,7 +214,8 @@ fn sources() -> Vec<Source> {
     out.extend(compressed);
     let mut torch = files_in("benign", |n| n.starts_with("torch_"));
     torch.extend(files_in("convert", |n| {
-        (n.ends_with(".pt") || n.ends_with(".ckpt")) && !matches!(n, "dangerous.pt" | "bad_size.pt" | "undecoded_member.pt")
+        (n.ends_with(".pt") || n.ends_with(".ckpt"))
+            && !matches!(n, "dangerous.pt" | "bad_size.pt" | "undecoded_member.pt")
     }));
     torch.extend(files_in("convert/sharded", ends(".bin")));
     let (zips, legacy): (Vec<_>, Vec<_>) =
