@@ -30,7 +30,8 @@ const EXT_NDARRAY: i8 = 1;
 const EXT_COMPLEX: i8 = 2;
 const EXT_SCALAR: i8 = 3;
 
-/// Item sizes of the dtype names Flax writes (`arr.dtype.name`; `bfloat16` through JAX).
+/// Item sizes of the dtype names Flax writes (`arr.dtype.name`; `bfloat16` and the narrow
+/// types through JAX's ml_dtypes). Another name is reported, not trusted.
 const DTYPE_SIZES: &[(&str, u64)] = &[
     ("bool", 1),
     ("int8", 1),
@@ -47,6 +48,19 @@ const DTYPE_SIZES: &[(&str, u64)] = &[
     ("float64", 8),
     ("complex64", 8),
     ("complex128", 16),
+    // ml_dtypes' narrow types (JAX quantisation), one byte per element in numpy.
+    ("float8_e4m3fn", 1),
+    ("float8_e5m2", 1),
+    ("float8_e4m3fnuz", 1),
+    ("float8_e5m2fnuz", 1),
+    ("float8_e4m3b11fnuz", 1),
+    ("float8_e3m4", 1),
+    ("float8_e4m3", 1),
+    ("float8_e8m0fnu", 1),
+    ("int4", 1),
+    ("uint4", 1),
+    ("int2", 1),
+    ("uint2", 1),
 ];
 
 /// What the walk counted.
