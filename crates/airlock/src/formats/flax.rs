@@ -98,13 +98,13 @@ pub fn is_cut_short(data: &[u8]) -> bool {
     reader.value(0, false).is_none() && reader.ran_out && reader.keys > 0
 }
 
-/// True when `data` is exactly one msgpack map or array of at least one element (any keys):
-/// what `msgpack.unpackb` reads whole (spaCy pipelines, srsly, configs). Scalars alone are
-/// not claimed: any single byte below `0x80` is one.
+/// True when `data` is exactly one non-empty msgpack map (any keys): what `msgpack.unpackb`
+/// reads whole (spaCy pipelines, srsly, configs). Scalars and arrays alone are not claimed:
+/// any byte below `0x80` is a scalar, and `\x93NUM` (a cut `.npy` magic) an array of three.
 pub fn is_msgpack(data: &[u8]) -> bool {
     let nonempty_container = match data.first() {
-        Some(0x81..=0x8f | 0x91..=0x9f) => true,
-        Some(0xdc..=0xdf) => data.get(1..3).is_some_and(|n| n != [0, 0]),
+        Some(0x81..=0x8f) => true,
+        Some(0xde | 0xdf) => data.get(1..3).is_some_and(|n| n != [0, 0]),
         _ => false,
     };
     let mut reader = Reader::new(data, false);
@@ -345,7 +345,7 @@ impl<'a> Payload<'a> {
             0x00..=0x7f | 0xe0..=0xff => Ok(()),
             0xca => self.take(4).map(drop),
             0xcb => self.take(8).map(drop),
-            t @ (0xcc..=0xcf | 0xd0..=0xd3) => self.take(1 << (t & 0x03)).map(drop),
+            t @ 0xcc..=0xd3 => self.take(1 << (t & 0x03)).map(drop),
             t => Err(format!("expected a number, found tag {t:#04x}")),
         }
     }
@@ -515,6 +515,7 @@ mod tests {
         }
         assert!(!is_msgpack(b"\x80"), "an empty map is not claimed");
         assert!(!is_msgpack(b"\x05"), "nor is a scalar");
+        assert!(!is_msgpack(b"\x93NUM"), "nor an array (a cut .npy magic)");
         assert!(!is_msgpack(b"\x81\xa1a"), "cut");
         assert_eq!(cut_msgpack(b"\x81\xa1a"), Some(3));
         assert_eq!(
