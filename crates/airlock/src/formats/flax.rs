@@ -500,6 +500,23 @@ mod tests {
         }
     }
 
+    /// Hostile bytes: every single-byte change of a real checkpoint, read by every entry point
+    /// without a panic.
+    #[test]
+    fn every_byte_flip_of_a_real_checkpoint_is_read_without_panic() {
+        let data = fixture("flax_scalars.msgpack");
+        for at in 0..data.len() {
+            for value in [0x00, 0x7f, 0x80, 0xc1, 0xc7, 0xdd, 0xdf, 0xff] {
+                let mut bad = data.clone();
+                bad[at] = value;
+                let _ = identify(&bad);
+                let _ = is_cut_short(&bad);
+                let _ = is_msgpack(&bad);
+                let _ = cut_msgpack(&bad);
+            }
+        }
+    }
+
     #[test]
     fn msgpack_maps_are_identified_as_data() {
         for name in ["map1", "map2", "map3", "map4", "map16"] {
