@@ -8,9 +8,10 @@
 //! kernels, are listed; its tensors and buffers are not verified. CoreML and Flax msgpack have no
 //! magic, but each has a shape strict enough to test (see [`super::coreml`] and
 //! [`super::flax`]): CoreML is identified the same way as TFLite, "identified, not vouched for"
-//! (EXE003); a Flax checkpoint is verified leaf by leaf and is safe when every leaf decodes. These tests only add an identification; they run after every magic-based format,
-//! and the identified file still goes through the pickle probe, so nothing a pickle loader
-//! would run is routed away from the pickle engine.
+//! (EXE003); a Flax checkpoint is verified leaf by leaf and is safe when every leaf decodes.
+//! These tests only add an identification; they run after every magic-based format, and the
+//! identified file still goes through the pickle probe, so nothing a pickle loader would run
+//! is routed away from the pickle engine.
 
 use serde_json::Value;
 
