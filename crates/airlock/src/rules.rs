@@ -254,6 +254,8 @@ rules! {
         "A Keras config could not be read completely (invalid JSON, too deep, or not the expected shape).");
     Hdf5Malformed = ("KER008", "hdf5-malformed", Suspicious, incomplete: true,
         "An HDF5 file's structure could not be read completely, or it uses a feature Airlock does not parse.");
+    KerasHostPath = ("KER009", "keras-host-path", Dangerous, incomplete: false,
+        "A Keras config argument names a host path or a URL (a lookup vocabulary, a file argument): the loader reads that file or fetches that URL while building the model.");
     TfHostOp = ("TF001", "tf-host-op", Dangerous, incomplete: false,
         "A TensorFlow graph contains an op that reads or writes files, runs Python, or talks to the network.");
     TfCheckpointOp = ("TF002", "tf-checkpoint-op", Dangerous, incomplete: false,

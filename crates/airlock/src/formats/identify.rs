@@ -7,10 +7,11 @@
 //! identified (EXE003, marks the file unscannable) and its custom ops, which need native
 //! kernels, are listed; its tensors and buffers are not verified. CoreML and Flax msgpack have no
 //! magic, but each has a shape strict enough to test (see [`super::coreml`] and
-//! [`super::flax`]): they are identified the same way as TFLite, "identified, not vouched for"
-//! (EXE003). These tests only add an identification; they run after every magic-based format,
-//! and the identified file still goes through the pickle probe, so nothing a pickle loader
-//! would run is routed away from the pickle engine.
+//! [`super::flax`]): CoreML is identified the same way as TFLite, "identified, not vouched for"
+//! (EXE003); a Flax checkpoint is verified leaf by leaf and is safe when every leaf decodes.
+//! These tests only add an identification; they run after every magic-based format, and the
+//! identified file still goes through the pickle probe, so nothing a pickle loader would run
+//! is routed away from the pickle engine.
 
 use serde_json::Value;
 
@@ -151,20 +152,33 @@ pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> &'static
             "coreml"
         }
         Identified::Flax => {
-            let summary = super::flax::identify(data);
-            if summary.is_none() {
-                ctx.report(Finding::new(
-                    Rule::Truncated,
-                    "a Flax msgpack checkpoint ends inside its value; flax.serialization.from_bytes refuses it",
-                ));
-            }
-            let what = summary.map_or_else(
-                || "Flax msgpack checkpoint".to_string(),
-                |s| super::flax::describe(&s),
-            );
-            unvouched(ctx, &what, "array contents were not verified");
+            flax_checkpoint(ctx, data);
             "flax-msgpack"
         }
+    }
+}
+
+/// A Flax checkpoint: data when every Flax leaf decodes as Flax writes it (see
+/// [`super::flax`]); a leaf that does not is reported unverified, a cut file truncated.
+pub fn flax_checkpoint(ctx: &mut Ctx, data: &[u8]) {
+    let Some(summary) = super::flax::identify(data) else {
+        ctx.report(Finding::new(
+            Rule::Truncated,
+            "a Flax msgpack checkpoint ends inside its value; flax.serialization.from_bytes refuses it",
+        ));
+        unvouched(
+            ctx,
+            "Flax msgpack checkpoint",
+            "what follows the cut was not read",
+        );
+        return;
+    };
+    let what = super::flax::describe(&summary);
+    match &summary.problem {
+        Some(problem) => unvouched(ctx, &what, problem),
+        None => ctx.note(format!(
+            "{what}; every array leaf decodes as (shape, dtype, buffer) with a matching size: data only"
+        )),
     }
 }
 

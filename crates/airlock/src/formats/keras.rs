@@ -34,11 +34,15 @@ const UNSAFE_CALLS: &[&str] = &["enable_unsafe_deserialization", "load_model", "
 /// Deeper than serde_json's own limit, so never reached on parsed input; a guard all the same.
 const MAX_WALK_DEPTH: usize = 256;
 
-/// True when the member names of a zip are those of a Keras v3 archive.
+/// True when the member names of a zip are those of a Keras v3 archive, as
+/// `keras.saving.load_model` decides: `saving_lib._load_model_from_fileobj` opens the zip,
+/// reads `config.json` and builds the model from it (deserializing, so importing, every
+/// object) *before* it looks for `model.weights.h5` / `.npz` (and only then raises for their
+/// absence); `metadata.json` is never required. So a top-level `config.json` is what makes a
+/// zip a `.keras` archive to the loader. A zip whose `config.json` is not Keras JSON costs
+/// nothing: only objects with a `class_name` are judged.
 pub fn is_keras_archive(member_names: &[&str]) -> bool {
-    let has = |n: &str| member_names.contains(&n);
-    has("config.json")
-        && (has("metadata.json") || has("model.weights.h5") || has("model.weights.npz"))
+    member_names.contains(&"config.json")
 }
 
 /// Analyses a `.keras` archive's `config.json` (or `metadata.json`) bytes.
@@ -159,7 +163,10 @@ impl Walk<'_, '_> {
                     self.path.pop();
                 }
             }
-            Value::String(s) => self.unsafe_call(s),
+            Value::String(s) => {
+                self.unsafe_call(s);
+                self.host_path(s);
+            }
             _ => {}
         }
     }
@@ -168,6 +175,19 @@ impl Walk<'_, '_> {
         let last = s.rsplit(['.', ':']).next().unwrap_or(s);
         if UNSAFE_CALLS.contains(&last) {
             self.report(Rule::KerasUnsafeCall, format!("references `{s}`"));
+        }
+    }
+
+    fn host_path(&mut self, s: &str) {
+        if let Some(kind) = host_reference(s) {
+            let shown: String = s.chars().take(120).collect();
+            self.report(
+                Rule::KerasHostPath,
+                format!(
+                    "argument `{}` is {kind}: the loader reads it while building the model",
+                    shown.escape_debug()
+                ),
+            );
         }
     }
 
@@ -240,6 +260,41 @@ impl Walk<'_, '_> {
         };
         self.report(Rule::KerasLambda, format!("Lambda layer: {detail}"));
     }
+}
+
+/// URL schemes `tf.io.gfile` / `keras.utils.get_file` / fsspec open from a config argument.
+const URL_SCHEMES: &[&str] = &[
+    "http://",
+    "https://",
+    "ftp://",
+    "file://",
+    "gs://",
+    "s3://",
+    "hdfs://",
+    "viewfs://",
+];
+
+/// What a config string points at outside the model, if anything: a URL, or a host path
+/// (absolute, home-relative, a Windows drive or share, or climbing with `..`). Keras layers
+/// that take a file (`StringLookup`/`IntegerLookup`/`TextVectorization` `vocabulary`,
+/// `TFSMLayer` `filepath`, any custom layer's argument) open such a string at build time,
+/// with safe mode on (CVE-2025-12058). A `.keras` archive stores vocabularies inline or in
+/// its own assets, so a saved model never needs one. A lone `/` or `~` is not a path.
+pub fn host_reference(s: &str) -> Option<&'static str> {
+    let lower = s.trim_start().to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    if URL_SCHEMES.iter().any(|scheme| lower.starts_with(scheme)) {
+        return Some("a URL");
+    }
+    let absolute = matches!(bytes, [b'/', c, ..] if c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+        || matches!(bytes, [b'~', b'/' | b'\\', _, ..])
+        || matches!(bytes, [d, b':', b'/' | b'\\', ..] if d.is_ascii_alphabetic())
+        || lower.starts_with("\\\\");
+    if absolute {
+        return Some("an absolute host path");
+    }
+    let climbs = lower.len() > 2 && lower.split(['/', '\\']).any(|part| part == "..");
+    climbs.then_some("a path climbing out with `..`")
 }
 
 /// The `name` of a layer or model object (`config.name`, else `name`).
@@ -323,6 +378,72 @@ pub fn decode_base64(text: &str) -> Vec<u8> {
 mod tests {
     use super::*;
     use crate::report::{FileReport, Verdict};
+
+    #[test]
+    fn host_paths_and_urls_are_recognised_narrowly() {
+        for s in [
+            "/etc/passwd",
+            "~/.ssh/id_rsa",
+            "C:\\Users\\x\\vocab.txt",
+            "\\\\server\\share\\v.txt",
+            "../../secrets.txt",
+            "assets/../../x",
+            "file:///etc/shadow",
+            "HTTPS://attacker.example/v.txt",
+            "gs://bucket/vocab",
+            "s3://bucket/vocab",
+            "hdfs://nn/vocab",
+        ] {
+            assert!(host_reference(s).is_some(), "{s}");
+        }
+        for s in [
+            "/",
+            "~",
+            "float32",
+            "mixed_float16",
+            "lower_and_strip_punctuation",
+            "whitespace",
+            "[UNK]",
+            "a/b",
+            "..",
+            "relu",
+            "channels_last",
+        ] {
+            assert_eq!(host_reference(s), None, "{s}");
+        }
+    }
+
+    /// `.keras` archives holding only `config.json`: Keras builds the config before it looks
+    /// for weights, so they are Keras archives (they were plain zips, their config unread).
+    #[test]
+    fn config_only_archives_are_keras_and_host_reads_are_flagged() {
+        let report = crate::Scanner::default()
+            .scan_bytes("config_only.keras", &fixture("config_only.keras"));
+        assert_eq!(
+            (report.format.as_str(), report.verdict),
+            ("keras", Verdict::Safe),
+            "{:?}",
+            report.findings
+        );
+        assert!(
+            report.summary.contains("Keras objects checked"),
+            "{}",
+            report.summary
+        );
+        for name in ["vocabulary_host_path.keras", "vocabulary_url.keras"] {
+            let report = crate::Scanner::default().scan_bytes(name, &fixture(name));
+            assert_eq!(report.format, "keras", "{name}");
+            assert_eq!(report.verdict, Verdict::Dangerous, "{name}");
+            assert!(
+                report
+                    .findings
+                    .iter()
+                    .any(|f| f.rule == Rule::KerasHostPath && f.message.contains("string_lookup")),
+                "{name}: {:?}",
+                report.findings
+            );
+        }
+    }
 
     fn fixture(name: &str) -> Vec<u8> {
         let path = concat!(
@@ -438,7 +559,11 @@ mod tests {
             "config.json",
             "model.weights.h5"
         ]));
-        assert!(!is_keras_archive(&["data.pkl", "config.json"]));
+        // keras.saving.load_model reads config.json alone before anything else.
+        assert!(is_keras_archive(&["config.json"]));
+        assert!(is_keras_archive(&["data.pkl", "config.json"]));
+        assert!(!is_keras_archive(&["metadata.json", "model.weights.h5"]));
+        assert!(!is_keras_archive(&["sub/config.json"]));
     }
 
     #[test]

@@ -9,10 +9,14 @@
 //!   that fails at the very first opcodes, with no import reached, is the file called
 //!   "not a model".
 //!
-//! Extensions are never consulted. One file *name* is: `keras_metadata.pb` (a SavedModel
-//! folder's Keras metadata), because that protobuf has no magic and no field a content test
-//! could rely on. The name route only adds the Keras analysis; the bytes still go through the
-//! content route, so naming a pickle `keras_metadata.pb` hides nothing.
+//! Extensions are never consulted. The file *names* a loader opens by name are: TensorFlow
+//! reads `saved_model.pb` from a SavedModel folder whatever its bytes, Keras reads
+//! `keras_metadata.pb` beside it, and transformers reads `flax_model.msgpack` with
+//! `flax.serialization.from_bytes`. Protobuf has no magic and msgpack none either, so those
+//! names are parsed as their format even where the content test would not claim the bytes (a
+//! `saved_model.pb` with no meta-graph tags, a Flax checkpoint cut short at its first key).
+//! The name route only *adds* that analysis: the bytes still go through the content route,
+//! so naming a pickle `keras_metadata.pb` or `saved_model.pb` hides nothing.
 
 pub mod coreml;
 pub mod flax;
@@ -148,13 +152,34 @@ fn looks_like_safetensors(data: &[u8]) -> bool {
     len > 1 && first == Some(&b'{')
 }
 
-/// The one file name routing looks at (see the module docs).
+/// File names routing looks at (see the module docs).
 pub const KERAS_METADATA_NAME: &str = "keras_metadata.pb";
+pub const SAVED_MODEL_NAME: &str = "saved_model.pb";
+pub const FLAX_MODEL_NAME: &str = "flax_model.msgpack";
 
 /// Scans `data` by its content and returns the name of the format found. A file or member
-/// named `keras_metadata.pb` that parses as Keras metadata is also analysed as such.
+/// named as a loader opens it (see the module docs) is also analysed as that format.
 pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    if ctx.current_name() == KERAS_METADATA_NAME {
+    let name = ctx.current_name();
+    if name == SAVED_MODEL_NAME && !savedmodel::is_saved_model(data) {
+        // TensorFlow parses it whatever the content test says: walk it as a SavedModel
+        // (what does not parse is TF003), then route the bytes by content as well.
+        savedmodel::scan_saved_model(ctx, data);
+        return route_besides(ctx, data).unwrap_or("tensorflow-savedmodel");
+    }
+    if name == FLAX_MODEL_NAME && flax::identify(data).is_none() && !flax::is_cut_short(data) {
+        if let Some(at) = flax::cut_msgpack(data) {
+            ctx.report(
+                Finding::new(
+                    Rule::Truncated,
+                    format!("flax_model.msgpack ends inside a msgpack value (at offset {at}); flax.serialization.from_bytes refuses it"),
+                )
+                .at(at as u64),
+            );
+            return route_besides(ctx, data).unwrap_or("msgpack");
+        }
+    }
+    if name == KERAS_METADATA_NAME {
         if savedmodel::is_keras_metadata(data) {
             savedmodel::scan_keras_metadata(ctx, data);
             return route_besides(ctx, data).unwrap_or("keras-metadata");
@@ -192,7 +217,7 @@ fn report_cut_protobuf(ctx: &mut Ctx, data: &[u8], what: &str) -> &'static str {
 pub fn route_besides(ctx: &mut Ctx, data: &[u8]) -> Option<&'static str> {
     let before = ctx.checkpoint();
     let format = route_by_content(ctx, data);
-    if matches!(format, "text" | "binary" | "image" | "empty") {
+    if matches!(format, "text" | "binary" | "image" | "empty" | "msgpack") {
         ctx.rollback(before);
         return None;
     }
@@ -215,7 +240,8 @@ fn route_by_content(ctx: &mut Ctx, data: &[u8]) -> &'static str {
 fn probe_polyglot(ctx: &mut Ctx, data: &[u8]) {
     let probe = ctx.checkpoint();
     let outcome = crate::pickle::machine::run(ctx, data, 0);
-    if outcome.imports == 0 && outcome.calls == 0 {
+    let runs_nothing = outcome.imports == 0 && outcome.calls == 0;
+    if runs_nothing || pickle_stream::loader_runs_nothing(data, &outcome) {
         ctx.rollback(probe);
         return;
     }
@@ -253,16 +279,41 @@ fn route_sniffed(ctx: &mut Ctx, data: &[u8], sniffed: Sniffed) -> &'static str {
     }
 }
 
-/// Names what a slice is when it is not a model: text, an image, or unknown binary.
+/// Names what a slice is when it is not a model: an image, msgpack, text, or unknown binary.
+///
+/// Text is valid UTF-8 (a character cut at the end of the sample allowed) holding no NUL and
+/// no other C0 control character except tab, line feed, carriage return and form feed, over
+/// the whole sample looked at (the first [`TEXT_SAMPLE`] bytes). A protobuf of small fields is
+/// valid UTF-8 with no NUL, but its tags and lengths are control bytes: binary, never text.
 pub fn classify_non_model(data: &[u8]) -> &'static str {
     const IMAGES: &[&[u8]] = &[b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM"];
     if IMAGES.iter().any(|m| data.starts_with(m)) {
         "image"
-    } else if std::str::from_utf8(&data[..data.len().min(4096)]).is_ok_and(|s| !s.contains('\0')) {
+    } else if flax::is_msgpack(data) {
+        "msgpack"
+    } else if looks_like_text(&data[..data.len().min(TEXT_SAMPLE)]) {
         "text"
     } else {
         "binary"
     }
+}
+
+/// Bytes [`classify_non_model`] reads to call a slice text.
+pub const TEXT_SAMPLE: usize = 4096;
+
+fn looks_like_text(sample: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(sample) {
+        Ok(s) => s,
+        // Only a character cut by the end of the sample is forgiven.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(&sample[..e.valid_up_to()]).unwrap_or_default()
+        }
+        Err(_) => return false,
+    };
+    !valid.is_empty()
+        && !valid
+            .bytes()
+            .any(|b| (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r' | 0x0c)) || b == 0x7f)
 }
 
 #[cfg(test)]
@@ -308,6 +359,65 @@ mod tests {
         // A named keras_metadata.pb is recognised from its first byte.
         let report = crate::Scanner::default().scan_bytes("keras_metadata.pb", b"\x0a\x80\x01");
         assert!(report.findings.iter().any(|f| f.rule == Rule::Truncated));
+    }
+
+    fn msgpack_fixture(name: &str) -> Vec<u8> {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/formats/msgpack/"
+        );
+        std::fs::read(format!("{dir}{name}")).unwrap()
+    }
+
+    /// A `saved_model.pb` with a PyFunc node and no meta-graph tags: the content test does not
+    /// claim it, and it was called "text" and safe. TensorFlow reads it by name.
+    #[test]
+    fn saved_model_pb_is_parsed_by_its_name_and_binary_is_never_text() {
+        let data = msgpack_fixture("saved_model.pb");
+        let report = crate::Scanner::default().scan_bytes("m/saved_model.pb", &data);
+        assert_eq!(report.format, "tensorflow-savedmodel");
+        assert_eq!(
+            report.verdict,
+            crate::Verdict::Dangerous,
+            "{:?}",
+            report.findings
+        );
+        assert!(report.findings.iter().any(|f| f.rule == Rule::TfHostOp));
+        // Under another name: not a model, but binary, never text.
+        let report = crate::Scanner::default().scan_bytes("graph.pb", &data);
+        assert_eq!(report.format, "binary");
+        // The name only adds: a pickle named saved_model.pb is still read as a pickle.
+        let report =
+            crate::Scanner::default().scan_bytes("saved_model.pb", b"cos\nsystem\n(S'id'\ntR.");
+        assert_eq!(report.verdict, crate::Verdict::Dangerous);
+        assert!(report.imports.iter().any(|i| i.qualified() == "os.system"));
+    }
+
+    #[test]
+    fn text_is_utf8_without_control_bytes_over_the_whole_sample() {
+        assert_eq!(classify_non_model(b"hello\tworld\r\n\x0c"), "text");
+        assert_eq!(
+            classify_non_model("caf\u{e9} \u{2014} ok".as_bytes()),
+            "text"
+        );
+        assert_eq!(
+            classify_non_model(b"\x08\x01\x12\x02ab"),
+            "binary",
+            "protobuf"
+        );
+        assert_eq!(classify_non_model(b"ok\x1b[0m"), "binary", "escape");
+        assert_eq!(classify_non_model(b"a\x7f"), "binary", "DEL");
+        // A character cut by the end of the sample is forgiven; a bad one inside it is not.
+        let mut cut = vec![b'a'; TEXT_SAMPLE - 1];
+        cut.extend("\u{e9}".as_bytes());
+        assert_eq!(classify_non_model(&cut), "text");
+        let mut late = vec![b'a'; TEXT_SAMPLE - 10];
+        late.push(0x01);
+        assert_eq!(
+            classify_non_model(&late),
+            "binary",
+            "control byte late in the sample"
+        );
     }
 
     #[test]

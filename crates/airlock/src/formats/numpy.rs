@@ -1,8 +1,12 @@
 //! NumPy `.npy` files, read exactly as numpy's `_read_array_header` (`lib/_format_impl.py`).
 //!
 //! Layout: `\x93NUMPY`, major, minor, header length (u16 LE for 1.0, u32 LE for 2.0 and 3.0),
-//! the header (latin-1 for 1.0/2.0, UTF-8 for 3.0; at most 10,000 characters, numpy's
-//! `max_header_size`), then the data. The header is a Python literal evaluated with
+//! the header (latin-1 for 1.0/2.0, UTF-8 for 3.0), then the data. numpy refuses a header
+//! over 10,000 characters (`max_header_size`) *unless* `allow_pickle=True`, which sets
+//! `max_header_size = 2**64` (`numpy.load` and `read_array`): the one load that unpickles an
+//! object array's body also reads any header. So headers are read whatever their length, as
+//! `numpy.load(allow_pickle=True)` reads them; one over the cap is still reported (NPY001,
+//! dangerous: a length over the reader's cap), and an object array behind it is scanned. The header is a Python literal evaluated with
 //! `ast.literal_eval`; here a small bounded literal parser reads the subset that can make a
 //! valid header (dicts, tuples, lists, strings, ints, bools, None; depth-limited). numpy then
 //! requires exactly the keys `descr`, `fortran_order`, `shape`: a tuple of ints, a bool, and a
@@ -37,6 +41,8 @@ pub struct NpyHeader {
     pub has_object: bool,
     /// Bytes per element when the dtype is understood here.
     pub itemsize: Option<u64>,
+    /// Characters in the decoded header (numpy's `len(header)`).
+    pub header_chars: usize,
 }
 
 impl NpyHeader {
@@ -88,6 +94,18 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             return "npy";
         }
     };
+    if header.header_chars > MAX_HEADER_CHARS {
+        ctx.report(
+            Finding::new(
+                Rule::NumpyHeader,
+                format!(
+                    "{}; numpy.load refuses it unless allow_pickle=True, which lifts the cap and reads it (as here)",
+                    over_cap_message(header.header_chars)
+                ),
+            )
+            .with_severity(crate::rules::Severity::Dangerous),
+        );
+    }
     let body = data.get(header.data_offset..).unwrap_or_default();
     ctx.note(format!("shape {:?}", header.shape));
     if header.has_object {
@@ -113,7 +131,7 @@ fn over_cap_message(chars: usize) -> String {
 /// True when `e` is the header-size cap: numpy has it to keep `ast.literal_eval` from
 /// spending unbounded time on a crafted header, so a file over it targets readers (dangerous).
 fn is_over_cap(e: &NpyError) -> bool {
-    e.0.starts_with("header is ") && e.0.ends_with(&format!("over numpy's {MAX_HEADER_CHARS}"))
+    e.0.starts_with("header is ") && e.0.contains(&format!("over numpy's {MAX_HEADER_CHARS}"))
 }
 
 /// True when a `.npy` file ends before the end of the header its first bytes declare (the
@@ -177,7 +195,8 @@ fn check_data_len(ctx: &mut Ctx, header: &NpyHeader, present: u64) {
 }
 
 /// Parses the magic, version and header dict exactly as numpy's `read_magic` and
-/// `_read_array_header` do.
+/// `_read_array_header` do under `numpy.load(allow_pickle=True)`: the header length is not
+/// capped there (see the module docs); [`NpyHeader::header_chars`] says how long it was.
 pub fn parse_header(data: &[u8]) -> Result<NpyHeader, NpyError> {
     if data.get(..MAGIC.len()) != Some(MAGIC) {
         return err("the magic string is not \\x93NUMPY");
@@ -213,13 +232,17 @@ pub fn parse_header(data: &[u8]) -> Result<NpyHeader, NpyError> {
         raw.iter().map(|&b| char::from(b)).collect()
     };
     let chars = text.chars().count();
-    if chars > MAX_HEADER_CHARS {
-        return err(over_cap_message(chars));
-    }
+    let over_cap = |e: String| {
+        if chars > MAX_HEADER_CHARS {
+            NpyError(format!("{}, and {e}", over_cap_message(chars)))
+        } else {
+            NpyError(e)
+        }
+    };
     let value = literal::parse(&text, major <= 2)
-        .map_err(|e| NpyError(format!("cannot parse header: {e}")))?;
-    let (descr, fortran_order, shape) = header_fields(value)?;
-    let (has_object, itemsize) = describe_dtype(&descr, 0)?;
+        .map_err(|e| over_cap(format!("cannot parse header: {e}")))?;
+    let (descr, fortran_order, shape) = header_fields(value).map_err(|e| over_cap(e.0))?;
+    let (has_object, itemsize) = describe_dtype(&descr, 0).map_err(|e| over_cap(e.0))?;
     Ok(NpyHeader {
         version: (major, minor),
         data_offset: start + header_len,
@@ -227,6 +250,7 @@ pub fn parse_header(data: &[u8]) -> Result<NpyHeader, NpyError> {
         shape,
         has_object,
         itemsize,
+        header_chars: chars,
     })
 }
 
@@ -832,7 +856,47 @@ mod tests {
             "{{'descr': '<f4', 'fortran_order': False, 'shape': (2,)}}{}",
             " ".repeat(10_000)
         );
-        assert!(parse_header(&npy((2, 0), &too_long, &[])).is_err());
+        // Read as numpy.load(allow_pickle=True) reads it: the cap does not apply there.
+        let header = parse_header(&npy((2, 0), &too_long, &[])).unwrap();
+        assert!(header.header_chars > MAX_HEADER_CHARS);
+    }
+
+    /// numpy.load(allow_pickle=True) lifts the 10,000-character cap and unpickles an object
+    /// array's body: the body's imports were never reported (the file stopped at NPY001).
+    #[test]
+    fn an_object_array_behind_an_oversized_header_is_unpickled_and_scanned() {
+        let header = format!(
+            "{{'descr': '|O', 'fortran_order': False, 'shape': (1,), }}{}",
+            " ".repeat(MAX_HEADER_CHARS + 100)
+        );
+        let body = b"\x80\x02cposix\nsystem\nX\x02\x00\x00\x00id\x85R.";
+        let report = scan(&npy((2, 0), &header, body));
+        assert_eq!(report.verdict, Verdict::Dangerous, "{:?}", report.findings);
+        assert!(
+            report
+                .imports
+                .iter()
+                .any(|i| i.qualified() == "posix.system"),
+            "{:?}",
+            report.imports
+        );
+        assert!(
+            codes(&report).contains(&"NPY001"),
+            "the large header is still noted"
+        );
+        assert!(codes(&report).contains(&"NPY002"));
+        // A benign object array behind a large header: NPY001 (dangerous per the malformed
+        // rule: a length over the reader's cap), and its data-only pickle scanned.
+        let benign = scan(&npy((2, 0), &header, b"\x80\x02]q\x00K\x01a."));
+        assert!(benign.imports.is_empty());
+        assert!(
+            benign
+                .findings
+                .iter()
+                .any(|f| f.rule == Rule::NumpyHeader && f.message.contains("allow_pickle=True")),
+            "{:?}",
+            benign.findings
+        );
     }
 
     #[test]

@@ -58,9 +58,9 @@ fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool, pass: Pass) -> &'
         ctx.rollback(probe);
         first = machine::run_full(ctx, data, 0);
     }
-    if !known_pickle && first.is_not_a_pickle() && !data.starts_with(b"\x80") {
-        // The loader fails at the first instruction, before importing or building anything:
-        // loading it runs nothing. Report what the bytes are instead.
+    if !known_pickle && loader_runs_nothing(data, &first) {
+        // The loader fails before importing or calling anything: loading it runs nothing.
+        // Report what the bytes are instead (see [`loader_runs_nothing`]).
         ctx.rollback(probe);
         let kind = super::classify_non_model(data);
         let reason = match &first.error {
@@ -135,6 +135,59 @@ fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool, pass: Pass) -> &'
     } else {
         "pickle"
     }
+}
+
+/// True when `pickle.load` on these bytes would raise before running anything the bytes
+/// choose, so they are not a pickle to any loader (msgpack maps, raw weights that happen to
+/// start with `0x80`). The rule, from CPython's C unpickler (`_pickle.c`):
+/// - a run that reaches STOP, hits a scanning limit, or makes a call is a pickle;
+/// - so is one that imports by name (GLOBAL, STACK_GLOBAL, INST) before it fails;
+/// - EXT1/EXT2/EXT4 (`0x82`-`0x84`, every msgpack map of 2-4 entries) look their code up in
+///   `copyreg._inverted_registry`, which CPython ships empty and no library we know fills:
+///   `load_extension` raises "unregistered extension code" before importing. Even where a
+///   program registered codes, the lookup reaches only names that program chose, never one
+///   the file spells. So a run that fails with EXT lookups as its only imports, and no call,
+///   runs nothing the file chose (a pickle that completes or calls keeps its PKL015);
+/// - PROTO (`0x80`) with a protocol above 5 raises "unsupported pickle protocol" at once,
+///   before any other opcode, and a lone `0x80` (an empty msgpack map) fails reading its
+///   argument: not pickles. A stream whose PROTO the unpickler *accepts* (0-5) has got past
+///   its first opcode, and stays a pickle whatever follows (PKL013 where it fails): from there
+///   on, whether CPython would reach an import is the machine's reading of the rest, and a
+///   disagreement between the two (a name CPython imports before failing, a cut that hides
+///   the rest) must not turn into "not a model". Raw weights whose first two bytes happen to
+///   be `0x80` and `0x00`-`0x05` are flagged for that reason; any other second byte is not.
+pub(crate) fn loader_runs_nothing(data: &[u8], outcome: &Outcome) -> bool {
+    if outcome.stopped || outcome.limited || outcome.calls > 0 {
+        return false;
+    }
+    let Some((failed_at, _)) = &outcome.error else {
+        return false;
+    };
+    if declares_supported_protocol(data, outcome.start) {
+        return false;
+    }
+    outcome.imports == 0 || !imports_by_name(data, outcome.start, *failed_at)
+}
+
+/// The pickle at `start` opens with PROTO and a protocol the unpickler accepts.
+fn declares_supported_protocol(data: &[u8], start: usize) -> bool {
+    matches!(data.get(start..start.saturating_add(2)), Some([0x80, p]) if *p <= crate::pickle::opcodes::HIGHEST_PROTOCOL)
+}
+
+/// True when an instruction before `end` imports by name (GLOBAL, STACK_GLOBAL, INST).
+fn imports_by_name(data: &[u8], start: usize, end: u64) -> bool {
+    use crate::pickle::opcodes::Opcode as O;
+    let mut reader = crate::pickle::reader::Reader::new(data, start);
+    while (reader.position() as u64) < end {
+        match reader.next_raw() {
+            Ok(instr) if matches!(instr.op, O::GLOBAL | O::STACK_GLOBAL | O::INST) => return true,
+            Ok(_) => {}
+            // The machine read these bytes; a decode failure here would be a disagreement,
+            // so fail closed.
+            Err(_) => return true,
+        }
+    }
+    false
 }
 
 /// A pickle that stopped early is a finding: the loader raises there, after running
@@ -228,6 +281,82 @@ mod tests {
             );
             assert_eq!(r.format, "text");
             assert!(r.imports.is_empty());
+        }
+    }
+
+    /// Bytes starting with 0x80-0x84 that `pickle.load` rejects before importing anything:
+    /// msgpack maps (as `msgpack.packb` writes them) and raw weights. They were reported as
+    /// malformed pickles (PKL013) or extension codes (PKL015).
+    #[test]
+    fn bytes_the_unpickler_rejects_at_once_are_not_pickles() {
+        let cases: &[(&str, &[u8])] = &[
+            ("msgpack {}", b"\x80"),
+            ("raw bf16 weights", &[0x80, 0xbf, 0x00, 0x40]),
+            ("PROTO 6: unsupported protocol", b"\x80\x06K\x01."),
+            ("PROTO 0xff then GLOBAL", b"\x80\xffcos\nsystem\n."),
+            (
+                "msgpack {'a': 1}: NEWOBJ on an empty stack",
+                b"\x81\xa1a\x01",
+            ),
+            (
+                "msgpack {'ab': 1, 'c': 2}: EXT1 code 162",
+                b"\x82\xa2ab\x01\xa1c\x02",
+            ),
+            ("msgpack 3 keys: EXT2", b"\x83\xa1a\x01\xa1b\x02\xa1c\x03"),
+            (
+                "msgpack 4 keys: EXT4",
+                b"\x84\xa1a\x01\xa1b\x02\xa1c\x03\xa1d\x04",
+            ),
+            (
+                "raw float32 weights",
+                &[0x80, 0x3f, 0x00, 0x00, 0x00, 0x40, 0xcd, 0xcc],
+            ),
+        ];
+        for (what, data) in cases {
+            let r = scan(data);
+            assert_eq!(r.verdict, Verdict::Safe, "{what}: {:?}", r.findings);
+            assert!(
+                matches!(r.format.as_str(), "binary" | "msgpack"),
+                "{what}: {}",
+                r.format
+            );
+            assert!(r.imports.is_empty(), "{what}");
+        }
+    }
+
+    /// What could import stays a pickle: a name imported before the failure, a call, a
+    /// supported protocol followed by anything, an EXT in a pickle that completes.
+    #[test]
+    fn what_could_run_anything_stays_a_pickle() {
+        let cases: &[(&str, &[u8], Verdict)] = &[
+            (
+                "GLOBAL then junk",
+                b"\x80\x02cos\nsystem\n\xff",
+                Verdict::Dangerous,
+            ),
+            ("EXT1 then STOP", b"\x80\x02\x82\x01.", Verdict::Suspicious),
+            ("EXT1 then REDUCE", b"\x82\x01)R\xff", Verdict::Suspicious),
+            (
+                "PROTO 2, cut short",
+                b"\x80\x02}q\x00(K\x01",
+                Verdict::Suspicious,
+            ),
+            ("PROTO 4, nothing else", b"\x80\x04", Verdict::Suspicious),
+            (
+                "PROTO 2, stack underflow",
+                b"\x80\x02\x85.",
+                Verdict::Suspicious,
+            ),
+        ];
+        for (what, data, verdict) in cases {
+            let r = scan(data);
+            assert_eq!(r.format, "pickle", "{what}: {:?}", r.findings);
+            assert!(
+                r.verdict >= *verdict,
+                "{what}: {:?} {:?}",
+                r.verdict,
+                r.findings
+            );
         }
     }
 

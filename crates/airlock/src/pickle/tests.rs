@@ -225,8 +225,13 @@ fn repeated_proto_is_reported() {
 
 #[test]
 fn unsupported_protocol_fails() {
-    let r = scan(b"\x80\x06K\x01.");
+    // Where bytes are known to be a pickle (an object array's data), the loader's error is
+    // reported; on its own the stream is not a pickle at all (formats::pickle_stream).
+    let r = Scanner::default().scan_with("t", b"\x80\x06K\x01.", |ctx, d| {
+        crate::formats::pickle_stream::scan_pickles(ctx, d)
+    });
     assert!(rules(&r).contains(&Rule::MalformedPickle));
+    assert_eq!(scan(b"\x80\x06K\x01.").format, "binary");
 }
 
 #[test]
