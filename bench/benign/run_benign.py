@@ -99,11 +99,10 @@ def build(report, manifest, out):
             continue
         row[verdict] += 1
         row["not_safe"] += 1
-        why = row.setdefault("why", collections.Counter()) if False else None
-        rows.setdefault(f"__why__{lib}", collections.Counter()).update(rule_codes(entry) if entry else ["missing"])
-        for imp in (entry or {}).get("imports", []):
-            if imp.get("rating") != "innocuous":
-                rows[f"__why__{lib}"][f"{imp['module']}.{imp['name']}"] += 1
+        # Counted in files: each rule code and each import not allowed once per file.
+        why = set(rule_codes(entry)) if entry else {"missing"}
+        why |= {f"{i['module']}.{i['name']}" for i in (entry or {}).get("imports", []) if i.get("rating") != "innocuous"}
+        rows.setdefault(f"__why__{lib}", collections.Counter()).update(why)
         false_alarms[(verdict, classify(entry) if entry else "not in report")].append(rel)
     return rows, false_alarms, by_design, unlisted, missing
 

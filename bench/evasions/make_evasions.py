@@ -95,11 +95,57 @@ def templates(d):
         "get_item_chain": "{{ lipsum['__glob' ~ 'als__'].get('__buil' ~ 'tins__').get('__imp' ~ 'ort__')('os').popen('echo airlock-evasion').read() }}",
         "reverse_filter": "{% set g = '__slabolg__'|reverse %}{{ (lipsum|attr(g)).os.popen('echo airlock-evasion').read() }}",
     }
+    routes.update(fully_folded())
     for name, tpl in routes.items():
+        # Where transformers reads it (tokenizer_config.json) and where llama.cpp reads it (GGUF).
         cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "chat_template": tpl, "bos_token": "<s>", "eos_token": "</s>"}
         sub = d / name
         sub.mkdir()
         (sub / "tokenizer_config.json").write_text(json.dumps(cfg, indent=2))
+        (sub / "model.gguf").write_bytes(gguf_with_template(tpl))
+
+
+def _codes(text):
+    return ",".join(str(ord(c)) for c in text)
+
+
+# Each route spells a name without writing it: (variable, name) -> template statement.
+FOLDS = {
+    "tilde": lambda v, t: f"{{% set {v} = '{t[: len(t) // 2]}' ~ '{t[len(t) // 2:]}' %}}",
+    "multiply": lambda v, t: f"{{% set {v} = " + " ~ ".join(f"'{c}' * 1" if c != "_" else "'_' * 1" for c in t) + " %}",
+    "set_block": lambda v, t: f"{{% set {v} %}}{t[:1]}{{{{ '{t[1:]}' }}}}{{% endset %}}",
+    "format_filter": lambda v, t: f"{{% set {v} = '{'%c' * len(t)}'|format({_codes(t)}) %}}",
+    "str_format": lambda v, t: f"{{% set {v} = '{'{}' * len(t)}'.format({', '.join(repr(c) for c in t)}) %}}",
+    "join": lambda v, t: f"{{% set {v} = {list(t)!r}|join %}}",
+    "replace": lambda v, t: f"{{% set {v} = '{t.replace('_', 'Q').replace('o', 'Z')}'|replace('Q', '_')|replace('Z', 'o') %}}",
+    "reverse": lambda v, t: f"{{% set {v} = '{t[::-1]}'|reverse %}}",
+    "loop": lambda v, t: f"{{% set ns_{v} = namespace(s='') %}}{{% for c in {list(t)!r} %}}{{% set ns_{v}.s = ns_{v}.s ~ c %}}{{% endfor %}}{{% set {v} = ns_{v}.s %}}",
+}
+
+
+def fully_folded():
+    """Every name on the walk (dunders, `os`, `popen`, `read`) folded, walked with attr and get."""
+    names = {"i": "__init__", "g": "__globals__", "o": "os", "p": "popen", "r": "read"}
+    out = {}
+    for route, fold in FOLDS.items():
+        sets = "".join(fold(v, t) for v, t in names.items())
+        out[f"folded_{route}_attr"] = sets + "{{ (((cycler|attr(i)|attr(g)).get(o)|attr(p))('echo airlock-evasion')|attr(r))() }}"
+        out[f"folded_{route}_item"] = sets + "{{ ((lipsum|attr(g))[o]|attr(p))('echo airlock-evasion')|attr(r) }}"
+    return out
+
+
+def gguf_str(text):
+    b = text.encode()
+    return struct.pack("<Q", len(b)) + b
+
+
+def gguf_with_template(template):
+    """A GGUF v3 file with no tensors and three metadata strings (type 8), padded to 32 bytes."""
+    kvs = [("general.architecture", "llama"), ("general.name", "evasion"), ("tokenizer.chat_template", template)]
+    out = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kvs))
+    for key, value in kvs:
+        out += gguf_str(key) + struct.pack("<I", 8) + gguf_str(value)
+    return out + b"\0" * (-len(out) % 32)
 
 
 def zip_methods(d):

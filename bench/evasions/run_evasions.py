@@ -4,7 +4,9 @@
     python3 bench/evasions/run_evasions.py target/release/airlock
 
 Every file is malicious, so anything below dangerous is a miss (suspicious still fails a
-default scan, but issue 21 asks for dangerous). Standard library only; reads the files only
+default scan, but issue 21 asks for dangerous). A second column counts the files where the
+payload's own import was reported as dangerous: a file can be dangerous for a side rule (a
+header over numpy's cap) while the pickle behind it is never read. Standard library only; reads the files only
 through Airlock.
 """
 
@@ -31,17 +33,21 @@ def main():
         cls = rel.parts[0]
         rows[cls]["files"] += 1
         rows[cls][f["verdict"]] += 1
+        # Dangerous for the payload itself, not only for a side rule (a header cap, a layout):
+        # the payload's import was reported and rated dangerous.
+        if any(i.get("rating") == "dangerous" for i in f.get("imports", [])):
+            rows[cls]["payload_import"] += 1
         if f["verdict"] != "dangerous":
             codes = sorted({x["rule"] for x in f.get("findings", []) if x.get("severity") != "info"})
             misses.append(f"- `{rel}`: {f['verdict']} ({', '.join(codes) or 'no finding'})")
     version = subprocess.run([str(binary), "--version"], capture_output=True, text=True).stdout.strip()
     print(f"Binary: `{binary}` ({version})\n")
-    print("| class | files | dangerous | suspicious | unscannable | safe |\n| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| class | files | dangerous | of which a dangerous import reported | suspicious | unscannable | safe |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     total = collections.Counter()
     for cls, r in sorted(rows.items()):
-        print(f"| {cls} | {r['files']} | {r['dangerous']} | {r['suspicious']} | {r['unscannable']} | {r['safe']} |")
+        print(f"| {cls} | {r['files']} | {r['dangerous']} | {r['payload_import']} | {r['suspicious']} | {r['unscannable']} | {r['safe']} |")
         total.update(r)
-    print(f"| **total** | **{total['files']}** | **{total['dangerous']}** | {total['suspicious']} | {total['unscannable']} | {total['safe']} |\n")
+    print(f"| **total** | **{total['files']}** | **{total['dangerous']}** | {total['payload_import']} | {total['suspicious']} | {total['unscannable']} | {total['safe']} |\n")
     print("Not dangerous (misses):\n")
     print("\n".join(misses) or "- none")
 
