@@ -21,7 +21,7 @@ Run in the virtualenv of bench/benign/setup.sh: bench/benign/.venv/bin/python ma
 """
 
 import argparse
-import importlib
+import importlib.metadata
 import json
 import os
 import pickle
@@ -1109,7 +1109,7 @@ def make_gguf(rec):
     artifact(rec, lib, "GGUFWriter llama with ChatML template", lambda: write("tiny-llama.gguf", "llama",
              "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"))
     artifact(rec, lib, "GGUFWriter without template", lambda: write("tiny-plain.gguf", "llama", None))
-    rec.versions["gguf"] = getattr(gguf, "__version__", "?")
+    rec.versions["gguf"] = importlib.metadata.version("gguf")
 
 
 def make_flax(rec):

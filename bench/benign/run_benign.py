@@ -112,7 +112,7 @@ def table(rows, manifest):
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     total = collections.Counter()
     versions = manifest.get("versions", {})
-    version_key = {"sklearn": "scikit-learn", "sentence_transformers": "sentence-transformers"}
+    version_key = {"sklearn": "scikit-learn", "sentence_transformers": "sentence-transformers", "pickle": "python"}
     for lib, row in rows.items():
         if lib.startswith("__why__"):
             continue
