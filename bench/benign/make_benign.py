@@ -1221,6 +1221,10 @@ MAKERS = [
 
 
 def main():
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        # Set and dict-of-set orders (pickled sets, vocabularies, gensim and sklearn text
+        # models) follow string hashes: fix them, or two runs write different bytes.
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
     ap.add_argument("--only", nargs="*", help="maker names to run (default: all)")
