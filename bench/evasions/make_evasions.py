@@ -221,6 +221,82 @@ def dill_array_helper(d):
         (d / f"create_array_{name}.pkl").write_bytes(pickle4(body))
 
 
+def keras_archive(path, config, members=()):
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("config.json", json.dumps(config))
+        for name in members:
+            z.writestr(name, json.dumps({"keras_version": "3.15.1", "date_saved": "2026-12-07@00:00:00"}))
+
+
+def sequential(*layers):
+    return {"module": "keras", "class_name": "Sequential", "config": {"name": "sequential", "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "input"}}, *layers]},
+        "registered_name": None}
+
+
+def lambda_layer():
+    # compile() builds a code object from source without running it; marshal serialises it the
+    # way Keras' Lambda does (base64 of marshal.dumps(function.__code__)).
+    import base64
+    import marshal
+
+    module = compile("f = lambda x: __import__('os').system('echo airlock-evasion') or x", "<evasion>", "exec")
+    code = next(c for c in module.co_consts if hasattr(c, "co_code"))
+    fn = {"class_name": "__lambda__", "config": {"code": base64.b64encode(marshal.dumps(code)).decode(), "defaults": None, "closure": None}}
+    return {"module": "keras.layers", "class_name": "Lambda", "config": {"name": "lambda", "function": fn, "arguments": {}}, "registered_name": None}
+
+
+def keras_config_only(d):
+    """.keras archives holding config.json (and maybe metadata.json) but no weights: the loader
+    deserialises the config, running a Lambda, before it looks for weights."""
+    keras_archive(d / "lambda_config_only.keras", sequential(lambda_layer()))
+    keras_archive(d / "lambda_config_metadata.keras", sequential(lambda_layer()), ["metadata.json"])
+    keras_archive(d / "lambda_functional_config_only.keras", {"module": "keras", "class_name": "Functional", "config": {"name": "f", "layers": [lambda_layer()], "input_layers": [], "output_layers": []}})
+
+
+def keras_host_paths(d):
+    """Preprocessing layers whose file arguments name host paths or URLs, read when the config is built."""
+    cases = {
+        "textvectorization_etc_passwd": ("TextVectorization", {"vocabulary": "/etc/passwd", "max_tokens": None, "output_mode": "int"}),
+        "stringlookup_url": ("StringLookup", {"vocabulary": "http://127.0.0.1/vocab.txt", "num_oov_indices": 1}),
+        "integerlookup_ssh_key": ("IntegerLookup", {"vocabulary": "/root/.ssh/id_rsa"}),
+        "textvectorization_idf_weights_path": ("TextVectorization", {"vocabulary": "~/.aws/credentials", "output_mode": "tf_idf", "idf_weights": "/etc/shadow"}),
+    }
+    for name, (cls, cfg) in cases.items():
+        layer = {"module": "keras.layers", "class_name": cls, "config": {"name": name, **cfg}, "registered_name": None}
+        keras_archive(d / f"{name}.keras", sequential(layer), ["metadata.json"])
+
+
+def pb_field(number, payload):
+    """A length-delimited protobuf field (wire type 2)."""
+    key, size = varint(number << 3 | 2), varint(len(payload))
+    return key + size + payload
+
+
+def varint(n):
+    out = b""
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
+def saved_model(d):
+    """Minimal saved_model.pb files whose graph holds a PyFunc node (runs a registered Python
+    function) or file-reading ops; the first bytes are protobuf, never text."""
+    for name, op, attrs in (("pyfunc", "PyFunc", {"token": b"pyfunc_0"}), ("eager_pyfunc", "EagerPyFunc", {"token": b"pyfunc_1"}),
+                            ("readfile", "ReadFile", {}), ("writefile", "WriteFile", {})):
+        attr_entries = b"".join(pb_field(5, pb_field(1, k.encode()) + pb_field(2, pb_field(2, v))) for k, v in attrs.items())
+        node = pb_field(1, f"{op.lower()}_node".encode()) + pb_field(2, op.encode()) + attr_entries
+        graph_def = pb_field(1, node)
+        meta_graph = pb_field(2, graph_def)
+        pb = b"\x08\x01" + pb_field(2, meta_graph)  # saved_model_schema_version = 1, meta_graphs
+        sub = d / name
+        sub.mkdir()
+        (sub / "saved_model.pb").write_bytes(pb)
+
+
 CLASSES = {
     "names": aliased_names,
     "code_executing": code_executing,
@@ -229,6 +305,9 @@ CLASSES = {
     "numpy_header": numpy_big_header,
     "torchscript_helpers": torchscript_list_helpers,
     "dill_helper": dill_array_helper,
+    "keras_config_only": keras_config_only,
+    "keras_host_paths": keras_host_paths,
+    "saved_model": saved_model,
 }
 
 
