@@ -257,7 +257,7 @@ def make_scipy(rec):
 def tiny_net():
     import torch.nn as nn
 
-    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.LazyLinear(10) if False else nn.Linear(8 * 30 * 30, 10))
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 30 * 30, 10))
 
 
 def make_torch(rec):
@@ -780,7 +780,7 @@ def tiny_bert():
     return BertForSequenceClassification(cfg)
 
 
-def tiny_tokenizer(d):
+def tiny_tokenizer():
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
@@ -795,7 +795,7 @@ def make_tokenizers(rec):
 
     lib = "tokenizers"
     d = rec.lib_dir(lib)
-    artifact(rec, lib, "WordPiece Tokenizer.save", lambda: tiny_tokenizer(d).save(str(d / "wordpiece.json")))
+    artifact(rec, lib, "WordPiece Tokenizer.save", lambda: tiny_tokenizer().save(str(d / "wordpiece.json")))
 
     def bpe():
         tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -824,7 +824,7 @@ def make_transformers(rec):
     artifact(rec, lib, "GenerationConfig.save_pretrained", lambda: GenerationConfig(max_new_tokens=20, do_sample=True, top_p=0.9).save_pretrained(d / "gen"))
 
     def tok():
-        t = tiny_tokenizer(d)
+        t = tiny_tokenizer()
         fast = PreTrainedTokenizerFast(tokenizer_object=t, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
         fast.chat_template = "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}"
         fast.save_pretrained(d / "tokenizer")
@@ -1138,7 +1138,7 @@ def make_msgpack(rec):
     artifact(rec, lib, "packb of small map (0x8N first byte)", lambda: (d / "small.bin").write_bytes(msgpack.packb({"x": 1})))
     artifact(rec, lib, "packb of list", lambda: (d / "list.msgpack").write_bytes(msgpack.packb(list(range(100)))))
     artifact(rec, lib, "packb of map with 16 keys (map16)", lambda: (d / "map16.msgpack").write_bytes(msgpack.packb({f"k{i}": i for i in range(20)})))
-    rec.versions["msgpack"] = msgpack.version and ".".join(map(str, msgpack.version))
+    rec.versions["msgpack"] = ".".join(map(str, msgpack.version))
 
 
 def make_spacy(rec):

@@ -41,20 +41,6 @@ def scan(binary, out):
     return json.loads(report.read_text()), proc.returncode, version
 
 
-def reasons(entry):
-    """Why a file is not safe: its non-info finding codes and the imports not rated innocuous."""
-    why = []
-    for f in entry.get("findings", []):
-        if f.get("severity") == "info":
-            continue
-        msg = f.get("message", "")
-        why.append(f"{f['rule']}: {short(msg)}")
-    for imp in entry.get("imports", []):
-        if imp.get("rating") != "innocuous":
-            why.append(f"import {imp['module']}.{imp['name']} ({imp['rating']})")
-    return sorted(set(why))
-
-
 def short(msg, n=110):
     msg = " ".join(msg.split())
     return msg if len(msg) <= n else msg[: n - 1] + "…"

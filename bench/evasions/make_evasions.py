@@ -14,7 +14,6 @@ to be rated dangerous; run_evasions.py scans the folder and prints the table.
 """
 
 import argparse
-import io
 import json
 import shutil
 import struct
