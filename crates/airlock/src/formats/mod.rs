@@ -98,6 +98,12 @@ pub fn sniff(data: &[u8]) -> Sniffed {
         Sniffed::Lz4
     } else if starts(b"\x28\xb5\x2f\xfd") {
         Sniffed::Zstd
+    } else if is_zlib_header(data) && looks_like_safetensors(data) {
+        // A safetensors header length such as 376 (0x178) starts `78 01`, a valid zlib
+        // header. Such bytes cannot be a zlib stream joblib would inflate: the next byte opens
+        // a stored deflate block whose LEN/NLEN pair is then the length's zero bytes, which
+        // zlib rejects. So the safetensors reading wins (found by the broad benign set).
+        Sniffed::Safetensors
     } else if starts(b"ZF") || is_zlib_header(data) {
         Sniffed::JoblibZlib
     } else if starts(b"\x5d\x00\x00") {
@@ -431,6 +437,11 @@ mod tests {
         assert_eq!(sniff(b"\x93NUMPY\x01\x00"), Sniffed::Npy);
         assert_eq!(sniff(b"\x80\x02}q\x00."), Sniffed::Other);
         assert_eq!(sniff(b"\x78\x9c\x01\x02"), Sniffed::JoblibZlib);
+        // A safetensors file whose header is 376 bytes long starts like a zlib stream.
+        let mut st = 376u64.to_le_bytes().to_vec();
+        st.extend_from_slice(b"{\"__metadata__\":{}}");
+        st.resize(8 + 376, b' ');
+        assert_eq!(sniff(&st), Sniffed::Safetensors);
         assert_eq!(sniff(b""), Sniffed::Empty);
     }
 
