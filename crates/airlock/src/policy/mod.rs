@@ -40,8 +40,10 @@ pub struct Assessment {
     pub allowed_by: Option<&'static str>,
     /// The global is innocuous only when the classes or callables passed to it are themselves
     /// allowlisted globals (`copyreg._reconstructor`, `torch._tensor._rebuild_from_type_v2`,
-    /// numpy's random-generator constructors, Cython `__pyx_unpickle_*` helpers). The pickle
-    /// engine checks the arguments of REDUCE/NEWOBJ on such a callable.
+    /// numpy's random-generator constructors, Cython `__pyx_unpickle_*` helpers). Holds today
+    /// because every global a pickle passes them is rated on its own and no profile allows a
+    /// global returning an arbitrary callable; the engine does not re-check the arguments
+    /// (see docs/policy.md).
     pub args_must_be_allowed: bool,
 }
 
