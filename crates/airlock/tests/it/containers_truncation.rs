@@ -487,5 +487,5 @@ fn the_timeout_stops_decompression_loops() {
     // Inflating it all takes tens of seconds in a debug build. The 10 % target is measured
     // on the release build (docs/limits.md); here, on a loaded CI machine, only that the loop
     // stops soon after the deadline.
-    assert!(took < Duration::from_millis(300 + 1000), "{took:?}");
+    assert!(took < Duration::from_millis(300 + 3000), "{took:?}");
 }
