@@ -50,9 +50,14 @@ pub const FLAG_DATA_DESCRIPTOR: u16 = 0x8;
 pub const FLAG_PATCHED: u16 = 0x20;
 pub const FLAG_STRONG_ENCRYPTION: u16 = 0x40;
 
-/// Compression methods this reader decodes.
+/// Compression methods this reader decodes: the ones CPython's `zipfile` decodes (stored,
+/// deflate, bzip2, LZMA), so every member a `zipfile`-based loader (`numpy.load` of an `.npz`,
+/// Keras, pickle-in-zip loaders) can read is read here too. torch's own reader takes only
+/// stored and deflate; decoding more than it does only ever adds to what is scanned.
 pub const METHOD_STORED: u16 = 0;
 pub const METHOD_DEFLATE: u16 = 8;
+pub const METHOD_BZIP2: u16 = 12;
+pub const METHOD_LZMA: u16 = 14;
 
 /// One member, as the central directory and its local header describe it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -335,25 +340,26 @@ impl<'a> ZipArchive<'a> {
             }),
             METHOD_DEFLATE => {
                 let decoder = flate2::read::DeflateDecoder::new(raw);
-                let (out, end) = read_bounded(ctx, &format!("`{name}`"), decoder, size);
-                let complete = end == ReadEnd::Complete;
-                if let ReadEnd::Failed(why) = end {
+                Some(inflate_member(ctx, name, "deflate", decoder, size, start))
+            }
+            METHOD_BZIP2 => {
+                // zipfile: one `bz2.BZ2Decompressor` stream per member.
+                let decoder = bzip2::read::BzDecoder::new(raw);
+                Some(inflate_member(ctx, name, "bzip2", decoder, size, start))
+            }
+            METHOD_LZMA => match lzma_member_decoder(raw, entry.uncompressed_size) {
+                Ok(decoder) => Some(inflate_member(ctx, name, "LZMA", decoder, size, start)),
+                Err(why) => {
                     ctx.report(
                         Finding::new(
                             Rule::ArchiveCorrupt,
-                            format!(
-                                "`{name}`: deflate stream broken after {} bytes: {why}",
-                                out.len()
-                            ),
+                            format!("`{name}`: LZMA member not decoded: {why}"),
                         )
                         .at(start as u64),
                     );
+                    None
                 }
-                Some(MemberData {
-                    bytes: MemberBytes::Inflated(out),
-                    complete,
-                })
-            }
+            },
             other => {
                 ctx.report(Finding::new(
                     Rule::ArchiveUnsupported,
@@ -1191,6 +1197,64 @@ fn lossy_name(name: &[u8]) -> Cow<'_, str> {
         Ok(text) => Cow::Borrowed(text),
         Err(_) => String::from_utf8_lossy(name),
     }
+}
+
+/// Decodes one compressed member under the file's budgets; a stream that breaks is ARC009
+/// and what came out before the break is still scanned.
+fn inflate_member<'a>(
+    ctx: &mut Ctx,
+    name: &str,
+    method: &str,
+    decoder: impl std::io::Read,
+    compressed: u64,
+    start: usize,
+) -> MemberData<'a> {
+    let (out, end) = read_bounded(ctx, &format!("`{name}`"), decoder, compressed);
+    let complete = end == ReadEnd::Complete;
+    if let ReadEnd::Failed(why) = end {
+        ctx.report(
+            Finding::new(
+                Rule::ArchiveCorrupt,
+                format!(
+                    "`{name}`: {method} stream broken after {} bytes: {why}",
+                    out.len()
+                ),
+            )
+            .at(start as u64),
+        );
+    }
+    MemberData {
+        bytes: MemberBytes::Inflated(out),
+        complete,
+    }
+}
+
+/// A zip LZMA member as `zipfile` reads it (`LZMADecompressor`, APPNOTE 5.8.8): a 2-byte
+/// version, a 2-byte length of the properties, 5 bytes of LZMA1 properties (lc/lp/pb and the
+/// dictionary size), then raw LZMA1 data, read up to the member's declared size as
+/// `ZipExtFile` does. Dictionaries over [`MAX_LZMA_DICT_KIB`] are refused: the decoder
+/// allocates the whole dictionary first.
+fn lzma_member_decoder(
+    raw: &[u8],
+    uncompressed: u64,
+) -> Result<lzma_rust2::LzmaReader<&[u8]>, String> {
+    use crate::containers::compressed::MAX_LZMA_DICT_KIB;
+    let header = raw.get(..4).ok_or("shorter than its 4-byte header")?;
+    let props_len = usize::from(u16::from_le_bytes([header[2], header[3]]));
+    if props_len != 5 {
+        return Err(format!("{props_len}-byte properties (LZMA1 has 5)"));
+    }
+    let props = raw.get(4..9).ok_or("its properties are cut")?;
+    let dict_size = u32::from_le_bytes([props[1], props[2], props[3], props[4]]);
+    if dict_size / 1024 > MAX_LZMA_DICT_KIB {
+        return Err(format!(
+            "a {} KiB dictionary is over the {MAX_LZMA_DICT_KIB} KiB limit",
+            dict_size / 1024
+        ));
+    }
+    let data = raw.get(9..).unwrap_or_default();
+    lzma_rust2::LzmaReader::new_with_props(data, uncompressed, props[0], dict_size, None)
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ mod benign_libs;
 mod containers_truncation;
 mod oracle;
 mod truncation;
+mod zip_methods;
 
 use std::path::PathBuf;
 
