@@ -129,7 +129,9 @@ pub fn plain(error: std::io::Error) -> std::io::Error {
     }
 }
 
-/// Temporary files to delete if the process is interrupted.
+/// Temporary files to delete if the process is interrupted, and folders in which every
+/// `.airlock-<our pid>-*.partial` is deleted then (the converter's outputs, which the core
+/// creates).
 fn registry() -> &'static Mutex<Vec<PathBuf>> {
     static REGISTRY: OnceLock<Mutex<Vec<PathBuf>>> = OnceLock::new();
     REGISTRY.get_or_init(|| {
@@ -138,13 +140,40 @@ fn registry() -> &'static Mutex<Vec<PathBuf>> {
         let _ = ctrlc::set_handler(|| {
             if let Ok(paths) = registry().lock() {
                 for path in paths.iter() {
-                    let _ = std::fs::remove_file(path);
+                    if path.is_dir() {
+                        remove_own(path);
+                    } else {
+                        let _ = std::fs::remove_file(path);
+                    }
                 }
             }
             std::process::exit(130);
         });
         Mutex::new(Vec::new())
     })
+}
+
+/// For `airlock convert`: removes stale temporaries in `dir` left by processes that are gone,
+/// and has this process's own (`.airlock-<pid>-*.partial`, named so by the core converter)
+/// deleted there if a signal interrupts it.
+pub fn guard_folder(dir: &Path) {
+    remove_stale(dir);
+    if let Ok(mut paths) = registry().lock() {
+        paths.push(dir.to_path_buf());
+    }
+}
+
+/// Deletes this process's `.airlock-<pid>-*.partial` files in `dir`.
+fn remove_own(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_str().and_then(stale_pid) == Some(std::process::id()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Keeps `path` registered for deletion on a signal while it lives.
@@ -270,6 +299,8 @@ mod tests {
     #[test]
     fn temporary_names_are_recognised() {
         assert_eq!(stale_pid(".airlock-123-abcDEF.partial"), Some(123));
+        // The converter's outputs (core `convert::write::output_temp_file`).
+        assert_eq!(stale_pid(".airlock-123-model.AbC12x.partial"), Some(123));
         assert_eq!(stale_pid(".airlock-123-.partial"), None);
         assert_eq!(stale_pid("airlock-123-x.partial"), None);
         assert_eq!(stale_pid(".airlock-x-y.partial"), None);

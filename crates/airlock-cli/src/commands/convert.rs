@@ -102,8 +102,17 @@ pub fn run(args: &ConvertArgs, global: &GlobalArgs, out: &mut dyn Write) -> Resu
         Some(o) => o.clone(),
         None => default_output(&args.input)?,
     };
+    crate::outfile::guard_folder(folder_of(&output));
     let summary = convert::convert_file(&args.input, &output, &options)?;
     print_summary(&summary, out)
+}
+
+/// The folder a file is written in (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
 }
 
 fn default_output(input: &Path) -> Result<PathBuf> {
@@ -141,6 +150,7 @@ fn run_folder(
         );
         bar
     };
+    crate::outfile::guard_folder(args.output.as_deref().unwrap_or(&args.input));
     let summary =
         convert::convert_folder(
             &args.input,

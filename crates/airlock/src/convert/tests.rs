@@ -742,7 +742,7 @@ fn stored_tensors_larger_than_the_copy_buffer_come_out_whole() {
     assert!(specs[1].storage.len() > 2 * source::CHUNK);
 }
 
-/// `undecoded_member.pt` holds one record compressed with LZMA, which Airlock does not
+/// `undecoded_member.pt` holds one record with compression method 99, which Airlock does not
 /// decode: `scan` rates it unscannable. Conversion needs only the other records, but must
 /// refuse it all the same.
 #[test]

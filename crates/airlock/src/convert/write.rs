@@ -178,9 +178,18 @@ impl Writeback {
 /// A `*.partial` file in `dir` that becomes an output by rename. Created with mode 0666
 /// less the umask, as `cp` or `save_file` would create the output (tempfile's default, 0600,
 /// would leave a converted model unreadable to everyone else who shares the folder).
-pub(super) fn output_temp_file(dir: &Path, prefix: &str) -> std::io::Result<NamedTempFile> {
+///
+/// Named `.airlock-<pid>-<what>.<random>.partial`: the process id lets the command remove its
+/// own temporary files when it is interrupted, and a later run remove those of a process
+/// that is gone (the CLI's `outfile` module; the same shape as its report temporaries).
+pub(super) fn output_temp_file(dir: &Path, what: &str) -> std::io::Result<NamedTempFile> {
+    let prefix = format!(
+        ".airlock-{}-{}.",
+        std::process::id(),
+        what.trim_matches('.')
+    );
     let mut builder = tempfile::Builder::new();
-    builder.prefix(prefix).suffix(".partial");
+    builder.prefix(&prefix).suffix(".partial");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -603,6 +612,24 @@ fn verify_tensor(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn temporaries_carry_the_process_id_for_cleanup() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = output_temp_file(dir.path(), ".model.").unwrap();
+        let name = temp
+            .path()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        let prefix = format!(".airlock-{}-model.", std::process::id());
+        assert!(
+            name.starts_with(&prefix) && name.ends_with(".partial"),
+            "{name}"
+        );
+    }
+
     use super::*;
     use crate::Scanner;
     use crate::convert::{Options, plan};
