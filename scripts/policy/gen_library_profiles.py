@@ -45,6 +45,7 @@ REVIEWED_FUNCTIONS = {
     ("pandas", "NA"): "the pandas.NA singleton (a value)",
     ("pandas._libs.missing", "NA"): "the pandas.NA singleton (a value)",
     ("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"): "Cython constructor helper",
+    ("pandas._libs.interval", "__pyx_unpickle_IntervalMixin"): "Cython constructor helper (Interval)",
     ("dill._dill", "_create_array"): "class: f(*args) then __setstate__ (copyreg shape)",
     ("gensim.utils", "call_on_class_only"): "raises AttributeError; stored as a method",
     ("builtins", "hash"): "hash(x) of a value (gensim's hashfxn)",

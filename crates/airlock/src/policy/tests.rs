@@ -862,3 +862,54 @@ fn library_profiles_leave_out_io_and_code() {
     dangerous("numpy.core", "_ufunc_reconstruct");
     dangerous("torch.jit", "load");
 }
+
+// ---- pyarrow and pandas' Interval helper -------------------------------------------------
+
+/// What pandas 3 frames with pyarrow-backed strings and `pickle.dumps(pa.table(...))` import
+/// (seen in the benign set): pyarrow's `__reduce__` targets are allowed; pyarrow's readers,
+/// file systems and extension-type machinery are not, and there is no module wildcard.
+#[test]
+fn pyarrow_profile_allows_reduce_targets_only() {
+    for name in [
+        "_restore_array",
+        "py_buffer",
+        "type_for_alias",
+        "_reconstruct_table",
+        "chunked_array",
+        "field",
+        "list_",
+        "schema",
+    ] {
+        innocuous("pyarrow.lib", name);
+    }
+    for (module, name) in [
+        ("pyarrow.lib", "ipc"),
+        ("pyarrow.lib", "PyExtensionType"),
+        ("pyarrow.lib", "register_extension_type"),
+        ("pyarrow.lib", "memory_map"),
+        ("pyarrow.lib", "input_stream"),
+        ("pyarrow.lib", "Table"),
+        ("pyarrow", "_restore_array"),
+        ("pyarrow.ipc", "open_file"),
+        ("pyarrow.parquet", "read_table"),
+        ("pyarrow.fs", "LocalFileSystem"),
+    ] {
+        let a = Policy::default().assess(module, name);
+        assert_ne!(a.rating, Rating::Innocuous, "{module}.{name}");
+    }
+    let mut policy = Policy::default();
+    policy.set_profile(Profile::Pyarrow, false);
+    assert_eq!(
+        rating(&policy, "pyarrow.lib", "_restore_array"),
+        (Rating::Suspicious, Some(Rule::UnknownImport))
+    );
+}
+
+/// pandas' `Interval` pickles through Cython's `__pyx_unpickle_IntervalMixin(type, checksum,
+/// state)`; like every `__pyx_unpickle_*` it takes a class, so it is flagged.
+#[test]
+fn pandas_interval_cython_helper_is_allowed_and_flagged() {
+    let a = innocuous("pandas._libs.interval", "__pyx_unpickle_IntervalMixin");
+    assert!(a.args_must_be_allowed);
+    suspicious("pandas._libs.interval", "__pyx_unpickle_Interval");
+}

@@ -18,6 +18,7 @@ mod numpy;
 mod numpy_ufuncs;
 mod omegaconf;
 mod pandas;
+mod pyarrow;
 mod python;
 mod pytorch;
 mod sklearn;
@@ -34,6 +35,7 @@ pub enum Profile {
     Sklearn,
     Huggingface,
     Pandas,
+    Pyarrow,
     NumpyUfuncs,
     Xgboost,
     Lightgbm,
@@ -54,6 +56,7 @@ impl Profile {
         Profile::Sklearn,
         Profile::Huggingface,
         Profile::Pandas,
+        Profile::Pyarrow,
         Profile::NumpyUfuncs,
         Profile::Xgboost,
         Profile::Lightgbm,
@@ -74,6 +77,7 @@ impl Profile {
             Profile::Sklearn => "sklearn",
             Profile::Huggingface => "huggingface",
             Profile::Pandas => "pandas",
+            Profile::Pyarrow => "pyarrow",
             Profile::NumpyUfuncs => "numpy-ufuncs",
             Profile::Xgboost => "xgboost",
             Profile::Lightgbm => "lightgbm",
@@ -104,6 +108,9 @@ impl Profile {
             }
             Profile::Pandas => {
                 "DataFrame/Series, index types, blocks and managers, extension arrays and dtypes, offsets"
+            }
+            Profile::Pyarrow => {
+                "Arrow arrays, buffers, types, fields, schemas and tables as pyarrow's __reduce__ rebuilds them"
             }
             Profile::NumpyUfuncs => {
                 "NumPy's ufuncs (numpy.log1p ...) under every module spelling pickles use"
@@ -141,6 +148,7 @@ impl Profile {
             Profile::Sklearn => sklearn::ENTRIES,
             Profile::Huggingface => huggingface::ENTRIES,
             Profile::Pandas => pandas::ENTRIES,
+            Profile::Pyarrow => pyarrow::ENTRIES,
             Profile::NumpyUfuncs => numpy_ufuncs::ENTRIES,
             Profile::Xgboost => xgboost::ENTRIES,
             Profile::Lightgbm => lightgbm::ENTRIES,

@@ -58,6 +58,7 @@ pub const ENTRIES: &[(&str, &str)] = &[
     ("pandas._libs.internals", "BlockPlacement"),
     ("pandas._libs.internals", "BlockValuesRefs"),
     ("pandas._libs.internals", "_unpickle_block"),
+    ("pandas._libs.interval", "__pyx_unpickle_IntervalMixin"),
     ("pandas._libs.missing", "NA"),
     ("pandas._libs.properties", "CachedProperty"),
     ("pandas._libs.sparse", "IntIndex"),
