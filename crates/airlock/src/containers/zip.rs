@@ -1674,10 +1674,11 @@ mod tests {
     #[test]
     fn unknown_method_is_unsupported() {
         let mut zip = build(&[member("a", b"data")]);
-        // method 12 (bzip2) in both headers
-        zip[8] = 12;
+        // method 99 (WinZip's AES marker; neither zipfile nor Airlock decodes it) in both
+        // headers. bzip2 (12) and LZMA (14) are decoded, as zipfile does.
+        zip[8] = 99;
         let cd = zip.len() - 22 - 46 - 1;
-        zip[cd + 10] = 12;
+        zip[cd + 10] = 99;
         let report = scan_zip(&zip);
         assert!(codes(&report).contains(&"ARC010"));
     }
