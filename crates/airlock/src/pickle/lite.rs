@@ -15,7 +15,9 @@
 //! the caller then runs the full machine from the start. Its findings are returned, not
 //! reported, so giving up leaves no trace.
 
-use super::machine::{DICT_LIKE, LIST_LIKE, PERIODIC_CHECK_INTERVAL, SET_LIKE};
+use super::machine::{
+    DICT_LIKE, FIRST_RESERVE_INPUT, LIST_LIKE, PERIODIC_CHECK_INTERVAL, SET_LIKE,
+};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode, bytes as B};
 use super::reader::{RawInstr, Reader};
 use crate::formats::torch::{self, StorageRef, StorageType};
@@ -744,6 +746,12 @@ pub fn run_until(
                 let top = top.shared(&mut sizes);
                 stack[last] = top;
                 if index >= memo.len() {
+                    if memo.capacity() == 0 {
+                        // The first PUT: room for what a small pickle needs (see Reserve in
+                        // machine.rs); the rest once the pickle proves large.
+                        let rest = data.len().saturating_sub(start);
+                        memo.reserve(first_memo_capacity(rest.min(FIRST_RESERVE_INPUT)));
+                    }
                     if !memo_reserved && out.opcodes >= PERIODIC_CHECK_INTERVAL {
                         memo_reserved = true;
                         reserve_memo(&mut memo, data.len().saturating_sub(start));
