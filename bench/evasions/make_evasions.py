@@ -11,6 +11,8 @@ One folder per class of issue 21 ("Why"), several variants each. Every file is e
 to be rated dangerous; run_evasions.py scans the folder and prints the table.
 
     python3 bench/evasions/make_evasions.py [--out bench/evasions/out]
+    python3 bench/evasions/make_evasions.py --out /tmp/ev --jsonl tests/fixtures/evasions/cases.jsonl
+    python3 bench/evasions/make_evasions.py --jsonl tests/fixtures/evasions/cases.jsonl --check
 """
 
 import argparse
@@ -22,6 +24,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CMD = "echo airlock-evasion"
+
+
+class FixedZip(zipfile.ZipFile):
+    """A ZipFile whose members carry a fixed time, so that the output is byte-for-byte the
+    same on every run (the committed test copy, tests/fixtures/evasions/, is checked by it)."""
+
+    def writestr(self, name, data, compress_type=None, compresslevel=None):
+        if isinstance(name, str):
+            info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+            info.compress_type = self.compression if compress_type is None else compress_type
+            info.external_attr = 0o644 << 16
+            name = info
+        super().writestr(name, data, compress_type, compresslevel)
 
 
 # ----------------------------------------------------------------- pickle opcodes by hand
@@ -153,18 +168,18 @@ def zip_methods(d):
     for method, tag in ((zipfile.ZIP_LZMA, "lzma"), (zipfile.ZIP_BZIP2, "bzip2")):
         # torch.save layout: archive/data.pkl + archive/version (torch's own reader refuses these
         # methods; Python-zipfile loaders below do not).
-        with zipfile.ZipFile(d / f"torch_like_{tag}.pt", "w", compression=method) as z:
+        with FixedZip(d / f"torch_like_{tag}.pt", "w", compression=method) as z:
             z.writestr("archive/data.pkl", payload)
             z.writestr("archive/version", "3\n")
         # np.savez layout: an object array whose body is the pickle (numpy.load uses zipfile).
-        with zipfile.ZipFile(d / f"npz_object_{tag}.npz", "w", compression=method) as z:
+        with FixedZip(d / f"npz_object_{tag}.npz", "w", compression=method) as z:
             z.writestr("x.npy", npy_bytes("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }", payload))
         # Plain pickle-in-zip, as a joblib/zip loader of user code would read it.
-        with zipfile.ZipFile(d / f"pickle_in_zip_{tag}.zip", "w", compression=method) as z:
+        with FixedZip(d / f"pickle_in_zip_{tag}.zip", "w", compression=method) as z:
             z.writestr("model.pkl", payload)
         # Keras archive whose config names a Lambda with bytecode is out of scope here; a config
         # member compressed with the method is enough to test that it is read.
-        with zipfile.ZipFile(d / f"keras_{tag}.keras", "w", compression=method) as z:
+        with FixedZip(d / f"keras_{tag}.keras", "w", compression=method) as z:
             z.writestr("config.json", json.dumps({"class_name": "Lambda", "config": {"function": {"class_name": "__lambda__", "config": {"code": "4wEAAAAAAAAA", "defaults": None, "closure": None}}}}))
             z.writestr("metadata.json", json.dumps({"keras_version": "3.0.0"}))
 
@@ -199,7 +214,7 @@ def torchscript_list_helpers(d):
         (d / f"{helper}_call.pkl").write_bytes(pickle4(body))
         body = stack_global("torch.jit._pickle", helper) + b"(" + call("random", "_os.system", s(CMD)) + extra + b"tR"
         (d / f"{helper}_aliased.pkl").write_bytes(pickle4(body))
-    with zipfile.ZipFile(d / "scripted_archive.pt", "w", compression=zipfile.ZIP_STORED) as z:
+    with FixedZip(d / "scripted_archive.pt", "w", compression=zipfile.ZIP_STORED) as z:
         z.writestr("archive/data.pkl", pickle4(stack_global("torch.jit._pickle", "build_intlist") + b"(" + call("os", "system", s(CMD)) + b"tR"))
         z.writestr("archive/constants.pkl", pickle4(b")"))
         z.writestr("archive/code/__torch__.py", "class M(Module):\n  def forward(self):\n    return 1\n")
@@ -221,7 +236,7 @@ def dill_array_helper(d):
 
 
 def keras_archive(path, config, members=()):
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
+    with FixedZip(path, "w", compression=zipfile.ZIP_DEFLATED) as z:
         z.writestr("config.json", json.dumps(config))
         for name in members:
             z.writestr(name, json.dumps({"keras_version": "3.15.1", "date_saved": "2026-12-07@00:00:00"}))
@@ -310,10 +325,49 @@ CLASSES = {
 }
 
 
+# Where Airlock reads a chat template of a repository's `tokenizer_config.json`: the repository
+# checks of issue 23, not the file scan of issue 21. Until then these rows are carried in the
+# committed copy with `pending` set, and the test reports rather than asserts them.
+PENDING = {"tokenizer_config.json": "issue 23 (repository checks read tokenizer_config.json)"}
+
+
+def write_jsonl(out_dir: Path, jsonl: Path) -> str:
+    """Every file under `out_dir` as one JSON line (base64 bytes, never a loadable file)."""
+    import base64
+
+    lines = []
+    for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
+        rel = path.relative_to(out_dir).as_posix()
+        row = {
+            "class": rel.split("/")[0],
+            "path": rel,
+            "expected": "dangerous",
+            "pending": PENDING.get(path.name),
+            "data": base64.b64encode(path.read_bytes()).decode(),
+        }
+        lines.append(json.dumps(row, sort_keys=True))
+    return "\n".join(lines) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=HERE / "out")
+    ap.add_argument("--jsonl", type=Path, help="also pack every file into this JSON-lines file "
+                    "(the test copy: tests/fixtures/evasions/cases.jsonl)")
+    ap.add_argument("--check", action="store_true",
+                    help="with --jsonl: fail if that file is not what this script writes")
     args = ap.parse_args()
+    if args.check:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, maker in CLASSES.items():
+                (Path(tmp) / name).mkdir()
+                maker(Path(tmp) / name)
+            if args.jsonl.read_text() != write_jsonl(Path(tmp), args.jsonl):
+                raise SystemExit(f"{args.jsonl} is not current: run {__file__} --jsonl {args.jsonl}")
+        print(f"{args.jsonl} is current")
+        return
     if args.out.exists():
         shutil.rmtree(args.out)
     for name, maker in CLASSES.items():
@@ -322,6 +376,10 @@ def main():
         maker(d)
     n = sum(1 for p in args.out.rglob("*") if p.is_file())
     print(f"{n} malicious (inert) files in {len(CLASSES)} classes under {args.out}")
+    if args.jsonl:
+        args.jsonl.parent.mkdir(parents=True, exist_ok=True)
+        args.jsonl.write_text(write_jsonl(args.out, args.jsonl))
+        print(f"packed into {args.jsonl}")
 
 
 if __name__ == "__main__":

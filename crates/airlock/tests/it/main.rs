@@ -6,6 +6,8 @@
 //!   reported safe with the globals those libraries need.
 //! - [`containers_truncation`]: every container cut at every offset is never safe; the bomb
 //!   classes stay within their limits.
+//! - [`evasions`]: issue 21's evasion classes (names, code-executing callables, templates, zip
+//!   methods, NumPy headers, TorchScript and dill helpers, Keras, SavedModel), all dangerous.
 //! - [`truncation`]: every format's valid files cut at every offset, none of which may be
 //!   reported safe.
 //!
@@ -15,6 +17,7 @@
 mod benign;
 mod benign_libs;
 mod containers_truncation;
+mod evasions;
 mod oracle;
 mod truncation;
 mod zip_methods;
