@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 secs=${1:-600}
 shift || true
 all=(pickle_engine zip_reader zip_image npy_header scan_bytes safetensors gguf keras_config hdf5
-    savedmodel onnx identify convert convert_roundtrip)
+    savedmodel onnx identify template convert convert_roundtrip)
 targets=("$@")
 [[ ${#targets[@]} -gt 0 ]] || targets=("${all[@]}")
 
@@ -48,6 +48,7 @@ seeds_for() {
         savedmodel) echo "$fx/formats/savedmodel" ;;
         onnx) echo "$fx/formats/onnx" ;;
         identify) echo "$fx/formats/misc $fx/formats/keras" ;;
+        template) echo "$fx/templates" ;;
         convert) echo "$fx/convert" ;;
         convert_roundtrip) echo "" ;;
         *) echo "unknown target $1" >&2; exit 2 ;;
