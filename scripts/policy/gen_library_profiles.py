@@ -110,8 +110,9 @@ def stored_functions(pkg, classes):
             f = p.default
             if not inspect.isfunction(f) or not f.__module__.split(".")[0] == pkg:
                 continue
-            if f.__qualname__ != f.__name__ or resolve(f.__module__, f.__name__) is not f:
-                continue  # not reachable as `module.name`: a pickle cannot import it
+            if f.__qualname__ != f.__name__ or getattr(
+                    importlib.import_module(f.__module__), f.__name__, None) is not f:
+                continue  # not reachable as `module.name`: pickle stores it by reference only
             bad = code_names(f.__code__) & CODE_OR_IO_NAMES
             if bad:
                 print(f"# REJECTED stored function {f.__module__}.{f.__name__}: {sorted(bad)}",
