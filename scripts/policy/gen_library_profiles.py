@@ -15,6 +15,22 @@ reviewed reconstruction functions in `REVIEWED_FUNCTIONS`. Functions the script 
 not reviewed are printed and left out; classes from I/O modules (`.io.`: writers, stores) are
 left out. Globals of other libraries (numpy, builtins) are kept only when they are classes
 or reviewed functions, so a profile works with the other profiles disabled.
+
+Two further rules, both decided by the script from the library's code, not by a list of names:
+
+- Library functions stored in models (`stored_functions`): a module-level function of the
+  library that one of the profile's classes takes as a *default argument value* of its
+  constructor (gensim's `TfidfModel(wlocal=utils.identity, wglobal=df2idf)`) is what the
+  library itself stores on the instance and calls later on the model's own numbers; pickles
+  of the model import it by name. It is allowed when it is a plain Python function defined in
+  the library and its code (nested code included) names nothing that does I/O, imports or
+  runs code (`CODE_OR_IO_NAMES`). A function that fails the check is printed and left out.
+- Containers (`dict_like` / `list_like`): a profiled class that subclasses `dict` (`list`)
+  without overriding `__setitem__` (`append`/`extend`) receives SETITEMS (APPENDS) exactly as a
+  dict (list) does: CPython's unpickler calls the inherited C slot, no library code. Such
+  classes (`statsmodels.tools.tools.Bunch`, scipy's `OptimizeResult`) are written to the
+  profile's `DICT_LIKE` / `LIST_LIKE`, which the pickle engine accepts as mutation targets
+  (rule PKL007 stays for every other class).
 """
 
 import _compat_pickle
@@ -60,6 +76,83 @@ REVIEWED_FUNCTIONS = {
 }
 
 NEVER = ("builtins.eval", "builtins.exec", "builtins.getattr", "builtins.__import__")
+
+# Names whose mention in a function's code disqualifies it from `stored_functions`: file and
+# network I/O, importing by name, running code or processes, loading serialised objects,
+# reaching attributes or callables by a computed name.
+CODE_OR_IO_NAMES = frozenset((
+    "open", "eval", "exec", "compile", "__import__", "import_module", "getattr", "setattr",
+    "delattr", "globals", "locals", "vars", "system", "popen", "Popen", "spawn", "call", "run",
+    "check_output", "urlopen", "load", "loads", "unpickle", "fromfile", "memmap", "read",
+    "write", "remove", "unlink", "rmtree", "subprocess", "os", "sys", "importlib", "pickle",
+    "ctypes", "builtins", "smart_open",
+))
+
+
+def code_names(code):
+    """Every global, attribute and local-free name the code object and its nested code use."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names |= code_names(const)
+    return names
+
+
+def stored_functions(pkg, classes):
+    """Module-level functions of `pkg` that the classes take as constructor default values."""
+    found = set()
+    for cls in classes:
+        try:
+            parameters = inspect.signature(cls.__init__).parameters.values()
+        except (TypeError, ValueError):
+            continue  # a C constructor with no signature: no Python defaults
+        for p in parameters:
+            f = p.default
+            if not inspect.isfunction(f) or not f.__module__.split(".")[0] == pkg:
+                continue
+            if f.__qualname__ != f.__name__ or getattr(
+                    importlib.import_module(f.__module__), f.__name__, None) is not f:
+                continue  # not reachable as `module.name`: pickle stores it by reference only
+            bad = code_names(f.__code__) & CODE_OR_IO_NAMES
+            if bad:
+                print(f"# REJECTED stored function {f.__module__}.{f.__name__}: {sorted(bad)}",
+                      file=sys.stderr)
+                continue
+            found.add((f.__module__, f.__name__))
+    return found
+
+
+# Stricter than `CODE_OR_IO_NAMES` (attribute names such as `read` or `call` are common in
+# numeric code): what no constructor or `__setstate__` of an allowed class may mention.
+UNPICKLE_DENY_NAMES = frozenset((
+    "open", "eval", "exec", "compile", "__import__", "import_module", "system", "popen",
+    "Popen", "urlopen", "check_output", "smart_open", "fromfile", "memmap",
+))
+
+
+def unpickling_code(cls):
+    """The Python code the unpickler can run on `cls`: `__new__` (NEWOBJ), `__init__` (REDUCE,
+    `cls(*args)`) and `__setstate__` (BUILD), wherever in the class's MRO they are defined.
+    C and Cython methods have no code object and yield nothing."""
+    for method in ("__new__", "__init__", "__setstate__"):
+        f = inspect.getattr_static(cls, method, None)
+        f = getattr(f, "__func__", f)
+        if inspect.isfunction(f):
+            yield f"{f.__qualname__}", f.__code__
+
+
+def unpickling_does_io(cls):
+    """Names from `UNPICKLE_DENY_NAMES` that `cls`'s unpickling code mentions (with its nested
+    code); empty when none."""
+    bad = set()
+    for _where, code in unpickling_code(cls):
+        bad |= code_names(code) & UNPICKLE_DENY_NAMES
+    return sorted(bad)
+
+
+def inherits(cls, base, methods):
+    """True when `cls` subclasses `base` and takes each of `methods` from `base` unchanged."""
+    return issubclass(cls, base) and all(getattr(cls, m) is getattr(base, m) for m in methods)
 
 
 def recorded(data):
@@ -171,12 +264,20 @@ def lightning_checkpoint():
 
 
 def statsmodels_samples():
+    import numpy as np
     import statsmodels.api as sm
     X, y, r = xy()
     exog = sm.add_constant(X[:, 1:])
     yield "statsmodels_ols", sm.OLS(r, exog).fit()
     yield "statsmodels_logit", sm.Logit(y, exog).fit(disp=0)
     yield "statsmodels_glm", sm.GLM(r, exog, family=sm.families.Gaussian()).fit()
+    # Time-series results (state-space Kalman filter objects, optimizer results); a short
+    # series keeps the pickles small.
+    from statsmodels.tsa.arima.model import ARIMA
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+    series = 10 + np.sin(np.arange(16.0)) + r[:16]
+    yield "statsmodels_arima", ARIMA(series, order=(1, 0, 0)).fit()
+    yield "statsmodels_ets", ExponentialSmoothing(series, trend="add").fit()
 
 
 def gensim_samples():
@@ -185,6 +286,25 @@ def gensim_samples():
                  workers=1, seed=0)
     yield "gensim_word2vec", w
     yield "gensim_keyedvectors", w.wv
+    yield "gensim_tfidf", gensim_tfidf()
+
+
+def gensim_tfidf():
+    from gensim.corpora import Dictionary
+    from gensim.models import TfidfModel
+    docs = [["a", "b", "c"], ["b", "c", "d"], ["a", "d"]]
+    vocab = Dictionary(docs)
+    return TfidfModel([vocab.doc2bow(d) for d in docs])
+
+
+def pillow_samples():
+    """Images as `pickle.dump(Image.new(...))` saves them: RGB, and palette mode (the palette
+    travels in the state)."""
+    from PIL import Image
+    yield "pillow_image", Image.new("RGB", (4, 3), (10, 20, 30))
+    palette = Image.new("P", (4, 3), 1)
+    palette.putpalette([0, 0, 0, 255, 0, 0] * 2)
+    yield "pillow_palette", palette
 
 
 def dill_samples():
@@ -221,6 +341,7 @@ LIBRARIES = {
     "statsmodels": (statsmodels_samples, "statsmodels"),
     "gensim": (gensim_samples, "gensim"),
     "dill": (dill_samples, "dill"),
+    "pillow": (pillow_samples, "PIL"),
 }
 
 
@@ -270,7 +391,15 @@ def statsmodels_classes():
     from statsmodels.base.data import ModelData
     from statsmodels.base.model import Model, Results
     from statsmodels.base.wrapper import ResultsWrapper
-    bases = (Model, Results, ResultsWrapper, ModelData)
+    from statsmodels.tsa.arima.params import SARIMAXParams
+    from statsmodels.tsa.arima.specification import SARIMAXSpecification
+    from statsmodels.tsa.statespace.initialization import Initialization
+    from statsmodels.tsa.statespace.representation import FrozenRepresentation, Representation
+    # Models, results and their data; the state-space machinery a time-series result holds
+    # (representations, filters and smoothers with their frozen results, initialisations) and
+    # ARIMA's specification/parameter records. All hold arrays and numbers.
+    bases = (Model, Results, ResultsWrapper, ModelData, Representation, FrozenRepresentation,
+             Initialization, SARIMAXSpecification, SARIMAXParams)
     for info in pkgutil.walk_packages(statsmodels.__path__, "statsmodels."):
         if any(p in info.name.split(".") for p in ("tests", "sandbox", "examples", "conftest")):
             continue
@@ -278,8 +407,15 @@ def statsmodels_classes():
             module = importlib.import_module(info.name)
         except Exception:
             continue
+        compiled_statespace = info.name.startswith("statsmodels.tsa.statespace._") and \
+            not module.__file__.endswith(".py")
         for _a, c in sorted(vars(module).items()):
-            if inspect.isclass(c) and c.__module__ == info.name and issubclass(c, bases):
+            if not inspect.isclass(c) or c.__module__ != info.name:
+                continue
+            # The Cython extension types of the compiled state-space modules
+            # (`_representation.dStatespace`, `_kalman_filter.zKalmanFilter`...): numeric
+            # kernels over arrays, rebuilt by REDUCE(cls, (model, ints...)) then BUILD.
+            if issubclass(c, bases) or (compiled_statespace and not issubclass(c, BaseException)):
                 yield c.__module__, c.__qualname__
     for fam in ("Gaussian", "Binomial", "Poisson", "Gamma", "InverseGaussian", "NegativeBinomial",
                 "Tweedie"):
@@ -288,6 +424,17 @@ def statsmodels_classes():
         yield c
     for c in classes_of("statsmodels.genmod.families.varfuncs"):
         yield c
+
+
+def pillow_classes():
+    """`PIL.Image.Image`, which pickles as NEWOBJ + BUILD(`[info, mode, size, palette, data]`).
+    `Image.__init__` takes no argument and `Image.__setstate__` only rebuilds pixels:
+    `core.new(mode, size)` allocates the image, `putpalette(palette)` and `frombytes(data)` (the
+    C "raw" decoder) fill it; no I/O, no import, no callable. The plugins' `ImageFile`
+    subclasses (`PngImageFile`, what `Image.open` returns) are left out: called by REDUCE with a
+    path, `ImageFile.__init__(fp)` opens and parses that file (`unpickling_does_io` rejects them
+    too; a pickled opened image stays suspicious)."""
+    return [("PIL.Image", "Image")]
 
 
 CLASS_NAMESPACES = {
@@ -310,6 +457,7 @@ CLASS_NAMESPACES = {
                                            and not c.__name__.endswith(GENSIM_READERS)
                                            and not issubclass(c, Exception))],
     "dill": lambda: [],
+    "pillow": pillow_classes,
 }
 
 
@@ -328,6 +476,14 @@ def profile_pairs(library):
     pairs = set()
     for module, name in CLASS_NAMESPACES[library]():
         pairs.add(normalise(module, name))
+    classes = [resolve(m, n) for m, n in pairs]
+    pairs |= stored_functions(pkg, classes)
+    for module, name in sorted(pairs):
+        bad = unpickling_does_io(resolve(module, name))
+        if bad:
+            print(f"# {library}: REJECTED class {module}.{name}: its constructor or "
+                  f"__setstate__ mentions {bad}", file=sys.stderr)
+            pairs.discard((module, name))
     for module, name in REVIEWED_FUNCTIONS:
         if module.split(".")[0] == pkg:
             resolve(module, name)  # fails loudly when the library renamed it
@@ -337,6 +493,12 @@ def profile_pairs(library):
         if full in NEVER:
             raise SystemExit(f"{library} pickles {full}")
         obj = resolve(module, name)
+        if (module, name) in pairs:
+            continue  # a class of the namespaces, or a stored function
+        if inspect.isclass(obj) and unpickling_does_io(obj):
+            print(f"# {library}: REJECTED class {full}: {unpickling_does_io(obj)}",
+                  file=sys.stderr)
+            continue
         if (module, name) in REVIEWED_FUNCTIONS or inspect.isclass(obj):
             if not module.startswith(pkg) and inspect.isclass(obj) and module.split(".")[0] in (
                     "sklearn",):
@@ -348,8 +510,30 @@ def profile_pairs(library):
                                         for c in (p[0] + "." + p[1]).split("."))}
 
 
+def containers(pairs):
+    """The listed classes that take SETITEMS / APPENDS as a dict / list does (see `inherits`)."""
+    dicts, lists = [], []
+    for module, name in sorted(pairs):
+        cls = resolve(module, name)
+        if not inspect.isclass(cls) or cls in (dict, list):
+            continue
+        if inherits(cls, dict, ("__setitem__",)):
+            dicts.append((module, name))
+        elif inherits(cls, list, ("append", "extend")):
+            lists.append((module, name))
+    return dicts, lists
+
+
+def write_entries(out, const, doc, pairs):
+    out.write(f"{doc}#[rustfmt::skip]\npub const {const}: &[(&str, &str)] = &[\n")
+    for module, name in sorted(pairs):
+        out.write(f'    ("{module}", "{name}"),\n')
+    out.write("];\n")
+
+
 def write_profile(path, library, pairs):
     mod = importlib.import_module(LIBRARIES[library][1])
+    dicts, lists = containers(pairs)
     with open(path, "w") as out:
         out.write(
             f"//! The {library} profile: the classes {library} objects pickle, and the reviewed\n"
@@ -357,12 +541,14 @@ def write_profile(path, library, pairs):
             f"//! GENERATED by scripts/policy/gen-library-profiles.sh from {library} "
             f"{mod.__version__}:\n"
             "//! classes seen in pickles of real objects (see `gen_library_profiles.py`), the\n"
-            "//! classes of the namespaces in `CLASS_NAMESPACES`, and `REVIEWED_FUNCTIONS`.\n"
-            "//! Do not edit by hand; rerun the script.\n\n"
-            "#[rustfmt::skip]\npub const ENTRIES: &[(&str, &str)] = &[\n")
-        for module, name in sorted(pairs):
-            out.write(f'    ("{module}", "{name}"),\n')
-        out.write("];\n")
+            "//! classes of the namespaces in `CLASS_NAMESPACES`, the library functions its\n"
+            "//! classes store (`stored_functions`), and `REVIEWED_FUNCTIONS`.\n"
+            "//! Do not edit by hand; rerun the script.\n\n")
+        write_entries(out, "ENTRIES", "", pairs)
+        write_entries(out, "DICT_LIKE", "\n/// Listed `dict` subclasses that keep `dict.__setitem__`: "
+                      "SETITEMS on them is plain data.\n", dicts)
+        write_entries(out, "LIST_LIKE", "\n/// Listed `list` subclasses that keep `list.append`/`extend`: "
+                      "APPENDS on them is plain data.\n", lists)
     print(f"{library}: {len(pairs)} entries", file=sys.stderr)
 
 

@@ -16,6 +16,7 @@ use crate::hash::HashMap;
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{Arg, DecodeError, Instr, Long, Reader};
 use super::value::{Arena, Call, CallKind, Global, Node, Span, Value};
+use crate::policy::profiles::Container;
 use crate::report::{Finding, Rating};
 use crate::rules::{Rule, Severity};
 use crate::scan::Ctx;
@@ -1156,8 +1157,10 @@ impl<'a> Machine<'a, '_, '_> {
         let accepted = match self.arena.node(target) {
             Some(Node::List(_)) => !expected_set,
             Some(Node::Set(_)) => expected_set,
+            Some(Node::Call(_)) if expected_set => self.call_result_is(target, SET_LIKE),
             Some(Node::Call(_)) => {
-                self.call_result_is(target, if expected_set { SET_LIKE } else { LIST_LIKE })
+                self.call_result_is(target, LIST_LIKE)
+                    || self.call_result_is_profiled(target, Container::List)
             }
             _ => false,
         };
@@ -1187,7 +1190,10 @@ impl<'a> Machine<'a, '_, '_> {
         });
         let accepted = match self.arena.node(target) {
             Some(Node::Dict(_)) => true,
-            Some(Node::Call(_)) => self.call_result_is(target, DICT_LIKE),
+            Some(Node::Call(_)) => {
+                self.call_result_is(target, DICT_LIKE)
+                    || self.call_result_is_profiled(target, Container::Dict)
+            }
             _ => false,
         };
         if !accepted {
@@ -1214,6 +1220,16 @@ impl<'a> Machine<'a, '_, '_> {
             classes
                 .iter()
                 .any(|c| *c == crate::policy::normalize_qualified(&name))
+        })
+    }
+
+    /// True when `target` is an instance of a profiled `dict` / `list` subclass that keeps the
+    /// base class's mutation slot (generated with the profiles: `profiles::is_container`).
+    fn call_result_is_profiled(&self, target: Value, kind: Container) -> bool {
+        self.arena.callee_name(target).is_some_and(|name| {
+            let qualified = crate::policy::normalize_qualified(&name);
+            let (module, name) = crate::policy::split_qualified(&qualified);
+            crate::policy::profiles::is_container(module, name, kind)
         })
     }
 

@@ -8,33 +8,42 @@ use serde_json::Value;
 
 use crate::{finding_codes, fixtures};
 
-/// (file name, key globals) from `manifest.json`.
-fn manifest() -> Vec<(String, Vec<String>)> {
-    let path = fixtures("benign/manifest.json");
+/// One entry of a benign folder's `manifest.json` (`tests/fixtures/benign/` and
+/// `tests/fixtures/benign-libs/` share the layout: `files` maps a file name to its
+/// `key_globals` and, in `benign-libs`, its `library`).
+pub(crate) struct Entry {
+    pub name: String,
+    pub library: Option<String>,
+    pub key_globals: Vec<String>,
+}
+
+/// The entries of `tests/fixtures/<folder>/manifest.json`, sorted by file name.
+pub(crate) fn manifest(folder: &str) -> Vec<Entry> {
+    let path = fixtures(folder).join("manifest.json");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     let doc: Value = serde_json::from_str(&text).expect("manifest.json is JSON");
     let files = doc["files"].as_object().expect("`files` is an object");
     files
         .iter()
-        .map(|(name, entry)| {
-            let globals = entry["key_globals"]
+        .map(|(name, entry)| Entry {
+            name: name.clone(),
+            library: entry["library"].as_str().map(str::to_string),
+            key_globals: entry["key_globals"]
                 .as_array()
                 .expect("`key_globals` is a list")
                 .iter()
                 .map(|g| g.as_str().expect("a global is a string").to_string())
-                .collect();
-            (name.clone(), globals)
+                .collect(),
         })
         .collect()
 }
 
-#[test]
-fn manifest_lists_every_fixture() {
-    let listed: Vec<String> = manifest().into_iter().map(|(name, _)| name).collect();
-    let dir = fixtures("benign");
-    let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-        .expect("benign fixtures folder")
+/// The fixture files of `tests/fixtures/<folder>` (all but `README.md` and `manifest.json`),
+/// sorted.
+pub(crate) fn files_on_disk(folder: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures(folder))
+        .unwrap_or_else(|e| panic!("fixtures folder {folder}: {e}"))
         .map(|e| {
             e.expect("dir entry")
                 .file_name()
@@ -43,37 +52,47 @@ fn manifest_lists_every_fixture() {
         })
         .filter(|name| name != "README.md" && name != "manifest.json")
         .collect();
-    on_disk.sort();
-    assert_eq!(listed, on_disk);
-    assert!(listed.len() >= 20, "only {} benign fixtures", listed.len());
+    names.sort();
+    names
 }
 
-#[test]
-fn every_benign_file_is_safe_with_its_key_globals() {
+/// A report's verdict, codes, format and messages, for failure messages.
+pub(crate) fn describe(report: &airlock::FileReport) -> String {
+    let flagged: Vec<String> = report
+        .findings
+        .iter()
+        .map(|f| format!("{} {}", f.rule.code(), f.message))
+        .collect();
+    format!(
+        "{} ({}; format {}): {}",
+        report.verdict,
+        finding_codes(report),
+        report.format,
+        flagged.join(" | ")
+    )
+}
+
+/// Scans every manifest entry of `tests/fixtures/<folder>` and panics, listing every problem,
+/// unless each is safe with its key globals among the imports.
+pub(crate) fn assert_safe_with_key_globals(folder: &str) {
     let scanner = Scanner::default();
+    let entries = manifest(folder);
     let mut failures = Vec::new();
-    let files = manifest();
-    for (name, key_globals) in &files {
-        let report = scanner.scan_path(&fixtures("benign").join(name));
+    for entry in &entries {
+        let report = scanner.scan_path(&fixtures(folder).join(&entry.name));
         if report.verdict != Verdict::Safe {
-            let flagged: Vec<String> = report
-                .findings
-                .iter()
-                .map(|f| format!("{} {}", f.rule.code(), f.message))
-                .collect();
             failures.push(format!(
-                "{name}: expected safe, got {} ({}; format {}): {}",
-                report.verdict,
-                finding_codes(&report),
-                report.format,
-                flagged.join(" | ")
+                "{}: expected safe, got {}",
+                entry.name,
+                describe(&report)
             ));
         }
         let imports: Vec<String> = report.imports.iter().map(|i| i.qualified()).collect();
-        for global in key_globals {
+        for global in &entry.key_globals {
             if !imports.contains(global) {
                 failures.push(format!(
-                    "{name}: `{global}` not among imports [{}]",
+                    "{}: `{global}` not among imports [{}]",
+                    entry.name,
                     imports.join(", ")
                 ));
             }
@@ -81,11 +100,23 @@ fn every_benign_file_is_safe_with_its_key_globals() {
     }
     assert!(
         failures.is_empty(),
-        "{}\n{} problems over {} benign files",
+        "{}\n{} problems over {} files in {folder}",
         failures.join("\n"),
         failures.len(),
-        files.len()
+        entries.len()
     );
+}
+
+#[test]
+fn manifest_lists_every_fixture() {
+    let listed: Vec<String> = manifest("benign").into_iter().map(|e| e.name).collect();
+    assert_eq!(listed, files_on_disk("benign"));
+    assert!(listed.len() >= 20, "only {} benign fixtures", listed.len());
+}
+
+#[test]
+fn every_benign_file_is_safe_with_its_key_globals() {
+    assert_safe_with_key_globals("benign");
 }
 
 /// `scan_path` reads small files into memory and maps larger ones; either way the report is
@@ -100,9 +131,9 @@ fn read_and_mapped_files_report_as_their_bytes() {
     };
     let scanner = Scanner::default();
     let dir = tempfile::tempdir().unwrap();
-    let mut paths: Vec<_> = manifest()
+    let mut paths: Vec<_> = manifest("benign")
         .into_iter()
-        .map(|(name, _)| fixtures("benign").join(name))
+        .map(|e| fixtures("benign").join(e.name))
         .collect();
     for appends in [80_000, 150_000] {
         // A list of BININT1 appends: 2 bytes each, data only.

@@ -5,63 +5,17 @@
 //! allow what these artifacts need, not whatever shares their file.
 
 use airlock::{Scanner, Verdict};
-use serde_json::Value;
 
-use crate::{finding_codes, fixtures};
+use crate::benign::{assert_safe_with_key_globals, describe, files_on_disk, manifest};
+use crate::fixtures;
 
-/// (file name, library, globals) from `manifest.json`.
-fn manifest() -> Vec<(String, String, Vec<String>)> {
-    let path = fixtures("benign-libs/manifest.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let doc: Value = serde_json::from_str(&text).expect("manifest.json is JSON");
-    let files = doc["files"].as_object().expect("`files` is an object");
-    files
-        .iter()
-        .map(|(name, entry)| {
-            let library = entry["library"].as_str().expect("a library").to_string();
-            let globals = entry["key_globals"]
-                .as_array()
-                .expect("`key_globals` is a list")
-                .iter()
-                .map(|g| g.as_str().expect("a global is a string").to_string())
-                .collect();
-            (name.clone(), library, globals)
-        })
-        .collect()
-}
-
-fn describe(report: &airlock::FileReport) -> String {
-    let flagged: Vec<String> = report
-        .findings
-        .iter()
-        .map(|f| format!("{} {}", f.rule.code(), f.message))
-        .collect();
-    format!(
-        "{} ({}; format {}): {}",
-        report.verdict,
-        finding_codes(report),
-        report.format,
-        flagged.join(" | ")
-    )
-}
+const FOLDER: &str = "benign-libs";
 
 #[test]
 fn manifest_lists_every_fixture_and_every_library() {
-    let files = manifest();
-    let mut on_disk: Vec<String> = std::fs::read_dir(fixtures("benign-libs"))
-        .expect("benign-libs fixtures folder")
-        .map(|e| {
-            e.expect("dir entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .filter(|name| name != "README.md" && name != "manifest.json")
-        .collect();
-    on_disk.sort();
-    let listed: Vec<String> = files.iter().map(|(name, _, _)| name.clone()).collect();
-    assert_eq!(listed, on_disk);
+    let files = manifest(FOLDER);
+    let listed: Vec<String> = files.iter().map(|e| e.name.clone()).collect();
+    assert_eq!(listed, files_on_disk(FOLDER));
     for library in [
         "pandas",
         "xgboost",
@@ -71,10 +25,11 @@ fn manifest_lists_every_fixture_and_every_library() {
         "statsmodels",
         "gensim",
         "dill",
+        "pillow",
         "sklearn",
     ] {
         assert!(
-            files.iter().any(|(_, l, _)| l == library),
+            files.iter().any(|e| e.library.as_deref() == Some(library)),
             "no {library} artifact"
         );
     }
@@ -82,31 +37,7 @@ fn manifest_lists_every_fixture_and_every_library() {
 
 #[test]
 fn every_library_artifact_is_safe_with_its_globals() {
-    let scanner = Scanner::default();
-    let mut failures = Vec::new();
-    let files = manifest();
-    for (name, _library, key_globals) in &files {
-        let report = scanner.scan_path(&fixtures("benign-libs").join(name));
-        if report.verdict != Verdict::Safe {
-            failures.push(format!("{name}: expected safe, got {}", describe(&report)));
-        }
-        let imports: Vec<String> = report.imports.iter().map(|i| i.qualified()).collect();
-        for global in key_globals {
-            if !imports.contains(global) {
-                failures.push(format!(
-                    "{name}: `{global}` not among [{}]",
-                    imports.join(", ")
-                ));
-            }
-        }
-    }
-    assert!(
-        failures.is_empty(),
-        "{}\n{} problems over {} files",
-        failures.join("\n"),
-        failures.len(),
-        files.len()
-    );
+    assert_safe_with_key_globals(FOLDER);
 }
 
 /// The artifact with its final STOP replaced by POP and a protocol-0 `os.system('id')` call:
@@ -124,11 +55,12 @@ fn a_dangerous_global_in_the_same_pickle_is_still_caught() {
     let mut missed = Vec::new();
     // Pickle and joblib streams; the Lightning `.ckpt` is a zip (its data.pkl is covered by
     // the torch-zip tests).
-    let streams = manifest()
+    let streams = manifest(FOLDER)
         .into_iter()
-        .filter(|(name, _, _)| name.ends_with(".pkl") || name.ends_with(".joblib"));
-    for (name, _, _) in streams {
-        let bytes = std::fs::read(fixtures("benign-libs").join(&name)).unwrap();
+        .map(|e| e.name)
+        .filter(|name| name.ends_with(".pkl") || name.ends_with(".joblib"));
+    for name in streams {
+        let bytes = std::fs::read(fixtures(FOLDER).join(&name)).unwrap();
         let report = scanner.scan_bytes(&name, &with_payload(&bytes));
         if report.verdict != Verdict::Dangerous {
             missed.push(format!("{name}: {}", describe(&report)));
@@ -179,4 +111,65 @@ fn names_through_module_aliases_are_dangerous_in_a_pickle() {
     // The same shape through a name the table does not know is only suspicious.
     p = b"\x80\x04\x8c\x06random\x8c\x0a_xx.system\x93\x8c\x02id\x85R.".to_vec();
     assert_eq!(verdict(&p), Verdict::Suspicious);
+}
+
+// ---- mutation targets and stored functions from the generated profiles -----------------
+
+fn codes(bytes: &[u8]) -> (Verdict, String) {
+    let report = Scanner::default().scan_bytes("t.pkl", bytes);
+    (report.verdict, crate::finding_codes(&report))
+}
+
+/// `cls()` by NEWOBJ, then `op` with one item (`SETITEMS` takes a key and a value).
+fn mutated(module: &str, name: &str, op: &[u8]) -> Vec<u8> {
+    let mut p = format!("\x02c{module}\n{name}\n").into_bytes();
+    p.insert(0, 0x80);
+    p.extend_from_slice(b")\x81(");
+    if op == b"u" {
+        p.extend_from_slice(b"X\x01\x00\x00\x00a");
+    }
+    p.extend_from_slice(b"K\x01");
+    p.extend_from_slice(op);
+    p.push(b'.');
+    p
+}
+
+#[test]
+fn setitems_on_a_profiled_dict_subclass_is_data() {
+    // statsmodels' Bunch and scipy's OptimizeResult subclass dict and keep dict.__setitem__:
+    // pickled as NEWOBJ then SETITEMS (ARIMA and Holt-Winters results).
+    for (module, name) in [
+        ("statsmodels.tools.tools", "Bunch"),
+        ("scipy.optimize._optimize", "OptimizeResult"),
+    ] {
+        assert_eq!(
+            codes(&mutated(module, name, b"u")),
+            (Verdict::Safe, "no findings".into()),
+            "{module}.{name}"
+        );
+        // APPENDS would call a list method a dict does not have: still flagged.
+        let (verdict, found) = codes(&mutated(module, name, b"e"));
+        assert!(
+            found.contains("PKL007"),
+            "{module}.{name}: {verdict} {found}"
+        );
+    }
+    // A profiled class that is not a dict subclass: SETITEMS runs its code.
+    let (verdict, found) = codes(&mutated(
+        "statsmodels.tsa.arima.params",
+        "SARIMAXParams",
+        b"u",
+    ));
+    assert_eq!(verdict, Verdict::Suspicious, "{found}");
+    assert!(found.contains("PKL007"), "{found}");
+}
+
+#[test]
+fn only_the_functions_gensim_models_store_are_allowed() {
+    // TfidfModel's defaults (wlocal=utils.identity, wglobal=df2idf) are allowed ...
+    let stored = b"\x80\x02cgensim.models.tfidfmodel\ndf2idf\ncgensim.utils\nidentity\n\x86.";
+    assert_eq!(verdict(stored), Verdict::Safe);
+    // ... other gensim functions (here one that unpickles a file) are not.
+    let other = b"\x80\x02cgensim.utils\nunpickle\nX\x01\x00\x00\x00f\x85R.";
+    assert_ne!(verdict(other), Verdict::Safe);
 }
