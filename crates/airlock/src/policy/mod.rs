@@ -293,6 +293,12 @@ impl Policy {
     }
 }
 
+/// `path` resolved through the generated alias table (`enum.bltns.getattr` →
+/// `builtins.getattr`); `None` when no leading run of it is an alias.
+pub(crate) fn resolve_alias(path: &str) -> Option<String> {
+    aliases::resolve(path)
+}
+
 /// Normalises `module.name` (split like [`split_qualified`]) to the `module.name` the
 /// unpickler resolves (`_codecs.encode` → `codecs.encode`, `__builtin__.xrange` →
 /// `builtins.range`).
