@@ -215,7 +215,7 @@ fn dill_type(name: &str) -> Option<(&'static str, &'static str)> {
 /// `builtins` and `types` entries are the same objects as `builtins.<key>` / `types.<key>`;
 /// the four hand-built ones are spelled by the class they are. Made by listing
 /// `_reverse_typemap` in the benign-set virtualenv and checking each value is `builtins.<key>`
-/// or `types.<key>` (`scripts/fixtures/make_benign_libs.py` records the command). dill's
+/// or `types.<key>` (`scripts/fixtures/make_resolver_gadgets.py --typemap` prints it). dill's
 /// "incidental" entries (`FileType`, `DictKeysType`, ... implementation types with no public
 /// spelling) are left out: `_load_type` of them stays dangerous, as any unknown name does.
 /// The policy then rates the global: `types.CodeType` and `types.FunctionType` are dangerous.
