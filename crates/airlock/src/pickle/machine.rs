@@ -1085,11 +1085,20 @@ impl<'a> Machine<'a, '_, '_> {
                 _ => None,
             })
             .collect();
-        let used_otherwise = self.arena.referenced_among(&resolved);
+        // Held by the object graph, or left on the stack (the root after STOP): one pass each.
+        let mut used_otherwise = self.arena.referenced_among(&resolved);
+        for value in self.stack.iter().chain(self.root.iter()) {
+            if let Value::Node(id) = value
+                && resolved.binary_search(id).is_ok()
+            {
+                used_otherwise.push(*id);
+            }
+        }
+        used_otherwise.sort_unstable();
         for g in &mut pending {
-            let still_held = self.stack.contains(&g.node) || self.root == Some(g.node);
-            let elsewhere = matches!(g.node, Value::Node(id) if used_otherwise.contains(&id));
-            if g.unresolved.is_none() && g.resolved > 0 && (still_held || elsewhere) {
+            let elsewhere =
+                matches!(g.node, Value::Node(id) if used_otherwise.binary_search(&id).is_ok());
+            if g.unresolved.is_none() && g.resolved > 0 && elsewhere {
                 g.unresolved = Some("it is also used other than as a call from constants".into());
             }
         }

@@ -352,16 +352,15 @@ impl<'a> Arena<'a> {
     /// holds: they are part of the object graph the load builds, or handed to something
     /// that runs. One pass over the arena.
     pub fn referenced_among(&self, candidates: &[NodeId]) -> Vec<NodeId> {
-        let mut found = Vec::new();
         if candidates.is_empty() {
-            return found;
+            return Vec::new();
         }
+        let mut hit = vec![false; candidates.len()];
         let mut see = |value: Value| {
             if let Value::Node(id) = value
-                && candidates.binary_search(&id).is_ok()
-                && !found.contains(&id)
+                && let Ok(i) = candidates.binary_search(&id)
             {
-                found.push(id);
+                hit[i] = true;
             }
         };
         self.items.iter().for_each(|v| see(*v));
@@ -389,7 +388,11 @@ impl<'a> Arena<'a> {
                 _ => {}
             }
         }
-        found
+        candidates
+            .iter()
+            .zip(hit)
+            .filter_map(|(id, hit)| hit.then_some(*id))
+            .collect()
     }
 
     /// `module.name` of the global that was called to make `value`.

@@ -9,9 +9,12 @@ use airlock::{Rating, Scanner, Verdict};
 
 use crate::{finding_codes, fixtures};
 
+/// Byte strings replaced, one for one, to make a gadget call reach something else.
+type Edits = &'static [(&'static [u8], &'static [u8])];
+
 /// (file, a global its gadget call resolves to, the gadget, (needle, replacement) making the
 /// call dangerous, the import then reported dangerous).
-const CASES: &[(&str, &str, &str, &[(&[u8], &[u8])], &str)] = &[
+const CASES: &[(&str, &str, &str, Edits, &str)] = &[
     (
         "pandas_tz_p2.pkl",
         "zoneinfo.ZoneInfo._unpickle",
