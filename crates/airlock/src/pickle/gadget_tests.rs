@@ -476,6 +476,23 @@ fn a_resolved_global_is_rated_by_the_users_policy_too() {
     );
 }
 
+#[test]
+fn a_gadget_the_user_denied_is_not_resolved() {
+    let mut policy = Policy::default();
+    policy.deny("builtins.getattr").expect("deny");
+    let r = Scanner::new(policy, crate::Limits::default()).scan_bytes("t.pkl", &zoneinfo_p2());
+    assert_eq!(r.verdict, Verdict::Dangerous, "{}", said(&r));
+    assert_eq!(
+        rating_of(&r, "__builtin__.getattr"),
+        Some(Rating::Dangerous)
+    );
+    assert!(
+        said(&r).contains("denied by the policy file"),
+        "{}",
+        said(&r)
+    );
+}
+
 /// The fast pass never accepts a gadget: it gives way, and a scan then reports what the full
 /// machine reports.
 #[test]

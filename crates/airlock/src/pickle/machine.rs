@@ -969,8 +969,11 @@ impl<'a> Machine<'a, '_, '_> {
         }
         self.imports += 1;
         let assessment = self.ctx.assess(&module, &name);
-        let gadget =
-            Gadget::of(&module, &name).filter(|_| self.gadgets.len() < MAX_PENDING_GADGETS);
+        // A gadget the user denied by name is never resolved: it stays denied.
+        let gadget = Gadget::of(&module, &name).filter(|_| {
+            self.gadgets.len() < MAX_PENDING_GADGETS
+                && !self.ctx.policy().user_denies(&module, &name)
+        });
         if gadget.is_none() {
             self.ctx.import(&module, &name, at, &assessment);
         }
