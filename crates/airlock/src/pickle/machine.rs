@@ -1014,7 +1014,17 @@ impl<'a> Machine<'a, '_, '_> {
         at: u64,
     ) -> Option<Value> {
         let gadget = self.arena.global_of(callable)?.gadget?;
-        let index = self.gadgets.iter().position(|g| g.node == callable)?;
+        // Pending gadgets are pushed as their nodes are made: in node order.
+        let Value::Node(id) = callable else {
+            return None;
+        };
+        let index = self
+            .gadgets
+            .binary_search_by_key(&id, |g| match g.node {
+                Value::Node(n) => n,
+                _ => u32::MAX,
+            })
+            .ok()?;
         let resolution = match (kind, kwargs) {
             (CallKind::Reduce | CallKind::Obj | CallKind::Inst, None) => {
                 gadgets::resolve(gadget, &self.arena, args)
