@@ -943,9 +943,11 @@ fn import(
 ) -> Option<Cell> {
     let assessment = policy.assess(module, name);
     let qualified = crate::policy::normalize_qualified(&format!("{module}.{name}"));
+    // A resolver gadget is rated by its calls' arguments, which only the full machine keeps.
     if assessment.rating != Rating::Innocuous
         || assessment.loads_nested
         || qualified == crate::formats::joblib::NUMPY_ARRAY_WRAPPER
+        || super::gadgets::Gadget::of(module, name).is_some()
     {
         return None;
     }

@@ -13,9 +13,11 @@
 
 use crate::hash::HashMap;
 
+use super::gadgets::{self, Gadget, Resolution};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{Arg, DecodeError, Instr, Long, Reader};
 use super::value::{Arena, Call, CallKind, Global, Node, Span, Value};
+use crate::policy::Assessment;
 use crate::policy::profiles::Container;
 use crate::report::{Finding, Rating};
 use crate::rules::{Rule, Severity};
@@ -162,7 +164,29 @@ struct Machine<'a, 'c, 's> {
     reserve: Option<Reserve>,
     /// Offset of the instruction being run (where findings raised by its effects point).
     instr_at: u64,
+    /// Resolver gadgets imported so far, reported once the pickle ends ([`PendingGadget`]).
+    gadgets: Vec<PendingGadget<'a>>,
 }
+
+/// A resolver gadget (`builtins.getattr`, ...; see [`gadgets`]) whose import is reported only
+/// when the pickle ends, once the machine knows how it was used: not at all when every use
+/// was a call resolved from constant arguments (each resolution is reported as the import of
+/// what it yields), with its own rating otherwise.
+struct PendingGadget<'a> {
+    node: Value,
+    module: std::borrow::Cow<'a, str>,
+    name: std::borrow::Cow<'a, str>,
+    offset: u64,
+    assessment: Assessment,
+    /// Calls resolved from constant arguments.
+    resolved: u32,
+    /// Why a call of it was not resolved (the first such call).
+    unresolved: Option<String>,
+}
+
+/// Gadget imports deferred per pickle; past this many, a gadget is rated by name as any
+/// other import (bounded memory and lookup time against a pickle importing it a million times).
+const MAX_PENDING_GADGETS: usize = 256;
 
 /// Pickles at least this long that only build data take the fast pass ([`super::lite`]).
 const LITE_MIN_BYTES: usize = 64 * 1024;
@@ -312,8 +336,10 @@ fn run_nested<'a>(ctx: &mut Ctx, data: &'a [u8], start: usize, nesting: usize) -
         joblib_arrays: 0,
         reserve: Some(reserve),
         instr_at: start as u64,
+        gadgets: Vec::new(),
     };
     let halt = m.run_loop();
+    m.settle_gadgets();
     let (stopped, error, limited) = match halt {
         Halt::Stop => (true, None, false),
         Halt::Error(offset, message) => (false, Some((offset, message)), false),
@@ -944,15 +970,163 @@ impl<'a> Machine<'a, '_, '_> {
         }
         self.imports += 1;
         let assessment = self.ctx.assess(&module, &name);
-        self.ctx.import(&module, &name, at, &assessment);
+        // A gadget the user denied by name is never resolved: it stays denied.
+        let gadget = Gadget::of(&module, &name).filter(|_| {
+            self.gadgets.len() < MAX_PENDING_GADGETS
+                && !self.ctx.policy().user_denies(&module, &name)
+        });
+        if gadget.is_none() {
+            self.ctx.import(&module, &name, at, &assessment);
+        }
         let global = Global {
-            module,
-            name,
+            module: module.clone(),
+            name: name.clone(),
             offset: at,
             rating: assessment.rating,
             loads_nested: assessment.loads_nested,
+            gadget,
         };
-        Ok(self.new_node(Node::Global(Box::new(global)), 1))
+        let node = self.new_node(Node::Global(Box::new(global)), 1);
+        if gadget.is_some() {
+            self.gadgets.push(PendingGadget {
+                node,
+                module,
+                name,
+                offset: at,
+                assessment,
+                resolved: 0,
+                unresolved: None,
+            });
+        }
+        Ok(node)
+    }
+
+    // ---- resolver gadgets --------------------------------------------------------------
+
+    /// Resolves a call of a pending gadget from its constant arguments (`None` when it cannot
+    /// be, noting why): the result is the global it yields, rated and reported as an import
+    /// at the call's offset.
+    fn resolve_gadget_call(
+        &mut self,
+        kind: CallKind,
+        callable: Value,
+        args: Value,
+        kwargs: Option<Value>,
+        at: u64,
+    ) -> Option<Value> {
+        let gadget = self.arena.global_of(callable)?.gadget?;
+        // Pending gadgets are pushed as their nodes are made: in node order.
+        let Value::Node(id) = callable else {
+            return None;
+        };
+        let index = self
+            .gadgets
+            .binary_search_by_key(&id, |g| match g.node {
+                Value::Node(n) => n,
+                _ => u32::MAX,
+            })
+            .ok()?;
+        let resolution = match (kind, kwargs) {
+            (CallKind::Reduce | CallKind::Obj | CallKind::Inst, None) => {
+                gadgets::resolve(gadget, &self.arena, args)
+            }
+            _ => Err(format!(
+                "it is called by {} with keyword arguments or as a class",
+                kind.opcode_name()
+            )),
+        };
+        let pending = &mut self.gadgets[index];
+        let resolution = match resolution {
+            Ok(resolution) => resolution,
+            Err(why) => {
+                pending.unresolved.get_or_insert_with(|| {
+                    format!("its call at offset {at} is not resolved: {why}")
+                });
+                return None;
+            }
+        };
+        pending.resolved = pending.resolved.saturating_add(1);
+        let via = format!(
+            "resolved from a call of `{}.{}` at offset {at}",
+            pending.module, pending.name
+        );
+        self.calls += 1;
+        Some(match resolution {
+            Resolution::Global { module, name } => self.resolved_global(module, name, &via, at),
+            Resolution::Range(ints) => {
+                let range = self.resolved_global("builtins".into(), "range".into(), &via, at);
+                let items: Vec<Value> = ints.into_iter().map(Value::Int).collect();
+                let tuple = self.arena.tuple(&items);
+                let args = self.new_node(tuple, 1 + items.len() as u64);
+                let call = Call::new(CallKind::Reduce, range, args, None, at);
+                self.new_node(Node::Call(Box::new(call)), 1)
+            }
+        })
+    }
+
+    /// The global a gadget call resolved to, reported as an import at `at`.
+    fn resolved_global(&mut self, module: String, name: String, via: &str, at: u64) -> Value {
+        self.imports += 1;
+        let mut assessment = self.ctx.assess(&module, &name);
+        assessment.reason = format!("{} ({via})", assessment.reason);
+        self.ctx.import(&module, &name, at, &assessment);
+        let global = Global {
+            module: module.into(),
+            name: name.into(),
+            offset: at,
+            rating: assessment.rating,
+            loads_nested: assessment.loads_nested,
+            // What a gadget yields is rated by name, never resolved again.
+            gadget: None,
+        };
+        self.new_node(Node::Global(Box::new(global)), 1)
+    }
+
+    /// Reports the gadget imports of the pickle that ended: one whose every use was a call
+    /// resolved from constants is not reported (its resolutions were); any other is reported
+    /// with its own rating, saying why it was not resolved. The flagged ones go first: the
+    /// context records a global once per member.
+    fn settle_gadgets(&mut self) {
+        let mut pending = std::mem::take(&mut self.gadgets);
+        if pending.is_empty() {
+            return;
+        }
+        let resolved: Vec<u32> = pending
+            .iter()
+            .filter(|g| g.resolved > 0 && g.unresolved.is_none())
+            .filter_map(|g| match g.node {
+                Value::Node(id) => Some(id),
+                _ => None,
+            })
+            .collect();
+        // Held by the object graph, or left on the stack (the root after STOP): one pass each.
+        let mut used_otherwise = self.arena.referenced_among(&resolved);
+        for value in self.stack.iter().chain(self.root.iter()) {
+            if let Value::Node(id) = value
+                && resolved.binary_search(id).is_ok()
+            {
+                used_otherwise.push(*id);
+            }
+        }
+        used_otherwise.sort_unstable();
+        for g in &mut pending {
+            let elsewhere =
+                matches!(g.node, Value::Node(id) if used_otherwise.binary_search(&id).is_ok());
+            if g.unresolved.is_none() && g.resolved > 0 && elsewhere {
+                g.unresolved = Some("it is also used other than as a call from constants".into());
+            }
+        }
+        pending.sort_by_key(|g| g.unresolved.is_none() && g.resolved > 0);
+        for g in pending {
+            if g.resolved > 0 && g.unresolved.is_none() {
+                continue;
+            }
+            let mut assessment = g.assessment;
+            if let Some(why) = g.unresolved {
+                assessment.reason = format!("{}; {why}", assessment.reason);
+            }
+            self.ctx.import(&g.module, &g.name, g.offset, &assessment);
+        }
     }
 
     fn stack_global(&mut self, module: Value, name: Value, at: u64) -> Result<Value, Halt> {
@@ -980,6 +1154,7 @@ impl<'a> Machine<'a, '_, '_> {
                     offset: at,
                     rating: Rating::Dangerous,
                     loads_nested: true,
+                    gadget: None,
                 };
                 Ok(self.new_node(Node::Global(Box::new(global)), 1))
             }
@@ -1001,6 +1176,9 @@ impl<'a> Machine<'a, '_, '_> {
         kwargs: Option<Value>,
         at: u64,
     ) -> Value {
+        if let Some(resolved) = self.resolve_gadget_call(kind, callable, args, kwargs, at) {
+            return resolved;
+        }
         self.calls += 1;
         if let Some(global) = self.arena.global_of(callable)
             && global.loads_nested

@@ -4,6 +4,7 @@
 //! executed. [`disasm`] prints a listing for `airlock explain`.
 
 pub mod disasm;
+pub mod gadgets;
 pub mod lite;
 pub mod machine;
 pub mod opcodes;
@@ -13,5 +14,7 @@ pub mod value;
 pub use disasm::{Disassembly, Op, disassemble};
 pub use machine::{Outcome, run};
 
+#[cfg(test)]
+mod gadget_tests;
 #[cfg(test)]
 pub(crate) mod tests;

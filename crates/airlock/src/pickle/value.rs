@@ -75,6 +75,9 @@ pub struct Global<'a> {
     pub offset: u64,
     pub rating: Rating,
     pub loads_nested: bool,
+    /// The global is a resolver gadget (`builtins.getattr`, ...): calls of it with constant
+    /// arguments are resolved to the global they yield (see [`super::gadgets`]).
+    pub gadget: Option<super::gadgets::Gadget>,
 }
 
 /// The result of calling something.
@@ -343,6 +346,53 @@ impl<'a> Arena<'a> {
             Node::Call(c) => Some(c),
             _ => None,
         }
+    }
+
+    /// Which of `candidates` (sorted node ids) a tuple item, a container or a call still
+    /// holds: they are part of the object graph the load builds, or handed to something
+    /// that runs. One pass over the arena.
+    pub fn referenced_among(&self, candidates: &[NodeId]) -> Vec<NodeId> {
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let mut hit = vec![false; candidates.len()];
+        let mut see = |value: Value| {
+            if let Value::Node(id) = value
+                && let Ok(i) = candidates.binary_search(&id)
+            {
+                hit[i] = true;
+            }
+        };
+        self.items.iter().for_each(|v| see(*v));
+        for node in &self.nodes {
+            match node {
+                Node::List(items) | Node::Set(items) | Node::FrozenSet(items) => {
+                    items.iter().for_each(|v| see(*v));
+                }
+                Node::Dict(pairs) => pairs.iter().for_each(|(k, v)| {
+                    see(*k);
+                    see(*v);
+                }),
+                Node::Call(call) => {
+                    see(call.callable);
+                    see(call.args);
+                    call.kwargs.into_iter().for_each(&mut see);
+                    call.built().iter().for_each(|v| see(*v));
+                    call.appended().iter().for_each(|v| see(*v));
+                    call.items().iter().for_each(|(k, v)| {
+                        see(*k);
+                        see(*v);
+                    });
+                }
+                Node::PersistentLoad { pid, .. } => see(*pid),
+                _ => {}
+            }
+        }
+        candidates
+            .iter()
+            .zip(hit)
+            .filter_map(|(id, hit)| hit.then_some(*id))
+            .collect()
     }
 
     /// `module.name` of the global that was called to make `value`.

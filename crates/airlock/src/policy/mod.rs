@@ -253,18 +253,8 @@ impl Policy {
                 format!("dunder component `{dunder}` reaches interpreter internals"),
             );
         }
-        if !self.user_denied.is_empty() {
-            let longest = self.user_denied_longest;
-            let lookup = |path: &str| {
-                names::leading_runs(path)
-                    .take_while(|run| run.len() <= longest)
-                    .filter_map(|run| self.user_denied.get(run))
-                    .last()
-                    .map(|entry| (entry.as_str(), None))
-            };
-            if let Some(label) = label_with(m, n, longest, lookup) {
-                return assessment_for_label(&label);
-            }
+        if let Some(label) = self.user_label(m, n) {
+            return assessment_for_label(&label);
         }
         if let Some(profile) = self.enabled.iter().find(|p| p.contains(m, n)) {
             return Assessment::innocuous(profile.name(), m, n);
@@ -290,6 +280,38 @@ impl Policy {
                 "not on any enabled allowlist profile".into(),
             ),
         }
+    }
+}
+
+/// `path` resolved through the generated alias table (`enum.bltns.getattr` →
+/// `builtins.getattr`); `None` when no leading run of it is an alias.
+pub(crate) fn resolve_alias(path: &str) -> Option<String> {
+    aliases::resolve(path)
+}
+
+impl Policy {
+    /// True when the user's `deny` list labels this global (as [`Policy::assess`] reads it).
+    /// The pickle engine does not resolve a resolver gadget the user denied by name: a denied
+    /// `builtins.getattr` stays dangerous whatever its arguments.
+    pub fn user_denies(&self, module: &str, name: &str) -> bool {
+        let (m, n) = normalize(module, name);
+        self.user_label(m, n).is_some()
+    }
+
+    /// The user's `deny` entry matching a normalised global, if any.
+    fn user_label(&self, m: &str, n: &str) -> Option<Label> {
+        if self.user_denied.is_empty() {
+            return None;
+        }
+        let longest = self.user_denied_longest;
+        let lookup = |path: &str| {
+            names::leading_runs(path)
+                .take_while(|run| run.len() <= longest)
+                .filter_map(|run| self.user_denied.get(run))
+                .last()
+                .map(|entry| (entry.as_str(), None))
+        };
+        label_with(m, n, longest, lookup)
     }
 }
 

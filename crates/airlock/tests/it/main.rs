@@ -4,6 +4,8 @@
 //!   thing written in different ways, each of which must get the same verdict.
 //! - [`benign`]: files saved by real torch, NumPy, joblib and scikit-learn, all of which must be
 //!   reported safe with the globals those libraries need.
+//! - [`benign_gadgets`]: files in which real libraries call a resolver gadget (`getattr`, dill's
+//!   `_load_type`, ...) with constants: resolved, safe; dangerous once a constant is changed.
 //! - [`containers_truncation`]: every container cut at every offset is never safe; the bomb
 //!   classes stay within their limits.
 //! - [`evasions`]: issue 21's evasion classes (names, code-executing callables, templates, zip
@@ -15,6 +17,7 @@
 //! `scripts/fixtures/` (see the README there).
 
 mod benign;
+mod benign_gadgets;
 mod benign_libs;
 mod containers_truncation;
 mod evasions;

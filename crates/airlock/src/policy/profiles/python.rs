@@ -54,4 +54,13 @@ pub const ENTRIES: &[(&str, &str)] = &[
     ("pathlib._local", "WindowsPath"),
     ("types", "SimpleNamespace"),
     ("uuid", "UUID"),
+    // A time zone: `ZoneInfo(key)` and `ZoneInfo._unpickle(key, from_cache)` (what
+    // `ZoneInfo.__reduce__` returns; pandas writes it as `getattr(ZoneInfo, '_unpickle')`, a
+    // resolver call the engine resolves) only read TZif data for `key` from the tz database
+    // or the `tzdata` package. A hostile key cannot leave them: `_tzpath.find_tzfile` runs
+    // `_validate_tzfile_path` first (CPython 3.9+), which raises for absolute paths, keys that
+    // normalise differently (`a/../b`) and keys reaching outside TZPATH; the `tzdata`
+    // fallback only imports `tzdata.zoneinfo.*` resources. An invalid file fails to parse.
+    ("zoneinfo", "ZoneInfo"),
+    ("zoneinfo", "ZoneInfo._unpickle"),
 ];
