@@ -142,14 +142,16 @@ rules! {
         "A storage declares more elements than its data record holds (out-of-bounds tensor, CVE-2026-24747).");
     TorchMissingStorage = ("PT003", "missing-storage", Suspicious, incomplete: false,
         "A storage referenced by the pickle has no data record in the archive.");
-    TorchScript = ("PT004", "torchscript", Suspicious, incomplete: false,
-        "The archive is a TorchScript program: torch.load hands it to torch.jit.load, which runs its code.");
+    TorchScript = ("PT004", "torchscript", Info, incomplete: false,
+        "The archive is a TorchScript program: torch.load hands it to torch.jit.load, which compiles and runs its code (verified by PT008).");
     TorchLayout = ("PT005", "torch-layout", Suspicious, incomplete: false,
         "A PyTorch archive departs from the layout torch.save writes (several root folders, missing data.pkl, unexpected records).");
     TorchScriptHostCall = ("PT006", "torchscript-host-call", Dangerous, incomplete: false,
         "A TorchScript code file calls `open`, `os`, `subprocess`, `builtins`, `eval` or `exec`, which reach the host when torch.jit.load runs it.");
     TorchScriptCustomOp = ("PT007", "torchscript-custom-op", Suspicious, incomplete: false,
         "A TorchScript code file calls a `torch.ops` namespace outside `aten` and `prim`, which needs a native library registered by the loading program.");
+    TorchScriptUnverified = ("PT008", "torchscript-unverified", Suspicious, incomplete: false,
+        "TorchScript code that could not be verified: a name or operator outside the allowlist, a class no code file defines, or a file not read whole.");
 
     // ---- Archives and compression --------------------------------------------------------
     ArchiveHeaderMismatch = ("ARC001", "header-mismatch", Dangerous, incomplete: false,

@@ -42,7 +42,22 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
     }));
 
     let code_prefix = format!("{root}/code/");
+    let is_code_file = |e: &ZipEntry| {
+        is_torchscript
+            && e.in_central
+            && e.name.starts_with(&code_prefix)
+            && e.name.ends_with(".py")
+    };
     let mut code = super::torchscript::CodeScan::default();
+    let mut verifier = super::torchscript::Verifier::default();
+    // Code first: the pickles' `__torch__` globals are rated by what the code defines.
+    for entry in central.iter().filter(|e| is_code_file(e)) {
+        if ctx.check_timeout() {
+            break;
+        }
+        scan_code_file(ctx, archive, entry, &code_prefix, &mut code, &mut verifier);
+    }
+    let defined = std::sync::Arc::new(verifier.defined().clone());
     let notes_from = ctx.checkpoint();
     let mut other_pickles = 0usize;
     let mut storages = Vec::new();
@@ -58,10 +73,11 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
                 .iter()
                 .any(|p| name.strip_prefix(root.as_str()) == Some(p));
         if entry.in_central && name == pickle_name {
-            storages
-                .extend(ctx.in_jit_pickle(jit_pickle, |ctx| scan_main_pickle(ctx, archive, entry)));
+            storages.extend(ctx.in_jit_pickle(jit_pickle.then_some(&defined), |ctx| {
+                scan_main_pickle(ctx, archive, entry)
+            }));
         } else if jit_pickle {
-            ctx.in_jit_pickle(true, |ctx| {
+            ctx.in_jit_pickle(Some(&defined), |ctx| {
                 zip::scan_entry_with(archive, entry, ctx, |ctx, data| {
                     let format = super::route(ctx, data);
                     other_pickles += usize::from(format == "pickle");
@@ -74,15 +90,8 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
                 .is_some_and(|key| records.contains_key(key))
         {
             // A storage record: raw tensor bytes, checked by size below, never read.
-        } else if is_torchscript
-            && entry.in_central
-            && name.starts_with(&code_prefix)
-            && name.ends_with(".py")
-        {
-            zip::scan_entry_with(archive, entry, ctx, |ctx, bytes| {
-                code.scan_file(ctx, bytes);
-                super::route_besides(ctx, bytes).unwrap_or("torchscript-code")
-            });
+        } else if is_code_file(entry) {
+            // Scanned and verified above.
         } else if !(entry.is_dir() && entry.compressed_size == 0) {
             zip::scan_entry_with(archive, entry, ctx, |ctx, data| {
                 let format = super::route(ctx, data);
@@ -128,14 +137,71 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
             .filter(|e| e.name.starts_with(&code_prefix) && !e.is_dir())
             .count();
         ctx.note(code.describe(code_files));
+        let verified = report_unverified(ctx, verifier);
         ctx.report(Finding::new(
             Rule::TorchScript,
-            format!("TorchScript archive ({code_files} code files): torch.load hands it to torch.jit.load, which runs its code"),
+            format!(
+                "TorchScript archive ({code_files} code files): torch.load hands it to torch.jit.load, which runs its code; {}",
+                if verified {
+                    "every code file was read whole and calls only allowed operators"
+                } else {
+                    "its code could not be verified (PT008)"
+                }
+            ),
         ));
         "torchscript"
     } else {
         "pytorch-zip"
     }
+}
+
+/// Searches one TorchScript code file with the hit list and hands it to the verifier (a file
+/// the hit list could not search whole, or that could not be read, is a verifier issue).
+fn scan_code_file(
+    ctx: &mut Ctx,
+    archive: &ZipArchive,
+    entry: &ZipEntry,
+    code_prefix: &str,
+    code: &mut super::torchscript::CodeScan,
+    verifier: &mut super::torchscript::Verifier,
+) {
+    let name = entry.name.as_ref();
+    let qualifier = name
+        .strip_prefix(code_prefix)
+        .and_then(|n| n.strip_suffix(".py"))
+        .unwrap_or_default()
+        .replace('/', ".");
+    let mut read = false;
+    zip::scan_entry_with(archive, entry, ctx, |ctx, bytes| {
+        if code.scan_file(ctx, bytes) {
+            verifier.add_file(name, &qualifier, bytes);
+        } else {
+            verifier.unverified(name, "the file was not searched whole (byte cap)");
+        }
+        read = true;
+        super::route_besides(ctx, bytes).unwrap_or("torchscript-code")
+    });
+    if !read {
+        verifier.unverified(name, "the file could not be read");
+    }
+}
+
+/// Reports the verifier's issues as PT008; returns whether the code was verified.
+fn report_unverified(ctx: &mut Ctx, verifier: super::torchscript::Verifier) -> bool {
+    let (issues, count) = verifier.finish();
+    for issue in &issues {
+        ctx.report(Finding::new(
+            Rule::TorchScriptUnverified,
+            format!("{} line {}: {}", issue.file, issue.line, issue.what),
+        ));
+    }
+    if count > issues.len() {
+        ctx.report(Finding::new(
+            Rule::TorchScriptUnverified,
+            format!("{} more issues not listed", count - issues.len()),
+        ));
+    }
+    count == 0
 }
 
 /// Runs the engine over `data.pkl` (and the local-header reading where it differs) and

@@ -1,0 +1,539 @@
+//! Allowlist verification of a TorchScript archive's `code/` files, read as `torch.jit.load`'s
+//! compiler (torch/csrc/jit/serialization/import_source.cpp) resolves their names.
+//!
+//! The printer that `torch.jit.save` uses writes every call in one of a few spellings, and the
+//! importer resolves a name only through a closed environment:
+//! - `torch.<name>` (and `torch.autograd.<name>`): the operator `aten::<name>`;
+//! - `ops.<ns>.<name>`: the operator `<ns>::<name>`;
+//! - `__torch__.<path>.<Name>`: a class or function compiled from `code/__torch__/<path>.py`
+//!   (a `class Name` / `def Name` at the top of that file, `___torch_mangle_N` included);
+//! - `CONSTANTS.cN`, the special forms (`fork`, `annotate`, `unchecked_cast`,
+//!   `uninitialized`, ...), Python's builtins that TorchScript implements (`getattr`, `len`,
+//!   `int`, `range`, ...), type names, and the code's own locals, parameters and attributes.
+//!
+//! A file is *verified* when every name it references is one of those and every operator it
+//! reaches is `allowed` in `operators.tsv` (generated from torch's operator registry by
+//! `scripts/policy/gen_torchscript_ops.py`, which also records why each denied operator is
+//! denied: files, processes, network, native code). Anything else — an unknown name, a
+//! namespace outside `aten`/`prim`, a denied operator (also as a method call), a `__torch__`
+//! name no code file defines, a string literal that does not end on its line, an `import` —
+//! is an [`Issue`]. Over-approximations all go the cautious way: a name assigned anywhere in a
+//! file counts as a local of the whole file (a local cannot reach anything: the importer
+//! looks locals up first), except the names that would be dangerous builtins, which are
+//! issues wherever they appear.
+
+use std::sync::LazyLock;
+
+use crate::hash::{HashMap, HashSet, HashSetExt};
+
+/// The reviewed operator table (`<ns>::<name>\t<allowed|denied>\t<reason>`).
+const OPERATORS_TSV: &str = include_str!("operators.tsv");
+
+/// `aten`/`prim` operator name → `None` if allowed, `Some(reason)` if denied.
+static OPERATORS: LazyLock<HashMap<&'static str, Option<&'static str>>> = LazyLock::new(|| {
+    OPERATORS_TSV
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut cols = l.split('\t');
+            let name = cols.next()?;
+            let status = cols.next()?;
+            let reason = cols.next().unwrap_or_default();
+            Some((name, (status != "allowed").then_some(reason)))
+        })
+        .collect()
+});
+
+/// Method-call names of denied operators (`x.save(...)` resolves to `aten::save` too).
+static DENIED_METHODS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    OPERATORS
+        .iter()
+        .filter(|(_, denied)| denied.is_some())
+        .filter_map(|(name, _)| name.split("::").nth(1))
+        .collect()
+});
+
+/// Names the importer resolves without the code defining them (import_source.cpp's
+/// environment, ir_emitter.cpp's builtins, the printer's type names, Python keywords).
+const KNOWN_NAMES: &[&str] = &[
+    // keywords and constants
+    "def",
+    "class",
+    "if",
+    "else",
+    "elif",
+    "for",
+    "while",
+    "in",
+    "not",
+    "and",
+    "or",
+    "is",
+    "return",
+    "pass",
+    "break",
+    "continue",
+    "with",
+    "as",
+    "assert",
+    "raise",
+    "del",
+    "None",
+    "True",
+    "False",
+    "inf",
+    "nan",
+    "infj",
+    "nanj",
+    "self",
+    // special forms and builtins the compiler implements
+    "fork",
+    "awaitable",
+    "annotate",
+    "unchecked_cast",
+    "uninitialized",
+    "print",
+    "tuple",
+    "float",
+    "complex",
+    "int",
+    "bool",
+    "str",
+    "getattr",
+    "hasattr",
+    "isinstance",
+    "_to_tensor",
+    "len",
+    "hex",
+    "oct",
+    "round",
+    "hash",
+    "id",
+    "min",
+    "max",
+    "abs",
+    "all",
+    "any",
+    "divmod",
+    "sum",
+    "list",
+    "dict",
+    "ord",
+    "chr",
+    "bin",
+    "pow",
+    "range",
+    "zip",
+    "enumerate",
+    "rangelist",
+    "sorted",
+    "AssertionError",
+    "CONSTANTS",
+    // type names the printer writes
+    "Tensor",
+    "List",
+    "Dict",
+    "Tuple",
+    "Optional",
+    "Union",
+    "NoneType",
+    "Final",
+    "Any",
+    "Future",
+    "Await",
+    "RRef",
+    "Device",
+    "Stream",
+    "Generator",
+    "Storage",
+    "Layout",
+    "ScalarType",
+    "MemoryFormat",
+    "QScheme",
+    "number",
+    "Scalar",
+    "SymInt",
+    "SymFloat",
+    "SymBool",
+    "Module",
+    "Enum",
+    "NamedTuple",
+    "Interface",
+    "Callable",
+    // class-body declarations
+    "__parameters__",
+    "__buffers__",
+    "__annotations__",
+    "__constants__",
+];
+
+/// Bare names that are dangerous builtins wherever they appear (distributed RPC).
+const DENIED_NAMES: &[&str] = &["rpc_async", "rpc_sync", "remote", "import", "from"];
+
+/// Issues listed per archive; the rest are counted.
+pub const MAX_ISSUES: usize = 20;
+
+/// Why part of the code could not be verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// Member path of the code file.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    pub what: String,
+}
+
+/// What one code file defines and references, before the whole archive is known.
+#[derive(Debug, Default)]
+pub struct Verifier {
+    /// Qualified names (`__torch__.a.b.C`) defined by `class`/`def` at the top of a file.
+    defined: HashSet<String>,
+    /// `__torch__` references, checked once every file is read: (file, line, dotted name).
+    torch_refs: Vec<(String, usize, String)>,
+    issues: Vec<Issue>,
+    issue_count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok<'a> {
+    Ident(&'a str),
+    Dot,
+    Assign,
+    Colon,
+    Comma,
+    Other,
+    /// A string literal that does not end where Python would end it.
+    OpenString,
+}
+
+impl Verifier {
+    /// Reads one code file. `path` is its member name, `qualifier` its module path
+    /// (`__torch__.a.b` for `code/__torch__/a/b.py`).
+    pub fn add_file(&mut self, path: &str, qualifier: &str, code: &[u8]) {
+        let Ok(text) = std::str::from_utf8(code) else {
+            self.issue(
+                path,
+                1,
+                "the file is not UTF-8 (the importer refuses it)".into(),
+            );
+            return;
+        };
+        for line in text.lines() {
+            let def = line
+                .strip_prefix("class ")
+                .or_else(|| line.strip_prefix("def "));
+            if let Some(rest) = def {
+                let name: String = rest.chars().take_while(|c| is_ident(*c)).collect();
+                if !name.is_empty() {
+                    self.defined.insert(format!("{qualifier}.{name}"));
+                }
+            }
+        }
+        let tokens = lex(text);
+        let locals = locals_of(&tokens);
+        let mut i = 0;
+        while i < tokens.len() {
+            let (line, tok) = &tokens[i];
+            match tok {
+                Tok::OpenString => self.issue(
+                    path,
+                    *line,
+                    "a string literal does not end on its line".into(),
+                ),
+                Tok::Ident(name) if i > 0 && tokens[i - 1].1 == Tok::Dot => {
+                    if DENIED_METHODS.contains(name) {
+                        self.issue(path, *line, format!("method `{name}` is a denied operator"));
+                    }
+                }
+                Tok::Ident(_) => {
+                    let chain = chain_at(&tokens, i);
+                    self.check_chain(path, *line, &chain, &locals);
+                    i += chain.len() * 2 - 1;
+                    continue;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+    }
+
+    fn check_chain(&mut self, path: &str, line: usize, chain: &[&str], locals: &HashSet<&str>) {
+        let root = chain[0];
+        let denied_method = chain[1..].iter().find(|c| DENIED_METHODS.contains(*c));
+        if let Some(method) = denied_method.filter(|_| root != "torch" && root != "ops") {
+            self.issue(
+                path,
+                line,
+                format!("method `{method}` is a denied operator"),
+            );
+        }
+        let problem = match root {
+            "torch" => {
+                let name = match chain.get(1) {
+                    Some(&"autograd") => chain.get(2),
+                    other => other,
+                };
+                operator_problem("aten", name.copied(), chain.len())
+            }
+            "ops" => match chain.get(1) {
+                Some(ns @ (&"aten" | &"prim")) => {
+                    operator_problem(ns, chain.get(2).copied(), chain.len() - 1)
+                }
+                Some(ns) => Some(format!(
+                    "`ops.{ns}`: operator namespace outside aten/prim (needs a native library)"
+                )),
+                None => Some("bare `ops`".into()),
+            },
+            "__torch__" => {
+                self.torch_refs
+                    .push((path.to_string(), line, chain.join(".")));
+                None
+            }
+            _ if DENIED_NAMES.contains(&root) => Some(format!("`{root}` is not allowed")),
+            _ if KNOWN_NAMES.contains(&root) || locals.contains(root) => None,
+            _ => Some(format!(
+                "name `{root}` is neither defined by the code nor built in"
+            )),
+        };
+        if let Some(what) = problem {
+            self.issue(path, line, what);
+        }
+    }
+
+    /// Records that `file` could not be verified at all.
+    pub fn unverified(&mut self, file: &str, why: &str) {
+        self.issue(file, 1, why.into());
+    }
+
+    fn issue(&mut self, file: &str, line: usize, what: String) {
+        self.issue_count += 1;
+        if self.issues.len() < MAX_ISSUES {
+            self.issues.push(Issue {
+                file: file.to_string(),
+                line,
+                what,
+            });
+        }
+    }
+
+    /// The qualified names the archive's code defines (for the pickles' `__torch__` globals).
+    pub fn defined(&self) -> &HashSet<String> {
+        &self.defined
+    }
+
+    /// Checks the `__torch__` references against every file's definitions and returns the
+    /// issues (at most [`MAX_ISSUES`]) with the total count.
+    pub fn finish(mut self) -> (Vec<Issue>, usize) {
+        let refs = std::mem::take(&mut self.torch_refs);
+        for (file, line, name) in refs {
+            if !defines_prefix(&self.defined, &name) {
+                self.issue(
+                    &file,
+                    line,
+                    format!("`{name}` is not defined by any code file of the archive"),
+                );
+            }
+        }
+        (self.issues, self.issue_count)
+    }
+}
+
+/// Whether `name` or one of its dotted prefixes (a class, then its attribute) is defined.
+pub fn defines_prefix(defined: &HashSet<String>, name: &str) -> bool {
+    let mut prefix = name;
+    loop {
+        if defined.contains(prefix) {
+            return true;
+        }
+        match prefix.rfind('.') {
+            Some(at) => prefix = &prefix[..at],
+            None => return false,
+        }
+    }
+}
+
+/// `None` when `<ns>::<name>` is an allowed operator and the chain stops at it.
+fn operator_problem(ns: &str, name: Option<&str>, chain_len: usize) -> Option<String> {
+    let Some(name) = name else {
+        return Some(format!("bare `{ns}` namespace"));
+    };
+    let qualified = format!("{ns}::{name}");
+    match OPERATORS.get(qualified.as_str()) {
+        Some(None) if chain_len <= 2 || ns == "aten" && chain_len <= 3 => None,
+        Some(None) => Some(format!("attribute of operator `{qualified}`")),
+        Some(Some(reason)) => Some(format!("operator `{qualified}` is denied: {reason}")),
+        None => Some(format!(
+            "`{qualified}` is not a registered aten/prim operator"
+        )),
+    }
+}
+
+/// The dotted name starting at token `i` (an identifier): `a`, `a.b`, `a.b.c`, ...
+fn chain_at<'a>(tokens: &[(usize, Tok<'a>)], i: usize) -> Vec<&'a str> {
+    let mut chain = Vec::new();
+    let mut j = i;
+    while let Some((_, Tok::Ident(name))) = tokens.get(j) {
+        chain.push(*name);
+        if tokens.get(j + 1).map(|t| &t.1) != Some(&Tok::Dot) {
+            break;
+        }
+        j += 2;
+    }
+    chain
+}
+
+/// Names the file binds: assignment and keyword targets (`x =`, `a, b =`, `f(dim=1)`), parameters and
+/// annotated attributes (`x: T`, `x : T` outside brackets is a declaration), `def`/`class`
+/// names, `for` targets and `as` names.
+fn locals_of<'a>(tokens: &[(usize, Tok<'a>)]) -> HashSet<&'a str> {
+    let mut locals = HashSet::new();
+    let mut in_for = false;
+    for (i, (_, tok)) in tokens.iter().enumerate() {
+        if *tok == Tok::Assign {
+            bind_target_list(tokens, i, &mut locals);
+        }
+        let Tok::Ident(name) = tok else { continue };
+        let after_dot = i > 0 && tokens[i - 1].1 == Tok::Dot;
+        let previous = i.checked_sub(1).map(|p| &tokens[p].1);
+        match *name {
+            "for" => in_for = true,
+            "in" => in_for = false,
+            _ if after_dot => {}
+            _ if in_for => {
+                locals.insert(*name);
+            }
+            _ => {
+                let binds = matches!(previous, Some(Tok::Ident("def" | "class" | "as")))
+                    || matches!(tokens.get(i + 1), Some((_, Tok::Colon)));
+                if binds {
+                    locals.insert(*name);
+                }
+            }
+        }
+    }
+    locals
+}
+
+/// Binds the names of the target list before the `=` at `assign`: `a = `, `a, b = `,
+/// `a, b, = ` (the printer's trailing comma). Attribute and item targets bind nothing.
+fn bind_target_list<'a>(tokens: &[(usize, Tok<'a>)], assign: usize, locals: &mut HashSet<&'a str>) {
+    let mut end = assign;
+    if end > 0 && tokens[end - 1].1 == Tok::Comma {
+        end -= 1;
+    }
+    while let Some(at) = end.checked_sub(1) {
+        let Tok::Ident(name) = tokens[at].1 else {
+            break;
+        };
+        if at > 0 && tokens[at - 1].1 == Tok::Dot {
+            break;
+        }
+        locals.insert(name);
+        match at.checked_sub(1) {
+            Some(comma) if tokens[comma].1 == Tok::Comma => end = comma,
+            _ => break,
+        }
+    }
+}
+
+fn is_ident(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Tokens with their 1-based line. Comments and whitespace are skipped; string literals
+/// (single or triple quoted, with escapes) become `Other`.
+fn lex(text: &str) -> Vec<(usize, Tok<'_>)> {
+    let bytes = text.as_bytes();
+    let mut tokens = Vec::new();
+    let mut line = 1;
+    let mut at = 0;
+    while at < bytes.len() {
+        let c = bytes[at];
+        match c {
+            b'\n' => {
+                line += 1;
+                at += 1;
+            }
+            b'#' => {
+                while at < bytes.len() && bytes[at] != b'\n' {
+                    at += 1;
+                }
+            }
+            b'"' | b'\'' => {
+                let start_line = line;
+                let (end, lines, closed) = string_end(bytes, at);
+                tokens.push((
+                    start_line,
+                    if closed { Tok::Other } else { Tok::OpenString },
+                ));
+                line += lines;
+                at = end;
+            }
+            b'.' if !bytes.get(at + 1).is_some_and(u8::is_ascii_digit) => {
+                tokens.push((line, Tok::Dot));
+                at += 1;
+            }
+            b'=' if bytes.get(at + 1) != Some(&b'=') => {
+                let compound = at > 0 && b"=!<>+-*/%&|^@:".contains(&bytes[at - 1]);
+                tokens.push((line, if compound { Tok::Other } else { Tok::Assign }));
+                at += 1;
+            }
+            b'=' => {
+                tokens.push((line, Tok::Other));
+                at += 2;
+            }
+            b':' | b',' => {
+                tokens.push((line, if c == b':' { Tok::Colon } else { Tok::Comma }));
+                at += 1;
+            }
+            _ if c.is_ascii_digit() => {
+                while at < bytes.len() && (bytes[at].is_ascii_alphanumeric() || bytes[at] == b'.') {
+                    at += 1;
+                }
+                tokens.push((line, Tok::Other));
+            }
+            _ if c == b'_' || c.is_ascii_alphabetic() || c >= 0x80 => {
+                let start = at;
+                while at < bytes.len()
+                    && (bytes[at] == b'_' || bytes[at].is_ascii_alphanumeric() || bytes[at] >= 0x80)
+                {
+                    at += 1;
+                }
+                tokens.push((line, Tok::Ident(&text[start..at])));
+            }
+            _ if c.is_ascii_whitespace() || c == b'\\' => at += 1,
+            _ => {
+                tokens.push((line, Tok::Other));
+                at += 1;
+            }
+        }
+    }
+    tokens
+}
+
+/// End of the string literal starting at `at`, the newlines it spans, and whether it closed
+/// as Python closes it (a single-quoted literal must end on its line).
+fn string_end(bytes: &[u8], at: usize) -> (usize, usize, bool) {
+    let quote = bytes[at];
+    let triple = bytes.get(at..at + 3) == Some(&[quote; 3][..]);
+    let mut i = at + if triple { 3 } else { 1 };
+    let mut lines = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => {
+                lines += usize::from(bytes.get(i + 1) == Some(&b'\n'));
+                i += 2;
+                continue;
+            }
+            b'\n' if !triple => return (i, lines, false),
+            b'\n' => lines += 1,
+            q if q == quote && !triple => return (i + 1, lines, true),
+            q if q == quote && bytes.get(i..i + 3) == Some(&[quote; 3][..]) => {
+                return (i + 3, lines, true);
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    (bytes.len(), lines, false)
+}
