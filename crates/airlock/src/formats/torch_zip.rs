@@ -58,6 +58,15 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
         scan_code_file(ctx, archive, entry, &code_prefix, &mut code, &mut verifier);
     }
     let defined = std::sync::Arc::new(verifier.defined().clone());
+    let bytecode_name = format!("{root}/bytecode.pkl");
+    if is_torchscript && central.iter().any(|e| e.name == bytecode_name) {
+        // The lite interpreter runs bytecode.pkl's instructions instead of code/; they are not
+        // verified, so the archive is not vouched for.
+        verifier.unverified(
+            &bytecode_name,
+            "mobile bytecode (lite interpreter) is not verified",
+        );
+    }
     let notes_from = ctx.checkpoint();
     let mut other_pickles = 0usize;
     let mut storages = Vec::new();
@@ -412,22 +421,59 @@ mod tests {
     }
 
     #[test]
-    fn torchscript_is_a_program() {
-        let zip = build(&[
-            member("m/data.pkl", &data_pkl(2)),
-            member("m/constants.pkl", b"\x80\x02).".as_slice()),
-            member("m/code/__torch__.py", b"def forward(self): pass\n"),
-            member("m/data/0", &[0u8; 8]),
-        ]);
-        let r = Scanner::default().scan_bytes("m.pt", &zip);
+    fn torchscript_is_a_program_vouched_for_only_when_its_code_is_verified() {
+        let archive = |code: &[u8]| {
+            build(&[
+                member("m/data.pkl", &data_pkl(2)),
+                member("m/constants.pkl", b"\x80\x02).".as_slice()),
+                member("m/code/__torch__.py", code),
+                member("m/data/0", &[0u8; 8]),
+            ])
+        };
+        let r = Scanner::default().scan_bytes("m.pt", &archive(b"def forward(self): pass\n"));
         assert_eq!(r.format, "torchscript");
         assert!(r.findings.iter().any(|f| f.rule == Rule::TorchScript));
-        assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+        assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
         assert!(
             r.summary
                 .contains("code/: 1 files, 1 .py searched (24 bytes), 0 calls flagged"),
             "{}",
             r.summary
+        );
+        let code = b"def forward(self, x):\n  return torch.from_file(\"/etc/passwd\")\n";
+        let r = Scanner::default().scan_bytes("m.pt", &archive(code));
+        assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+        let unverified: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.rule == Rule::TorchScriptUnverified)
+            .map(|f| f.message.as_str())
+            .collect();
+        assert_eq!(
+            unverified,
+            [
+                "m/code/__torch__.py line 2: operator `aten::from_file` is denied: reads (and may map) a host file named by its argument"
+            ]
+        );
+    }
+
+    #[test]
+    fn torchscript_code_files_read_only_in_part_are_not_verified() {
+        let zip = build(&[
+            member("m/data.pkl", &data_pkl(2)),
+            member("m/constants.pkl", b"\x80\x02).".as_slice()),
+            member("m/code/__torch__.py", b"def forward(self): pass\n"),
+            member("m/bytecode.pkl", b"\x80\x02).".as_slice()),
+            member("m/data/0", &[0u8; 8]),
+        ]);
+        let r = Scanner::default().scan_bytes("m.pt", &zip);
+        assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.rule == Rule::TorchScriptUnverified && f.message.contains("bytecode")),
+            "{:?}",
+            r.findings
         );
     }
 
@@ -442,7 +488,10 @@ mod tests {
         let zip = build(&[
             member("m/data.pkl", module),
             member("m/constants.pkl", b"\x80\x02).".as_slice()),
-            member("m/code/__torch__.py", b"def forward(self): pass\n"),
+            member(
+                "m/code/__torch__.py",
+                b"class M(Module):\n  l : List[int]\n",
+            ),
             member("m/extra/copy.pkl", module),
         ]);
         let r = Scanner::default().scan_bytes("m.pt", &zip);
@@ -460,7 +509,8 @@ mod tests {
         };
         assert_eq!(
             rating("__torch__.M", "m/data.pkl"),
-            Some(Rating::Suspicious)
+            Some(Rating::Innocuous),
+            "defined by code/__torch__.py"
         );
         assert_eq!(
             rating("torch.jit._pickle.restore_type_tag", "m/data.pkl"),
@@ -477,14 +527,28 @@ mod tests {
             .collect();
         assert!(in_data_pkl.is_empty(), "{in_data_pkl:?}");
 
-        // Without the extra pickle, the archive is the program it is: suspicious.
-        let zip = build(&[
-            member("m/data.pkl", module),
-            member("m/constants.pkl", b"\x80\x02).".as_slice()),
-            member("m/code/__torch__.py", b"def forward(self): pass\n"),
-        ]);
-        let r = Scanner::default().scan_bytes("m.pt", &zip);
+        // Without the extra pickle, the archive is the verified program it is: safe; with a
+        // code file that does not define `M`, the class comes from elsewhere: suspicious.
+        let without_extra = |code: &[u8]| {
+            let zip = build(&[
+                member("m/data.pkl", module),
+                member("m/constants.pkl", b"\x80\x02).".as_slice()),
+                member("m/code/__torch__.py", code),
+            ]);
+            Scanner::default().scan_bytes("m.pt", &zip)
+        };
+        let r = without_extra(b"class M(Module):\n  l : List[int]\n");
+        assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+        let r = without_extra(b"class N(Module):\n  l : List[int]\n");
         assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.rule == Rule::TorchScriptUnverified
+                    && f.member.as_deref() == Some("m/data.pkl")),
+            "{:?}",
+            r.findings
+        );
     }
 
     #[test]

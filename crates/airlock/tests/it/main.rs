@@ -16,6 +16,7 @@ mod benign;
 mod benign_libs;
 mod containers_truncation;
 mod oracle;
+mod torchscript;
 mod truncation;
 mod zip_methods;
 

@@ -201,6 +201,8 @@ enum Tok<'a> {
     Assign,
     Colon,
     Comma,
+    Open,
+    Close,
     Other,
     /// A string literal that does not end where Python would end it.
     OpenString,
@@ -392,6 +394,9 @@ fn locals_of<'a>(tokens: &[(usize, Tok<'a>)]) -> HashSet<&'a str> {
         if *tok == Tok::Assign {
             bind_target_list(tokens, i, &mut locals);
         }
+        if *tok == Tok::Ident("def") {
+            bind_parameters(tokens, i, &mut locals);
+        }
         let Tok::Ident(name) = tok else { continue };
         let after_dot = i > 0 && tokens[i - 1].1 == Tok::Dot;
         let previous = i.checked_sub(1).map(|p| &tokens[p].1);
@@ -432,6 +437,28 @@ fn bind_target_list<'a>(tokens: &[(usize, Tok<'a>)], assign: usize, locals: &mut
         match at.checked_sub(1) {
             Some(comma) if tokens[comma].1 == Tok::Comma => end = comma,
             _ => break,
+        }
+    }
+}
+
+/// Binds the parameters of the `def` at `def`: the names that open each comma-separated
+/// item of its parenthesised list (annotated or not).
+fn bind_parameters<'a>(tokens: &[(usize, Tok<'a>)], def: usize, locals: &mut HashSet<&'a str>) {
+    if tokens.get(def + 2).map(|t| &t.1) != Some(&Tok::Open) {
+        return;
+    }
+    let mut depth = 0usize;
+    for at in def + 2..tokens.len() {
+        match &tokens[at].1 {
+            Tok::Open => depth += 1,
+            Tok::Close if depth <= 1 => return,
+            Tok::Close => depth -= 1,
+            Tok::Ident(name)
+                if depth == 1 && matches!(tokens[at - 1].1, Tok::Open | Tok::Comma) =>
+            {
+                locals.insert(name);
+            }
+            _ => {}
         }
     }
 }
@@ -502,6 +529,14 @@ fn lex(text: &str) -> Vec<(usize, Tok<'_>)> {
                 tokens.push((line, Tok::Ident(&text[start..at])));
             }
             _ if c.is_ascii_whitespace() || c == b'\\' => at += 1,
+            b'(' | b'[' | b'{' => {
+                tokens.push((line, Tok::Open));
+                at += 1;
+            }
+            b')' | b']' | b'}' => {
+                tokens.push((line, Tok::Close));
+                at += 1;
+            }
             _ => {
                 tokens.push((line, Tok::Other));
                 at += 1;
@@ -536,4 +571,112 @@ fn string_end(bytes: &[u8], at: usize) -> (usize, usize, bool) {
         i += 1;
     }
     (bytes.len(), lines, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn issues_of(code: &str) -> Vec<String> {
+        let mut verifier = Verifier::default();
+        verifier.add_file("code/__torch__/m.py", "__torch__.m", code.as_bytes());
+        let (issues, _) = verifier.finish();
+        issues
+            .into_iter()
+            .map(|i| format!("{}: {}", i.line, i.what))
+            .collect()
+    }
+
+    #[test]
+    fn printed_code_verifies() {
+        let code = "class Net(Module):\n  __parameters__ = [\"w\", ]\n  w : Tensor\n  def forward(self: __torch__.m.Net,\n    x: Tensor,\n    h: Optional[Tuple[Tensor, Tensor]]=None) -> Tensor:\n    _0 = __torch__.m.helper\n    a, b, = (self).pair(x, )\n    if torch.__is__(h, None):\n      ops.prim.RaiseException(\"os.system\", \"builtins.ValueError\")\n    for i in range(torch.len([a, b])):\n      c = torch.add(a, CONSTANTS.c0, alpha=1)\n    return torch.autograd.grad([a], [b])\ndef helper(x: int) -> int:\n  return x  # torch.from_file in a comment\n";
+        assert_eq!(issues_of(code), Vec::<String>::new());
+    }
+
+    #[test]
+    fn spellings_of_a_denied_operator_are_found() {
+        for code in [
+            "def f(x):\n  return torch.from_file(\"/etc/passwd\")\n",
+            "def f(x):\n  return (torch\n    . from_file)(\"/etc/passwd\")\n",
+            "def f(x):\n  return ops.aten.from_file(\"/etc/passwd\")\n",
+            "def f(x):\n  return (x).save(\"/tmp/p\")\n",
+        ] {
+            let issues = issues_of(code);
+            assert_eq!(issues.len(), 1, "{code}: {issues:?}");
+            assert!(issues[0].contains("from_file") || issues[0].contains("save"));
+        }
+    }
+
+    #[test]
+    fn names_outside_the_environment_are_issues() {
+        assert_eq!(
+            issues_of("def f(x):\n  return loader(x)\n"),
+            ["2: name `loader` is neither defined by the code nor built in"]
+        );
+        assert_eq!(
+            issues_of("def f(x):\n  rpc_async = 1\n  return rpc_async(x)\n").len(),
+            2,
+            "a dangerous builtin stays an issue even when also bound"
+        );
+        assert_eq!(
+            issues_of("def f(x):\n  return ops.my_ext.run(x)\n"),
+            ["2: `ops.my_ext`: operator namespace outside aten/prim (needs a native library)"]
+        );
+        assert_eq!(
+            issues_of("def f(x):\n  return __torch__.m.g(x)\n"),
+            ["2: `__torch__.m.g` is not defined by any code file of the archive"]
+        );
+        assert_eq!(
+            issues_of("def f(x):\n  return torch.jit.load(x)\n"),
+            ["2: `aten::jit` is not a registered aten/prim operator"]
+        );
+    }
+
+    #[test]
+    fn strings_are_lexed_as_python_lexes_them() {
+        assert_eq!(
+            issues_of("def f(x):\n  return \"a\\\"b torch.from_file(\"\n"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            issues_of("def f(x):\n  y = '''x\nloader(1)'''\n  return y\n"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            issues_of("def f(x):\n  y = \"open\n  return y\n"),
+            ["2: a string literal does not end on its line"]
+        );
+    }
+
+    #[test]
+    fn definitions_include_mangled_classes_and_functions() {
+        let mut verifier = Verifier::default();
+        verifier.add_file(
+            "code/__torch__/a/___torch_mangle_3.py",
+            "__torch__.a.___torch_mangle_3",
+            b"class Linear(Module):\n  def forward(self: __torch__.a.___torch_mangle_3.Linear) -> int:\n    return 1\ndef g() -> int:\n  return 2\n",
+        );
+        assert!(
+            verifier
+                .defined()
+                .contains("__torch__.a.___torch_mangle_3.Linear")
+        );
+        assert!(
+            verifier
+                .defined()
+                .contains("__torch__.a.___torch_mangle_3.g")
+        );
+        assert!(
+            !verifier
+                .defined()
+                .contains("__torch__.a.___torch_mangle_3.forward")
+        );
+        assert_eq!(verifier.finish().1, 0);
+        assert!(OPERATORS.get("aten::add") == Some(&None));
+        assert!(
+            OPERATORS
+                .get("aten::from_file")
+                .is_some_and(Option::is_some)
+        );
+    }
 }
