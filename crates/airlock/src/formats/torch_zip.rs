@@ -164,6 +164,44 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
     }
 }
 
+/// A zip cut before its central directory (ARC009) whose local headers start like a torch
+/// archive (`<root>/data.pkl`, root from the first record): the pickles `torch.jit.load` would
+/// read with its own unpickler, were the archive whole and TorchScript (`constants.pkl` may be
+/// in the part that is missing). Their `__torch__` globals are rated as torch.jit rates them,
+/// against no definitions (suspicious, PT008), not as Python imports of a dunder module: no
+/// loader reads the cut archive, and neither `torch.jit.load` nor Python's unpickler (which
+/// fails to import `__torch__`) would run anything through them. Every other global is still
+/// rated as a Python import. Empty for any other zip.
+pub fn cut_archive_jit_pickles(archive: &ZipArchive) -> Vec<String> {
+    let entries = archive.entries();
+    if entries.iter().any(|e| e.in_central) {
+        return Vec::new();
+    }
+    let Some(root) = entries.first().and_then(|e| e.name.split('/').next()) else {
+        return Vec::new();
+    };
+    let data_pkl = format!("{root}/data.pkl");
+    if !entries.iter().any(|e| e.name == data_pkl) {
+        return Vec::new();
+    }
+    super::torchscript::JIT_PICKLES
+        .iter()
+        .map(|p| format!("{root}{p}"))
+        .collect()
+}
+
+/// Scans one member of a cut archive as [`cut_archive_jit_pickles`] says.
+pub fn scan_cut_member(ctx: &mut Ctx, archive: &ZipArchive, entry: &ZipEntry, jit: &[String]) {
+    if jit.iter().any(|name| *name == entry.name) {
+        let nothing_defined = std::sync::Arc::default();
+        ctx.in_jit_pickle(Some(&nothing_defined), |ctx| {
+            zip::scan_entry(archive, entry, ctx)
+        });
+    } else {
+        zip::scan_entry(archive, entry, ctx);
+    }
+}
+
 /// Searches one TorchScript code file with the hit list and hands it to the verifier (a file
 /// the hit list could not search whole, or that could not be read, is a verifier issue).
 fn scan_code_file(

@@ -236,18 +236,17 @@ impl Verifier {
         let mut i = 0;
         while i < tokens.len() {
             let (line, tok) = &tokens[i];
+            let after_dot = i > 0 && tokens[i - 1].1 == Tok::Dot;
             match tok {
                 Tok::OpenString => self.issue(
                     path,
                     *line,
                     "a string literal does not end on its line".into(),
                 ),
-                Tok::Ident(name) if i > 0 && tokens[i - 1].1 == Tok::Dot => {
-                    if DENIED_METHODS.contains(name) {
-                        self.issue(path, *line, format!("method `{name}` is a denied operator"));
-                    }
+                Tok::Ident(name) if after_dot && DENIED_METHODS.contains(name) => {
+                    self.issue(path, *line, format!("method `{name}` is a denied operator"));
                 }
-                Tok::Ident(_) => {
+                Tok::Ident(_) if !after_dot => {
                     let chain = chain_at(&tokens, i);
                     self.check_chain(path, *line, &chain, &locals);
                     i += chain.len() * 2 - 1;
