@@ -79,7 +79,9 @@ pub fn assess_jit_global(
     if dunder {
         return None;
     }
-    let is_defined = defined.contains(&format!("{module}.{name}"));
+    let qualified = format!("{module}.{name}");
+    let is_defined =
+        !qualified.starts_with(verify::CUSTOM_CLASS_PREFIX) && defined.contains(&qualified);
     Some(Assessment {
         rating: if is_defined {
             Rating::Innocuous

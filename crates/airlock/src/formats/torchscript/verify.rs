@@ -339,8 +339,17 @@ impl Verifier {
     }
 }
 
+/// Prefix of custom classes: `torch.jit.load`'s importer asks the process's registry
+/// (`getCustomClass`) before it reads the archive's code, so a class under it is whatever
+/// native class the loading process registered (e.g. c10d's process groups), whatever the
+/// archive's own code says. Never "defined by the archive".
+pub const CUSTOM_CLASS_PREFIX: &str = "__torch__.torch.classes.";
+
 /// Whether `name` or one of its dotted prefixes (a class, then its attribute) is defined.
 pub fn defines_prefix(defined: &HashSet<String>, name: &str) -> bool {
+    if name.starts_with(CUSTOM_CLASS_PREFIX) {
+        return false;
+    }
     let mut prefix = name;
     loop {
         if defined.contains(prefix) {
@@ -671,6 +680,14 @@ mod tests {
                 .contains("__torch__.a.___torch_mangle_3.forward")
         );
         assert_eq!(verifier.finish().1, 0);
+        // A custom class is the process's, even when a code file "defines" it.
+        let mut verifier = Verifier::default();
+        verifier.add_file(
+            "code/__torch__/torch/classes/c10d.py",
+            "__torch__.torch.classes.c10d",
+            b"class ProcessGroup(Module):\n  def f(self: __torch__.torch.classes.c10d.ProcessGroup) -> int:\n    return 1\n",
+        );
+        assert_eq!(verifier.finish().1, 1);
         assert!(OPERATORS.get("aten::add") == Some(&None));
         assert!(
             OPERATORS
