@@ -1,4 +1,11 @@
-//! TorchScript `code/` files: a bounded hit list of the calls that matter, per line.
+//! TorchScript `code/` files: a bounded hit list of the calls that matter, per line, and an
+//! allowlist verification of the whole program ([`verify`], PT008).
+//!
+//! Decision (issue 21): a TorchScript archive is a program (PT004, now *info*), and it is safe
+//! when its code is verified: every code file read whole, every name built in or bound by the
+//! code, every operator `allowed` in the table generated from torch's own registry
+//! (`scripts/policy/gen_torchscript_ops.py`), every `__torch__` class defined by a code file.
+//! Anything else is PT008 (suspicious); the hit list below keeps PT006 (dangerous) and PT007.
 //!
 //! A TorchScript archive (`<root>/constants.pkl` plus `<root>/code/**.py`) is compiled and run
 //! by `torch.jit.load`. Its code files are Python-like source that torch's serializer prints;

@@ -27,7 +27,7 @@ fn each_fixture(prefix: &str) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn scripted_and_traced_models_are_safe() {
     let benign = each_fixture("benign_");
-    assert_eq!(benign.len(), 4);
+    assert_eq!(benign.len(), 5);
     for (name, bytes) in benign {
         let report = Scanner::default().scan_bytes(&name, &bytes);
         assert_eq!(report.format, "torchscript", "{name}");
@@ -47,7 +47,7 @@ fn scripted_and_traced_models_are_safe() {
 #[test]
 fn code_outside_the_allowlist_is_never_safe() {
     let malicious = each_fixture("malicious_PT008_");
-    assert_eq!(malicious.len(), 12);
+    assert_eq!(malicious.len(), 14);
     for (name, bytes) in malicious {
         let report = Scanner::default().scan_bytes(&name, &bytes);
         assert_eq!(

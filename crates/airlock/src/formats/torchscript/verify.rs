@@ -269,6 +269,9 @@ impl Verifier {
             );
         }
         let problem = match root {
+            "torch" | "ops" if chain.len() == 1 => Some(format!(
+                "`{root}` used as a value (only direct operator calls are verified)"
+            )),
             "torch" => {
                 let name = match chain.get(1) {
                     Some(&"autograd") => chain.get(2),
@@ -327,7 +330,13 @@ impl Verifier {
     pub fn finish(mut self) -> (Vec<Issue>, usize) {
         let refs = std::mem::take(&mut self.torch_refs);
         for (file, line, name) in refs {
-            if !defines_prefix(&self.defined, &name) {
+            if name.starts_with(CUSTOM_CLASS_PREFIX) {
+                self.issue(
+                    &file,
+                    line,
+                    format!("`{name}` is a custom class registered by native code"),
+                );
+            } else if !defines_prefix(&self.defined, &name) {
                 self.issue(
                     &file,
                     line,
@@ -365,7 +374,9 @@ pub fn defines_prefix(defined: &HashSet<String>, name: &str) -> bool {
 /// `None` when `<ns>::<name>` is an allowed operator and the chain stops at it.
 fn operator_problem(ns: &str, name: Option<&str>, chain_len: usize) -> Option<String> {
     let Some(name) = name else {
-        return Some(format!("bare `{ns}` namespace"));
+        return Some(format!(
+            "the `{ns}` operator namespace used as a value (only direct calls are verified)"
+        ));
     };
     let qualified = format!("{ns}::{name}");
     match OPERATORS.get(qualified.as_str()) {
