@@ -172,6 +172,13 @@ const DENIED_NAMES: &[&str] = &["rpc_async", "rpc_sync", "remote", "import", "fr
 
 /// Issues listed per archive; the rest are counted.
 pub const MAX_ISSUES: usize = 20;
+/// Distinct `__torch__` definitions, and distinct references, kept per archive: what the
+/// verifier holds is bounded by these, not by what the code declares (memory stays in the tens
+/// of MB). Past either, the archive is not verified.
+pub const MAX_NAMES: usize = 100_000;
+/// Tokens lexed per code file (32 bytes each, so at most 64 MB at a time); a file with more
+/// is not verified.
+pub const MAX_TOKENS: usize = 2_000_000;
 
 /// Why part of the code could not be verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,8 +195,13 @@ pub struct Issue {
 pub struct Verifier {
     /// Qualified names (`__torch__.a.b.C`) defined by `class`/`def` at the top of a file.
     defined: HashSet<String>,
-    /// `__torch__` references, checked once every file is read: (file, line, dotted name).
-    torch_refs: Vec<(String, usize, String)>,
+    /// Distinct `__torch__` references, checked once every file is read: dotted name →
+    /// (index in `files`, line) of its first use.
+    torch_refs: HashMap<String, (usize, usize)>,
+    /// Paths of the files read, for the references' messages.
+    files: Vec<String>,
+    /// Set once a [`MAX_NAMES`] cap has been reported.
+    names_capped: bool,
     issues: Vec<Issue>,
     issue_count: usize,
 }
@@ -226,12 +238,20 @@ impl Verifier {
                 .or_else(|| line.strip_prefix("def "));
             if let Some(rest) = def {
                 let name: String = rest.chars().take_while(|c| is_ident(*c)).collect();
-                if !name.is_empty() {
+                if !name.is_empty() && !self.over_names_cap(path) {
                     self.defined.insert(format!("{qualifier}.{name}"));
                 }
             }
         }
-        let tokens = lex(text);
+        let Some(tokens) = lex(text) else {
+            self.issue(
+                path,
+                1,
+                format!("more than {MAX_TOKENS} tokens: too large to verify"),
+            );
+            return;
+        };
+        self.files.push(path.to_string());
         let locals = locals_of(&tokens);
         let mut i = 0;
         while i < tokens.len() {
@@ -289,8 +309,10 @@ impl Verifier {
                 None => Some("bare `ops`".into()),
             },
             "__torch__" => {
-                self.torch_refs
-                    .push((path.to_string(), line, chain.join(".")));
+                let name = chain.join(".");
+                if !self.torch_refs.contains_key(&name) && !self.over_names_cap(path) {
+                    self.torch_refs.insert(name, (self.files.len() - 1, line));
+                }
                 None
             }
             _ if DENIED_NAMES.contains(&root) => Some(format!("`{root}` is not allowed")),
@@ -307,6 +329,20 @@ impl Verifier {
     /// Records that `file` could not be verified at all.
     pub fn unverified(&mut self, file: &str, why: &str) {
         self.issue(file, 1, why.into());
+    }
+
+    /// Whether a [`MAX_NAMES`] cap is reached (reported once, as an issue).
+    fn over_names_cap(&mut self, path: &str) -> bool {
+        let over = self.defined.len() >= MAX_NAMES || self.torch_refs.len() >= MAX_NAMES;
+        if over && !self.names_capped {
+            self.names_capped = true;
+            self.issue(
+                path,
+                1,
+                format!("more than {MAX_NAMES} distinct `__torch__` names: too many to verify"),
+            );
+        }
+        over
     }
 
     fn issue(&mut self, file: &str, line: usize, what: String) {
@@ -328,8 +364,10 @@ impl Verifier {
     /// Checks the `__torch__` references against every file's definitions and returns the
     /// issues (at most [`MAX_ISSUES`]) with the total count.
     pub fn finish(mut self) -> (Vec<Issue>, usize) {
-        let refs = std::mem::take(&mut self.torch_refs);
-        for (file, line, name) in refs {
+        let mut refs: Vec<_> = std::mem::take(&mut self.torch_refs).into_iter().collect();
+        refs.sort_by_key(|(_, at)| *at);
+        for (name, (file, line)) in refs {
+            let file = self.files.get(file).cloned().unwrap_or_default();
             if name.starts_with(CUSTOM_CLASS_PREFIX) {
                 self.issue(
                     &file,
@@ -488,12 +526,15 @@ fn is_ident(c: char) -> bool {
 
 /// Tokens with their 1-based line. Comments and whitespace are skipped; string literals
 /// (single or triple quoted, with escapes) become `Other`.
-fn lex(text: &str) -> Vec<(usize, Tok<'_>)> {
+fn lex(text: &str) -> Option<Vec<(usize, Tok<'_>)>> {
     let bytes = text.as_bytes();
     let mut tokens = Vec::new();
     let mut line = 1;
     let mut at = 0;
     while at < bytes.len() {
+        if tokens.len() >= MAX_TOKENS {
+            return None;
+        }
         let c = bytes[at];
         match c {
             b'\n' => {
@@ -562,7 +603,7 @@ fn lex(text: &str) -> Vec<(usize, Tok<'_>)> {
             }
         }
     }
-    tokens
+    Some(tokens)
 }
 
 /// End of the string literal starting at `at`, the newlines it spans, and whether it closed
@@ -664,6 +705,45 @@ mod tests {
         assert_eq!(
             issues_of("def f(x):\n  y = \"open\n  return y\n"),
             ["2: a string literal does not end on its line"]
+        );
+    }
+
+    #[test]
+    fn hostile_bytes_never_panic_and_work_is_bounded() {
+        let code = "class Net(Module):\n  def forward(self: __torch__.m.Net, x: Tensor) -> Tensor:\n    _0, _1, = (self).f(\"a\\\"é\", '''b''')\n    return torch.add(x, 1)  # é\n";
+        let bytes = code.as_bytes();
+        for cut in 0..=bytes.len() {
+            let _ = issues_of(&String::from_utf8_lossy(&bytes[..cut]));
+            for value in [
+                b'"', b'\'', b'\\', b'\n', b'.', b'=', b',', b'(', b')', 0xc3,
+            ] {
+                let mut mutated = bytes.to_vec();
+                if let Some(b) = mutated.get_mut(cut) {
+                    *b = value;
+                }
+                let mut verifier = Verifier::default();
+                verifier.add_file("code/__torch__/m.py", "__torch__.m", &mutated);
+                let _ = verifier.finish();
+            }
+        }
+        let many = "(".repeat(MAX_TOKENS + 1);
+        assert_eq!(
+            issues_of(&many),
+            [format!(
+                "1: more than {MAX_TOKENS} tokens: too large to verify"
+            )]
+        );
+        let mut refs = String::from("def f(x):\n");
+        for i in 0..=MAX_NAMES {
+            refs.push_str(&format!("  __torch__.m.f{i}\n"));
+        }
+        let mut verifier = Verifier::default();
+        verifier.add_file("code/__torch__/m.py", "__torch__.m", refs.as_bytes());
+        let (issues, count) = verifier.finish();
+        assert!(count > MAX_NAMES, "every kept reference is undefined");
+        assert!(
+            issues.iter().any(|i| i.what.contains("too many to verify")),
+            "{issues:?}"
         );
     }
 
