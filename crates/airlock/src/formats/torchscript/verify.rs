@@ -292,13 +292,12 @@ impl Verifier {
             "torch" | "ops" if chain.len() == 1 => Some(format!(
                 "`{root}` used as a value (only direct operator calls are verified)"
             )),
-            "torch" => {
-                let name = match chain.get(1) {
-                    Some(&"autograd") => chain.get(2),
-                    other => other,
-                };
-                operator_problem("aten", name.copied(), chain.len())
+            // `torch.autograd.<name>` is `aten::<name>` too (the printer writes
+            // `torch.autograd.grad`); any other chain is `torch.<name>` and stops there.
+            "torch" if chain.get(1) == Some(&"autograd") => {
+                operator_problem("aten", chain.get(2).copied(), chain.len() - 1)
             }
+            "torch" => operator_problem("aten", chain.get(1).copied(), chain.len()),
             "ops" => match chain.get(1) {
                 Some(ns @ (&"aten" | &"prim")) => {
                     operator_problem(ns, chain.get(2).copied(), chain.len() - 1)
@@ -409,7 +408,8 @@ pub fn defines_prefix(defined: &HashSet<String>, name: &str) -> bool {
     }
 }
 
-/// `None` when `<ns>::<name>` is an allowed operator and the chain stops at it.
+/// `None` when `<ns>::<name>` is an allowed operator and the chain (`chain_len` names from
+/// the namespace on) stops at it.
 fn operator_problem(ns: &str, name: Option<&str>, chain_len: usize) -> Option<String> {
     let Some(name) = name else {
         return Some(format!(
@@ -418,7 +418,7 @@ fn operator_problem(ns: &str, name: Option<&str>, chain_len: usize) -> Option<St
     };
     let qualified = format!("{ns}::{name}");
     match OPERATORS.get(qualified.as_str()) {
-        Some(None) if chain_len <= 2 || ns == "aten" && chain_len <= 3 => None,
+        Some(None) if chain_len <= 2 => None,
         Some(None) => Some(format!("attribute of operator `{qualified}`")),
         Some(Some(reason)) => Some(format!("operator `{qualified}` is denied: {reason}")),
         None => Some(format!(
@@ -689,6 +689,10 @@ mod tests {
         assert_eq!(
             issues_of("def f(x):\n  return torch.jit.load(x)\n"),
             ["2: `aten::jit` is not a registered aten/prim operator"]
+        );
+        assert_eq!(
+            issues_of("def f(x):\n  return torch.cuda.current_stream(x)\n"),
+            ["2: attribute of operator `aten::cuda`"]
         );
     }
 
