@@ -318,6 +318,11 @@ mod dense {
         })
     }
 
+    /// Names read from one name index: what an object keeps in dense storage is bounded by
+    /// this, not by what its B-tree declares (children of an internal node may all point at
+    /// one leaf).
+    const MAX_NAMES: usize = 65_536;
+
     /// Records of a v2 B-tree name index, and where the heap ID sits in each.
     #[derive(Clone, Copy)]
     pub(super) enum NameIndex {
@@ -403,6 +408,10 @@ mod dense {
                     let nrec = uint(pointer, o, nrec_bytes)? as usize;
                     if nrec > max_leaf {
                         return Err("v2 B-tree leaf with more records than fit".into());
+                    }
+                    // Children may all point at one leaf: bound the records, not the nodes.
+                    if records.len() + nrec > MAX_NAMES {
+                        return Err("name index with more names than Airlock reads".into());
                     }
                     records.extend(node_records(file, child, b"BTLF", nrec, record_size)?.0);
                 }
@@ -525,6 +534,7 @@ pub fn structure(data: &[u8]) -> R<Structure> {
         file: &file,
         seen: std::collections::HashSet::new(),
         out: Structure::default(),
+        links: 0,
     };
     if let Err(e) = walk.object(root, String::new(), 0) {
         walk.out.incomplete = Some(e);
@@ -532,10 +542,15 @@ pub fn structure(data: &[u8]) -> R<Structure> {
     Ok(walk.out)
 }
 
+/// Links gathered over the whole walk: groups may share one symbol table or one dense
+/// name index, so the work is bounded by the links read, not by the distinct objects.
+const MAX_LINKS: usize = 1_000_000;
+
 struct TreeWalk<'f, 'a> {
     file: &'f File<'a>,
     seen: std::collections::HashSet<u64>,
     out: Structure,
+    links: usize,
 }
 
 impl TreeWalk<'_, '_> {
@@ -584,6 +599,10 @@ impl TreeWalk<'_, '_> {
                 }
                 _ => {}
             }
+        }
+        self.links += children.len();
+        if self.links > MAX_LINKS {
+            return Err("group tree with more links than Airlock walks".into());
         }
         if group {
             self.out.groups += 1;
