@@ -142,14 +142,16 @@ rules! {
         "A storage declares more elements than its data record holds (out-of-bounds tensor, CVE-2026-24747).");
     TorchMissingStorage = ("PT003", "missing-storage", Suspicious, incomplete: false,
         "A storage referenced by the pickle has no data record in the archive.");
-    TorchScript = ("PT004", "torchscript", Suspicious, incomplete: false,
-        "The archive is a TorchScript program: torch.load hands it to torch.jit.load, which runs its code.");
+    TorchScript = ("PT004", "torchscript", Info, incomplete: false,
+        "The archive is a TorchScript program: torch.load hands it to torch.jit.load, which compiles and runs its code (verified by PT008).");
     TorchLayout = ("PT005", "torch-layout", Suspicious, incomplete: false,
         "A PyTorch archive departs from the layout torch.save writes (several root folders, missing data.pkl, unexpected records).");
     TorchScriptHostCall = ("PT006", "torchscript-host-call", Dangerous, incomplete: false,
         "A TorchScript code file calls `open`, `os`, `subprocess`, `builtins`, `eval` or `exec`, which reach the host when torch.jit.load runs it.");
     TorchScriptCustomOp = ("PT007", "torchscript-custom-op", Suspicious, incomplete: false,
         "A TorchScript code file calls a `torch.ops` namespace outside `aten` and `prim`, which needs a native library registered by the loading program.");
+    TorchScriptUnverified = ("PT008", "torchscript-unverified", Suspicious, incomplete: false,
+        "TorchScript code that could not be verified: a name or operator outside the allowlist, a class no code file defines, or a file not read whole.");
 
     // ---- Archives and compression --------------------------------------------------------
     ArchiveHeaderMismatch = ("ARC001", "header-mismatch", Dangerous, incomplete: false,
@@ -205,7 +207,7 @@ rules! {
     GgufVersion = ("GGUF001", "gguf-version", Suspicious, incomplete: true,
         "The GGUF version is one ggml refuses (0, 1, or newer than 3); the file was not parsed.");
     GgufOutOfBounds = ("GGUF002", "gguf-out-of-bounds", Dangerous, incomplete: true,
-        "A GGUF string length, array count or item count is over ggml's cap or larger than the bytes left (the llama.cpp heap-overflow CVE shape).");
+        "A GGUF string length, array count or item count is over ggml's cap, or counts no file could hold (the llama.cpp heap-overflow CVE shape); within the caps, running past the end is GEN006.");
     GgufBadValueType = ("GGUF003", "gguf-bad-value-type", Dangerous, incomplete: true,
         "A GGUF metadata value has an unknown type or is an array of arrays; ggml refuses it, older parsers indexed type tables with it.");
     GgufBadKey = ("GGUF004", "gguf-bad-key", Suspicious, incomplete: false,
@@ -223,7 +225,7 @@ rules! {
     GgufBadOffset = ("GGUF010", "gguf-bad-offset", Dangerous, incomplete: false,
         "A GGUF tensor's offset is not the running padded total of the tensors before it (overlapping or misplaced data).");
     GgufDataOutsideFile = ("GGUF011", "gguf-data-outside-file", Dangerous, incomplete: false,
-        "A GGUF tensor's data extends past the end of the file.");
+        "A GGUF tensor's data extent overflows, or runs past the end of the file from a misplaced offset (a cut file is GEN006).");
     GgufTemplateDangerous = ("GGUF012", "gguf-template-dangerous", Dangerous, incomplete: false,
         "A Jinja chat template reaches Python internals (dunder attributes, globals walks, os/subprocess/eval): code execution in unsandboxed renderers (CVE-2024-34359).");
     GgufTemplateUnparsed = ("GGUF013", "gguf-template-unparsed", Suspicious, incomplete: false,

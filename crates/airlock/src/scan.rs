@@ -342,8 +342,9 @@ pub struct Ctx<'s> {
     started: Instant,
     /// Base name of the top-level file (from the display path); see [`Ctx::current_name`].
     file_name: String,
-    /// Set while scanning a pickle `torch.jit` reads with its own unpickler.
-    jit_pickle: bool,
+    /// Set while scanning a pickle `torch.jit` reads with its own unpickler: the qualified
+    /// names the archive's TorchScript code defines.
+    jit_pickle: Option<std::sync::Arc<crate::hash::HashSet<String>>>,
     member: Vec<String>,
     depth: usize,
     members_opened: u64,
@@ -377,7 +378,7 @@ impl<'s> Ctx<'s> {
             scanner,
             started,
             file_name: String::new(),
-            jit_pickle: false,
+            jit_pickle: None,
             member: Vec::new(),
             depth: 0,
             members_opened: 0,
@@ -441,8 +442,9 @@ impl<'s> Ctx<'s> {
     /// (a Python import), except in the pickles `torch.jit` reads with its own unpickler
     /// ([`crate::formats::torchscript::assess_jit_global`]).
     pub fn assess(&self, module: &str, name: &str) -> Assessment {
-        if self.jit_pickle
-            && let Some(assessment) = crate::formats::torchscript::assess_jit_global(module, name)
+        if let Some(defined) = &self.jit_pickle
+            && let Some(assessment) =
+                crate::formats::torchscript::assess_jit_global(module, name, defined)
         {
             return assessment;
         }
@@ -450,10 +452,16 @@ impl<'s> Ctx<'s> {
     }
 
     /// Runs `f` with the pickles it scans marked as read by `torch.jit`'s unpickler when
-    /// `jit` is true (see [`Ctx::assess`]).
-    pub fn in_jit_pickle<R>(&mut self, jit: bool, f: impl FnOnce(&mut Self) -> R) -> R {
-        let was = self.jit_pickle;
-        self.jit_pickle |= jit;
+    /// `jit` is given: the names the archive's code defines (see [`Ctx::assess`]).
+    pub fn in_jit_pickle<R>(
+        &mut self,
+        jit: Option<&std::sync::Arc<crate::hash::HashSet<String>>>,
+        f: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        let was = self.jit_pickle.clone();
+        if let Some(defined) = jit {
+            self.jit_pickle = Some(defined.clone());
+        }
         let result = f(self);
         self.jit_pickle = was;
         result

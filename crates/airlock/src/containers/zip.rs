@@ -653,6 +653,7 @@ pub fn scan_archive(ctx: &mut Ctx, archive: &ZipArchive<'_>) -> &'static str {
         return crate::formats::torch_zip::scan(ctx, archive);
     }
     let layout = layout(archive);
+    let cut_jit_pickles = crate::formats::torch_zip::cut_archive_jit_pickles(archive);
     let notes_from = ctx.checkpoint();
     let mut weights = Vec::new();
     let mut members = 0usize;
@@ -681,7 +682,7 @@ pub fn scan_archive(ctx: &mut Ctx, archive: &ZipArchive<'_>) -> &'static str {
             (Layout::Skops, true, "schema.json") => {
                 scan_entry_with(archive, entry, ctx, scan_skops_schema_member)
             }
-            _ => scan_entry(archive, entry, ctx),
+            _ => crate::formats::torch_zip::scan_cut_member(ctx, archive, entry, &cut_jit_pickles),
         }
     }
     if layout != Layout::Plain {

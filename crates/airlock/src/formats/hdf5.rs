@@ -10,8 +10,9 @@
 //! through the global heap (`GCOL`), which is how h5py stores `str` attributes. Every offset
 //! is bounds-checked, loops over continuation blocks are capped and de-duplicated, nothing is
 //! allocated from a declared size without checking it against the file. Dense attribute storage
-//! (more than 8 attributes on a new-style group: a fractal heap indexed by a v2 B-tree) is
-//! followed for the layouts h5py produces (see [`dense`]). Features this reader does not
+//! (more than 8 attributes on a new-style group: a fractal heap indexed by a v2 B-tree) and
+//! dense link storage (groups with many links, or `track_order`, in files h5py writes with
+//! `libver="latest"`) are followed for the layouts h5py produces (see [`dense`]). Features this reader does not
 //! follow (deeper B-trees, huge or filtered heap objects, shared datatypes) are reported as
 //! KER008, which marks the file incomplete instead of guessing. Dataset contents (weights)
 //! are never read.
@@ -259,10 +260,11 @@ fn push<'a>(
     Ok(())
 }
 
-/// Dense attribute storage: attribute messages kept in a fractal heap, found through the
-/// name-index v2 B-tree. Supported: a B-tree of depth 0 (one leaf, up to ~30 attributes with
-/// h5py's defaults), managed or tiny heap objects, a root direct block or a root indirect
-/// block of direct blocks, no I/O filters. Anything else is an error (reported, not guessed).
+/// Dense storage: attribute or link messages kept in a fractal heap, found through the
+/// name-index v2 B-tree (as HDF5's attribute info and link info messages point to them).
+/// Supported: a B-tree of depth 0 or 1 (up to about 2,000 names with HDF5's default node
+/// size), managed or tiny heap objects, a root direct block or a root indirect block of direct
+/// blocks, no I/O filters. Anything else is an error (reported, not guessed).
 mod dense {
     use super::{File, R, uint, undefined};
 
@@ -316,51 +318,132 @@ mod dense {
         })
     }
 
-    /// The attribute messages of a dense-storage object, in name-index order.
-    pub(super) fn attribute_messages<'a>(
+    /// Names read from one name index: what an object keeps in dense storage is bounded by
+    /// this, not by what its B-tree declares (children of an internal node may all point at
+    /// one leaf).
+    const MAX_NAMES: usize = 65_536;
+
+    /// Records of a v2 B-tree name index, and where the heap ID sits in each.
+    #[derive(Clone, Copy)]
+    pub(super) enum NameIndex {
+        /// Type 8, attribute names: heap ID, flags, creation order, hash.
+        Attributes,
+        /// Type 5, link names of an indexed group: hash, heap ID.
+        Links,
+    }
+
+    impl NameIndex {
+        fn record_type(self) -> u8 {
+            match self {
+                NameIndex::Attributes => 8,
+                NameIndex::Links => 5,
+            }
+        }
+
+        fn id_offset(self) -> usize {
+            match self {
+                NameIndex::Attributes => 0,
+                NameIndex::Links => 4,
+            }
+        }
+    }
+
+    /// The messages (attribute or link messages) a dense-storage object keeps in its fractal
+    /// heap, in name-index order.
+    pub(super) fn messages<'a>(
         file: &File<'a>,
         heap_addr: u64,
         btree_addr: u64,
+        index: NameIndex,
     ) -> R<Vec<&'a [u8]>> {
         let heap = heap(file, heap_addr)?;
         let mut out = Vec::new();
-        for id in name_index_ids(file, btree_addr, heap.id_len)? {
+        for id in name_index_ids(file, btree_addr, heap.id_len, index)? {
             out.push(object(file, &heap, id)?);
         }
         Ok(out)
     }
 
-    /// Heap IDs from the name-index B-tree (record type 8: heap ID, flags, order, hash).
-    fn name_index_ids<'a>(file: &File<'a>, addr: u64, id_len: usize) -> R<Vec<&'a [u8]>> {
+    /// Heap IDs from a name-index v2 B-tree of depth 0 (one leaf) or 1 (a root internal node
+    /// over leaves: about 2,000 links or attributes with HDF5's default 512-byte nodes).
+    fn name_index_ids<'a>(
+        file: &File<'a>,
+        addr: u64,
+        id_len: usize,
+        index: NameIndex,
+    ) -> R<Vec<&'a [u8]>> {
         if undefined(addr, file.offset_size) {
-            return Err("dense attributes without a name index".into());
+            return Err("dense storage without a name index".into());
         }
         let o = file.offset_size;
         let h = file.slice(addr, (16 + o + 2 + file.length_size) as u64)?;
         if !h.starts_with(b"BTHD") {
             return Err("v2 B-tree without BTHD signature".into());
         }
+        if h.get(5) != Some(&index.record_type()) {
+            return Err("v2 B-tree of another record type".into());
+        }
+        let node_size = uint(h, 6, 4)? as usize;
         let record_size = uint(h, 10, 2)? as usize;
         let depth = uint(h, 12, 2)?;
         let root = uint(h, 16, o)?;
         let count = uint(h, 16 + o, 2)? as usize;
-        if depth != 0 {
-            return Err("attribute name index deeper than one leaf".into());
-        }
-        if record_size == 0 || record_size < id_len {
+        let id_at = index.id_offset();
+        if record_size == 0 || record_size < id_at + id_len {
             return Err("v2 B-tree records shorter than a heap ID".into());
         }
-        let total = count.checked_mul(record_size).ok_or("overflow")?;
-        let leaf = file.slice(root, (6 + total) as u64)?;
-        if !leaf.starts_with(b"BTLF") {
-            return Err("v2 B-tree leaf without BTLF signature".into());
+        let mut records = Vec::new();
+        match depth {
+            0 => records.extend(node_records(file, root, b"BTLF", count, record_size)?.0),
+            1 => {
+                // HDF5 sizes a child's record count by the most records a leaf can hold
+                // (node size less signature, version, type and checksum).
+                let max_leaf = node_size.saturating_sub(10) / record_size;
+                let nrec_bytes = (max_leaf.max(1).ilog2() / 8 + 1) as usize;
+                let (own, after) = node_records(file, root, b"BTIN", count, record_size)?;
+                records.extend(own);
+                let pointers = file.slice(after, ((count + 1) * (o + nrec_bytes)) as u64)?;
+                for pointer in pointers.chunks_exact(o + nrec_bytes) {
+                    let child = uint(pointer, 0, o)?;
+                    let nrec = uint(pointer, o, nrec_bytes)? as usize;
+                    if nrec > max_leaf {
+                        return Err("v2 B-tree leaf with more records than fit".into());
+                    }
+                    // Children may all point at one leaf: bound the records, not the nodes.
+                    if records.len() + nrec > MAX_NAMES {
+                        return Err("name index with more names than Airlock reads".into());
+                    }
+                    records.extend(node_records(file, child, b"BTLF", nrec, record_size)?.0);
+                }
+            }
+            _ => return Err("name index deeper than two levels".into()),
         }
-        Ok(leaf
+        Ok(records
+            .into_iter()
+            .filter_map(|r| r.get(id_at..id_at + id_len))
+            .collect())
+    }
+
+    /// The `count` records of the node at `addr` (checked signature) and the address just
+    /// past them.
+    fn node_records<'a>(
+        file: &File<'a>,
+        addr: u64,
+        signature: &[u8; 4],
+        count: usize,
+        record_size: usize,
+    ) -> R<(Vec<&'a [u8]>, u64)> {
+        let total = count.checked_mul(record_size).ok_or("overflow")?;
+        let node = file.slice(addr, (6 + total) as u64)?;
+        if !node.starts_with(signature) {
+            return Err("v2 B-tree node without its signature".into());
+        }
+        let records = node
             .get(6..)
             .unwrap_or_default()
             .chunks_exact(record_size)
-            .filter_map(|r| r.get(..id_len))
-            .collect())
+            .collect();
+        Ok((records, addr + 6 + total as u64))
     }
 
     fn object<'a>(file: &File<'a>, heap: &Heap, id: &'a [u8]) -> R<&'a [u8]> {
@@ -451,6 +534,7 @@ pub fn structure(data: &[u8]) -> R<Structure> {
         file: &file,
         seen: std::collections::HashSet::new(),
         out: Structure::default(),
+        links: 0,
     };
     if let Err(e) = walk.object(root, String::new(), 0) {
         walk.out.incomplete = Some(e);
@@ -458,10 +542,15 @@ pub fn structure(data: &[u8]) -> R<Structure> {
     Ok(walk.out)
 }
 
+/// Links gathered over the whole walk: groups may share one symbol table or one dense
+/// name index, so the work is bounded by the links read, not by the distinct objects.
+const MAX_LINKS: usize = 1_000_000;
+
 struct TreeWalk<'f, 'a> {
     file: &'f File<'a>,
     seen: std::collections::HashSet<u64>,
     out: Structure,
+    links: usize,
 }
 
 impl TreeWalk<'_, '_> {
@@ -491,16 +580,29 @@ impl TreeWalk<'_, '_> {
                     }
                 }
                 0x02 => {
+                    // Link info: a defined fractal heap address means the group's links are
+                    // link messages in that heap, indexed by name (HDF5's dense storage).
                     group = true;
                     let o = self.file.offset_size;
                     let flags = *m.body.get(1).ok_or("truncated link info")?;
-                    let heap = uint(m.body, 2 + if flags & 1 != 0 { 8 } else { 0 }, o)?;
+                    let at = 2 + if flags & 1 != 0 { 8 } else { 0 };
+                    let heap = uint(m.body, at, o)?;
                     if !undefined(heap, o) {
-                        return Err("links in dense storage are not walked".into());
+                        let names = uint(m.body, at + o, o)?;
+                        let index = dense::NameIndex::Links;
+                        for body in dense::messages(self.file, heap, names, index)? {
+                            if let Some(child) = self.link(body)? {
+                                children.push(child);
+                            }
+                        }
                     }
                 }
                 _ => {}
             }
+        }
+        self.links += children.len();
+        if self.links > MAX_LINKS {
+            return Err("group tree with more links than Airlock walks".into());
         }
         if group {
             self.out.groups += 1;
@@ -623,7 +725,7 @@ pub fn root_attributes(data: &[u8]) -> R<Vec<Attribute>> {
                 let heap = uint(message.body, at, file.offset_size)?;
                 let names = uint(message.body, at + file.offset_size, file.offset_size)?;
                 if !undefined(heap, file.offset_size) {
-                    for body in dense::attribute_messages(&file, heap, names)? {
+                    for body in dense::messages(&file, heap, names, dense::NameIndex::Attributes)? {
                         attributes.push(attribute(&file, body)?);
                     }
                 }
@@ -990,6 +1092,32 @@ mod tests {
         let data = fixture("lambda_dense.h5");
         for cut in (0..data.len()).step_by(61) {
             let _ = root_attributes(&data[..cut]);
+        }
+    }
+
+    /// Groups whose links h5py keeps in dense storage (fractal heap + v2 B-tree name index),
+    /// one leaf or a root internal node over leaves, nested: walked whole, not KER008.
+    #[test]
+    fn dense_link_storage_is_walked() {
+        for (name, groups, datasets) in [
+            ("dense_links_leaf.h5", 2, 20),
+            ("dense_links_two_levels.h5", 2, 60),
+            ("dense_links_nested.h5", 11, 100),
+        ] {
+            let tree = structure(&fixture(name)).unwrap();
+            assert_eq!(tree.incomplete, None, "{name}");
+            assert_eq!((tree.groups, tree.datasets), (groups, datasets), "{name}");
+            let report = Scanner::default().scan_bytes(name, &fixture(name));
+            assert_eq!(
+                report.verdict,
+                Verdict::Safe,
+                "{name}: {:?}",
+                report.findings
+            );
+            let data = fixture(name);
+            for cut in (0..data.len()).step_by(97) {
+                let _ = structure(&data[..cut]);
+            }
         }
     }
 

@@ -42,7 +42,31 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
     }));
 
     let code_prefix = format!("{root}/code/");
+    let is_code_file = |e: &ZipEntry| {
+        is_torchscript
+            && e.in_central
+            && e.name.starts_with(&code_prefix)
+            && e.name.ends_with(".py")
+    };
     let mut code = super::torchscript::CodeScan::default();
+    let mut verifier = super::torchscript::Verifier::default();
+    // Code first: the pickles' `__torch__` globals are rated by what the code defines.
+    for entry in central.iter().filter(|e| is_code_file(e)) {
+        if ctx.check_timeout() {
+            break;
+        }
+        scan_code_file(ctx, archive, entry, &code_prefix, &mut code, &mut verifier);
+    }
+    let defined = std::sync::Arc::new(verifier.defined().clone());
+    let bytecode_name = format!("{root}/bytecode.pkl");
+    if is_torchscript && central.iter().any(|e| e.name == bytecode_name) {
+        // The lite interpreter runs bytecode.pkl's instructions instead of code/; they are not
+        // verified, so the archive is not vouched for.
+        verifier.unverified(
+            &bytecode_name,
+            "mobile bytecode (lite interpreter) is not verified",
+        );
+    }
     let notes_from = ctx.checkpoint();
     let mut other_pickles = 0usize;
     let mut storages = Vec::new();
@@ -58,10 +82,11 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
                 .iter()
                 .any(|p| name.strip_prefix(root.as_str()) == Some(p));
         if entry.in_central && name == pickle_name {
-            storages
-                .extend(ctx.in_jit_pickle(jit_pickle, |ctx| scan_main_pickle(ctx, archive, entry)));
+            storages.extend(ctx.in_jit_pickle(jit_pickle.then_some(&defined), |ctx| {
+                scan_main_pickle(ctx, archive, entry)
+            }));
         } else if jit_pickle {
-            ctx.in_jit_pickle(true, |ctx| {
+            ctx.in_jit_pickle(Some(&defined), |ctx| {
                 zip::scan_entry_with(archive, entry, ctx, |ctx, data| {
                     let format = super::route(ctx, data);
                     other_pickles += usize::from(format == "pickle");
@@ -74,15 +99,8 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
                 .is_some_and(|key| records.contains_key(key))
         {
             // A storage record: raw tensor bytes, checked by size below, never read.
-        } else if is_torchscript
-            && entry.in_central
-            && name.starts_with(&code_prefix)
-            && name.ends_with(".py")
-        {
-            zip::scan_entry_with(archive, entry, ctx, |ctx, bytes| {
-                code.scan_file(ctx, bytes);
-                super::route_besides(ctx, bytes).unwrap_or("torchscript-code")
-            });
+        } else if is_code_file(entry) {
+            // Scanned and verified above.
         } else if !(entry.is_dir() && entry.compressed_size == 0) {
             zip::scan_entry_with(archive, entry, ctx, |ctx, data| {
                 let format = super::route(ctx, data);
@@ -128,14 +146,109 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
             .filter(|e| e.name.starts_with(&code_prefix) && !e.is_dir())
             .count();
         ctx.note(code.describe(code_files));
+        let verified = report_unverified(ctx, verifier);
         ctx.report(Finding::new(
             Rule::TorchScript,
-            format!("TorchScript archive ({code_files} code files): torch.load hands it to torch.jit.load, which runs its code"),
+            format!(
+                "TorchScript archive ({code_files} code files): torch.load hands it to torch.jit.load, which runs its code; {}",
+                if verified {
+                    "every code file was read whole and calls only allowed operators"
+                } else {
+                    "its code could not be verified (PT008)"
+                }
+            ),
         ));
         "torchscript"
     } else {
         "pytorch-zip"
     }
+}
+
+/// A zip cut before its central directory (ARC009) whose local headers start like a torch
+/// archive (`<root>/data.pkl`, root from the first record): the pickles `torch.jit.load` would
+/// read with its own unpickler, were the archive whole and TorchScript (`constants.pkl` may be
+/// in the part that is missing). Their `__torch__` globals are rated as torch.jit rates them,
+/// against no definitions (suspicious, PT008), not as Python imports of a dunder module: no
+/// loader reads the cut archive, and neither `torch.jit.load` nor Python's unpickler (which
+/// fails to import `__torch__`) would run anything through them. Every other global is still
+/// rated as a Python import. Empty for any other zip.
+pub fn cut_archive_jit_pickles(archive: &ZipArchive) -> Vec<String> {
+    let entries = archive.entries();
+    if entries.iter().any(|e| e.in_central) {
+        return Vec::new();
+    }
+    let Some(root) = entries.first().and_then(|e| e.name.split('/').next()) else {
+        return Vec::new();
+    };
+    let data_pkl = format!("{root}/data.pkl");
+    if !entries.iter().any(|e| e.name == data_pkl) {
+        return Vec::new();
+    }
+    super::torchscript::JIT_PICKLES
+        .iter()
+        .map(|p| format!("{root}{p}"))
+        .collect()
+}
+
+/// Scans one member of a cut archive as [`cut_archive_jit_pickles`] says.
+pub fn scan_cut_member(ctx: &mut Ctx, archive: &ZipArchive, entry: &ZipEntry, jit: &[String]) {
+    if jit.iter().any(|name| *name == entry.name) {
+        let nothing_defined = std::sync::Arc::default();
+        ctx.in_jit_pickle(Some(&nothing_defined), |ctx| {
+            zip::scan_entry(archive, entry, ctx)
+        });
+    } else {
+        zip::scan_entry(archive, entry, ctx);
+    }
+}
+
+/// Searches one TorchScript code file with the hit list and hands it to the verifier (a file
+/// the hit list could not search whole, or that could not be read, is a verifier issue).
+fn scan_code_file(
+    ctx: &mut Ctx,
+    archive: &ZipArchive,
+    entry: &ZipEntry,
+    code_prefix: &str,
+    code: &mut super::torchscript::CodeScan,
+    verifier: &mut super::torchscript::Verifier,
+) {
+    let name = entry.name.as_ref();
+    let qualifier = name
+        .strip_prefix(code_prefix)
+        .and_then(|n| n.strip_suffix(".py"))
+        .unwrap_or_default()
+        .replace('/', ".");
+    let mut read = false;
+    zip::scan_entry_with(archive, entry, ctx, |ctx, bytes| {
+        if code.scan_file(ctx, bytes) {
+            verifier.add_file(name, &qualifier, bytes);
+        } else {
+            verifier.unverified(name, "the file was not searched whole (byte cap)");
+        }
+        read = true;
+        super::route_besides(ctx, bytes).unwrap_or("torchscript-code")
+    });
+    if !read {
+        verifier.unverified(name, "the file could not be read");
+    }
+}
+
+/// Reports the verifier's issues as PT008; returns whether the code was verified.
+fn report_unverified(ctx: &mut Ctx, verifier: super::torchscript::Verifier) -> bool {
+    let (issues, count) = verifier.finish();
+    for issue in &issues {
+        ctx.report(Finding::new(
+            Rule::TorchScriptUnverified,
+            format!("{} line {}: {}", issue.file, issue.line, issue.what),
+        ));
+    }
+    if count > issues.len() {
+        ctx.report(Finding::new(
+            Rule::TorchScriptUnverified,
+            format!("{} more issues not listed", count - issues.len()),
+        ));
+    }
+    count == 0
 }
 
 /// Runs the engine over `data.pkl` (and the local-header reading where it differs) and
@@ -346,22 +459,59 @@ mod tests {
     }
 
     #[test]
-    fn torchscript_is_a_program() {
-        let zip = build(&[
-            member("m/data.pkl", &data_pkl(2)),
-            member("m/constants.pkl", b"\x80\x02).".as_slice()),
-            member("m/code/__torch__.py", b"def forward(self): pass\n"),
-            member("m/data/0", &[0u8; 8]),
-        ]);
-        let r = Scanner::default().scan_bytes("m.pt", &zip);
+    fn torchscript_is_a_program_vouched_for_only_when_its_code_is_verified() {
+        let archive = |code: &[u8]| {
+            build(&[
+                member("m/data.pkl", &data_pkl(2)),
+                member("m/constants.pkl", b"\x80\x02).".as_slice()),
+                member("m/code/__torch__.py", code),
+                member("m/data/0", &[0u8; 8]),
+            ])
+        };
+        let r = Scanner::default().scan_bytes("m.pt", &archive(b"def forward(self): pass\n"));
         assert_eq!(r.format, "torchscript");
         assert!(r.findings.iter().any(|f| f.rule == Rule::TorchScript));
-        assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+        assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
         assert!(
             r.summary
                 .contains("code/: 1 files, 1 .py searched (24 bytes), 0 calls flagged"),
             "{}",
             r.summary
+        );
+        let code = b"def forward(self, x):\n  return torch.from_file(\"/etc/passwd\")\n";
+        let r = Scanner::default().scan_bytes("m.pt", &archive(code));
+        assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+        let unverified: Vec<_> = r
+            .findings
+            .iter()
+            .filter(|f| f.rule == Rule::TorchScriptUnverified)
+            .map(|f| f.message.as_str())
+            .collect();
+        assert_eq!(
+            unverified,
+            [
+                "m/code/__torch__.py line 2: operator `aten::from_file` is denied: reads (and may map) a host file named by its argument"
+            ]
+        );
+    }
+
+    #[test]
+    fn torchscript_code_files_read_only_in_part_are_not_verified() {
+        let zip = build(&[
+            member("m/data.pkl", &data_pkl(2)),
+            member("m/constants.pkl", b"\x80\x02).".as_slice()),
+            member("m/code/__torch__.py", b"def forward(self): pass\n"),
+            member("m/bytecode.pkl", b"\x80\x02).".as_slice()),
+            member("m/data/0", &[0u8; 8]),
+        ]);
+        let r = Scanner::default().scan_bytes("m.pt", &zip);
+        assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.rule == Rule::TorchScriptUnverified && f.message.contains("bytecode")),
+            "{:?}",
+            r.findings
         );
     }
 
@@ -376,7 +526,10 @@ mod tests {
         let zip = build(&[
             member("m/data.pkl", module),
             member("m/constants.pkl", b"\x80\x02).".as_slice()),
-            member("m/code/__torch__.py", b"def forward(self): pass\n"),
+            member(
+                "m/code/__torch__.py",
+                b"class M(Module):\n  l : List[int]\n",
+            ),
             member("m/extra/copy.pkl", module),
         ]);
         let r = Scanner::default().scan_bytes("m.pt", &zip);
@@ -394,7 +547,8 @@ mod tests {
         };
         assert_eq!(
             rating("__torch__.M", "m/data.pkl"),
-            Some(Rating::Suspicious)
+            Some(Rating::Innocuous),
+            "defined by code/__torch__.py"
         );
         assert_eq!(
             rating("torch.jit._pickle.restore_type_tag", "m/data.pkl"),
@@ -411,14 +565,28 @@ mod tests {
             .collect();
         assert!(in_data_pkl.is_empty(), "{in_data_pkl:?}");
 
-        // Without the extra pickle, the archive is the program it is: suspicious.
-        let zip = build(&[
-            member("m/data.pkl", module),
-            member("m/constants.pkl", b"\x80\x02).".as_slice()),
-            member("m/code/__torch__.py", b"def forward(self): pass\n"),
-        ]);
-        let r = Scanner::default().scan_bytes("m.pt", &zip);
+        // Without the extra pickle, the archive is the verified program it is: safe; with a
+        // code file that does not define `M`, the class comes from elsewhere: suspicious.
+        let without_extra = |code: &[u8]| {
+            let zip = build(&[
+                member("m/data.pkl", module),
+                member("m/constants.pkl", b"\x80\x02).".as_slice()),
+                member("m/code/__torch__.py", code),
+            ]);
+            Scanner::default().scan_bytes("m.pt", &zip)
+        };
+        let r = without_extra(b"class M(Module):\n  l : List[int]\n");
+        assert_eq!(r.verdict, Verdict::Safe, "{:?}", r.findings);
+        let r = without_extra(b"class N(Module):\n  l : List[int]\n");
         assert_eq!(r.verdict, Verdict::Suspicious, "{:?}", r.findings);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.rule == Rule::TorchScriptUnverified
+                    && f.member.as_deref() == Some("m/data.pkl")),
+            "{:?}",
+            r.findings
+        );
     }
 
     #[test]

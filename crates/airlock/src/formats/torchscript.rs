@@ -1,4 +1,11 @@
-//! TorchScript `code/` files: a bounded hit list of the calls that matter, per line.
+//! TorchScript `code/` files: a bounded hit list of the calls that matter, per line, and an
+//! allowlist verification of the whole program ([`verify`], PT008).
+//!
+//! Decision (issue 21): a TorchScript archive is a program (PT004, now *info*), and it is safe
+//! when its code is verified: every code file read whole, every name built in or bound by the
+//! code, every operator `allowed` in the table generated from torch's own registry
+//! (`scripts/policy/gen_torchscript_ops.py`), every `__torch__` class defined by a code file.
+//! Anything else is PT008 (suspicious); the hit list below keeps PT006 (dangerous) and PT007.
 //!
 //! A TorchScript archive (`<root>/constants.pkl` plus `<root>/code/**.py`) is compiled and run
 //! by `torch.jit.load`. Its code files are Python-like source that torch's serializer prints;
@@ -17,6 +24,11 @@
 //! [`MAX_CODE_BYTES`], all files together up to [`MAX_TOTAL_CODE_BYTES`]; what is cut off is
 //! said in the report, and at most [`MAX_HITS_PER_FILE`] hits per file are listed.
 
+mod verify;
+
+pub use verify::{Issue, MAX_ISSUES, Verifier};
+
+use crate::hash::HashSet;
 use crate::policy::Assessment;
 use crate::report::{Finding, Rating};
 use crate::rules::Rule;
@@ -39,15 +51,21 @@ const JIT_PICKLE_BUILTINS: &[&str] = &[
 /// How `torch.jit`'s C++ unpickler (torch/csrc/jit/serialization/unpickler.cpp) resolves a
 /// global in the pickles of a TorchScript archive, where it differs from a Python import:
 /// - `__torch__.<path>.<Class>` names a TorchScript class compiled from the archive's `code/`
-///   (the type resolver looks it up; Python never imports it). Its methods run as TorchScript,
-///   which PT006/PT007 search; the archive is already a program (PT004). Rated suspicious,
-///   without a finding of its own, instead of a dunder import.
+///   (the type resolver looks it up; Python never imports it). When a code file defines it
+///   (`defined`, from [`Verifier::defined`]) it is innocuous: its methods are code the
+///   verifier reads (PT008 when it cannot vouch for them, PT006/PT007 for the hit list).
+///   Undefined, torch.jit.load fails or resolves it elsewhere (a custom class registered by
+///   a native library): suspicious (PT008), instead of a dunder import.
 /// - the `torch.jit._pickle` list builders are built into the unpickler: innocuous.
 ///
 /// Anything else (`None`) is rated by the policy as a Python import would be: the C++
 /// unpickler refuses most such globals, and rating them as Python would is the cautious
 /// reading. A `__torch__` path with another dunder component is left to the policy too.
-pub fn assess_jit_global(module: &str, name: &str) -> Option<Assessment> {
+pub fn assess_jit_global(
+    module: &str,
+    name: &str,
+    defined: &HashSet<String>,
+) -> Option<Assessment> {
     if module == "torch.jit._pickle" && JIT_PICKLE_BUILTINS.contains(&name) {
         return Some(Assessment {
             rating: Rating::Innocuous,
@@ -65,14 +83,27 @@ pub fn assess_jit_global(module: &str, name: &str) -> Option<Assessment> {
         .split('.')
         .chain(std::iter::once(name))
         .any(|c| c.len() > 4 && c.starts_with("__") && c.ends_with("__"));
-    (!dunder).then(|| Assessment {
-        rating: Rating::Suspicious,
-        rule: None,
-        reason:
-            "TorchScript class compiled from the archive's code/ by torch.jit (not a Python import)"
-                .into(),
+    if dunder {
+        return None;
+    }
+    let qualified = format!("{module}.{name}");
+    let is_defined =
+        !qualified.starts_with(verify::CUSTOM_CLASS_PREFIX) && defined.contains(&qualified);
+    Some(Assessment {
+        rating: if is_defined {
+            Rating::Innocuous
+        } else {
+            Rating::Suspicious
+        },
+        rule: (!is_defined).then_some(Rule::TorchScriptUnverified),
+        reason: if is_defined {
+            "TorchScript class defined by the archive's code/ (compiled by torch.jit, not imported)"
+        } else {
+            "TorchScript class that no code/ file of the archive defines"
+        }
+        .into(),
         loads_nested: false,
-        allowed_by: None,
+        allowed_by: is_defined.then_some("torchscript"),
         args_must_be_allowed: false,
     })
 }
@@ -219,8 +250,9 @@ pub struct CodeScan {
 }
 
 impl CodeScan {
-    /// Searches one code file (`ctx` is inside its member) and reports each hit.
-    pub fn scan_file(&mut self, ctx: &mut Ctx, code: &[u8]) {
+    /// Searches one code file (`ctx` is inside its member) and reports each hit. Returns
+    /// whether the whole file was searched.
+    pub fn scan_file(&mut self, ctx: &mut Ctx, code: &[u8]) -> bool {
         self.files += 1;
         let room = MAX_TOTAL_CODE_BYTES.saturating_sub(self.bytes_read);
         let limit = room.min(MAX_CODE_BYTES);
@@ -259,6 +291,7 @@ impl CodeScan {
                 ),
             ));
         }
+        searched.len() == code.len()
     }
 
     /// The phrase for the summary line.

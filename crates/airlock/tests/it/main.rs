@@ -22,6 +22,7 @@ mod benign_libs;
 mod containers_truncation;
 mod evasions;
 mod oracle;
+mod torchscript;
 mod truncation;
 mod zip_methods;
 

@@ -1,7 +1,9 @@
 //! Every truncation is never safe (issue 20, item 3): for every format Airlock reads, a valid
 //! file made by the real library (or, where the repository has none, built here the way the
 //! library writes it) is cut at every offset (a dense sample for large files) and each cut is
-//! scanned. No cut may be reported safe.
+//! scanned. No cut may be reported safe, and none dangerous: a cut of a benign file is
+//! unscannable (GEN006 or the format's own "cut" finding), since nothing read from it proves
+//! anything dangerous (issue 21: GGUF lengths running past the end, cut TorchScript zips).
 //!
 //! The one kind of exception, asserted narrowly rather than skipped: a cut so short that what
 //! is left no longer carries the format's identifying bytes (its magic, or for pickles and
@@ -255,12 +257,11 @@ fn sources() -> Vec<Source> {
     out
 }
 
-/// The verdict on a whole, valid file: safe, except TorchScript (PT004: torch.load runs its
-/// code, suspicious by design) and the formats Airlock identifies without verifying (EXE003,
-/// unscannable by design).
+/// The verdict on a whole, valid file: safe (a TorchScript archive whose code is verified
+/// too), except the formats Airlock identifies without verifying (EXE003, unscannable by
+/// design).
 fn whole_file_verdict(format: &str) -> Verdict {
     match format {
-        "torchscript" => Verdict::Suspicious,
         "tflite" | "coreml" | "flax msgpack" => Verdict::Unscannable,
         _ => Verdict::Safe,
     }
@@ -278,6 +279,18 @@ struct Tally {
 
 /// `Some(problem)` when a cut's report breaks the rule.
 fn check_cut(source: &Source, cut: usize, report: &FileReport) -> Option<String> {
+    if report.verdict == Verdict::Dangerous {
+        // Every source is benign: nothing read from a prefix of it proves anything dangerous,
+        // so a cut is unscannable (truncated), never "malformed" (issue 20's rule).
+        return Some(format!(
+            "{} ({}) cut at {cut} of {}: dangerous as `{}` ({})",
+            source.name,
+            source.format,
+            source.data.len(),
+            report.format,
+            finding_codes(report),
+        ));
+    }
     if report.verdict != Verdict::Safe {
         return None;
     }

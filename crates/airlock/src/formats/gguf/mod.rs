@@ -141,8 +141,10 @@ impl<'a> Reader<'a> {
             .ok()
             .and_then(|n| self.data.get(at..at.checked_add(n)?));
         let Some(slice) = slice else {
+            // Every declared length reaching here is within ggml's caps (checked by the
+            // callers): running past the end is a cut file, not a malformed one.
             return Err(stop(
-                Rule::GgufOutOfBounds,
+                Rule::Truncated,
                 at,
                 format!("{what} needs {n} bytes but only {} are left", self.left()),
             ));
@@ -272,9 +274,16 @@ fn parse_into<'a>(data: &'a [u8], p: &mut Parsed<'a>) -> Result<(), Stop> {
         .n_kv
         .checked_mul(12)
         .and_then(|a| p.n_tensors.checked_mul(24).and_then(|b| a.checked_add(b)));
+    let implausible = need.is_none() || p.n_kv > MAX_KV || p.n_tensors > MAX_TENSORS;
     if need.is_none_or(|need| need > r.left()) || p.n_tensors > i64::MAX as u64 {
+        // Counts no file could hold (their minimum size overflows, or over the limits) are
+        // the heap-overflow shape; plausible counts the bytes left cannot hold are a cut.
         return Err(stop(
-            Rule::GgufOutOfBounds,
+            if implausible {
+                Rule::GgufOutOfBounds
+            } else {
+                Rule::Truncated
+            },
             counts_at,
             format!(
                 "{} tensors and {} metadata entries cannot fit in the {} bytes left",
@@ -408,8 +417,9 @@ fn read_array(r: &mut Reader, key: &str) -> Result<(), Stop> {
     if ty == T_STRING {
         // Each string needs at least its 8-byte length.
         if count.saturating_mul(8) > r.left() {
+            // Within ggml's cap (checked above): the file was cut.
             return Err(stop(
-                Rule::GgufOutOfBounds,
+                Rule::Truncated,
                 count_at,
                 format!(
                     "metadata `{key}` declares {count} strings; only {} bytes left",
@@ -431,8 +441,9 @@ fn read_array(r: &mut Reader, key: &str) -> Result<(), Stop> {
     };
     let total = count.saturating_mul(size);
     if total > r.left() {
+        // Within ggml's cap (checked above): the file was cut.
         return Err(stop(
-            Rule::GgufOutOfBounds,
+            Rule::Truncated,
             count_at,
             format!(
                 "metadata `{key}` declares {count} elements ({total} bytes); only {} bytes left",
@@ -482,7 +493,11 @@ fn read_tensor_infos(r: &mut Reader, p: &mut Parsed) -> Result<Vec<TensorInfo>, 
         }
         if u64::from(n_dims).saturating_mul(8) > r.left() {
             return Err(stop(
-                Rule::GgufOutOfBounds,
+                if n_dims > MAX_DIMS {
+                    Rule::GgufOutOfBounds
+                } else {
+                    Rule::Truncated
+                },
                 dims_at,
                 format!(
                     "tensor `{name}` declares {n_dims} dimensions; only {} bytes left",
@@ -629,8 +644,15 @@ fn check_data_layout(
             p.data_end = p.data_end.max(e);
         }
         if end.is_none_or(|e| e > file_len) {
+            // Data placed where ggml's writer places it that merely runs past the end is a
+            // cut file; an extent that overflows or a misplaced offset is not.
+            let cut = end.is_some() && t.data_offset == running;
             p.problems.push(stop(
-                Rule::GgufDataOutsideFile,
+                if cut {
+                    Rule::Truncated
+                } else {
+                    Rule::GgufDataOutsideFile
+                },
                 t.offset_at,
                 format!(
                     "tensor `{}` data [{}, +{nbytes}) after the data start {data_start} runs past the {file_len}-byte file",
@@ -727,7 +749,14 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     } else {
         "little-endian"
     };
-    let header = if parsed.fatal.is_some() {
+    let cut_only = parsed
+        .problems
+        .iter()
+        .chain(parsed.fatal.iter())
+        .all(|s| s.rule == Rule::Truncated);
+    let header = if cut_only && (parsed.fatal.is_some() || !parsed.problems.is_empty()) {
+        "file cut short"
+    } else if parsed.fatal.is_some() {
         "header unreadable"
     } else if parsed.problems.is_empty() {
         "header valid"

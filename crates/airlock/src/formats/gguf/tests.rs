@@ -123,18 +123,21 @@ fn bounds_checks() {
     // Huge counts.
     let f = Builder::new(3, false, u64::MAX, 1).out;
     assert_eq!(rules_of(&f), vec![Rule::GgufOutOfBounds]);
-    // String longer than the file.
+    // Plausible counts the bytes left cannot hold: a cut file.
+    let f = Builder::new(3, false, 2, 7).out;
+    assert_eq!(rules_of(&f), vec![Rule::Truncated]);
+    // String within the cap but longer than the file: a cut file.
     let mut b = Builder::new(3, false, 0, 1);
-    b.u64(1000);
-    assert_eq!(rules_of(&b.out), vec![Rule::GgufOutOfBounds]);
+    b.u64(1000).out.extend_from_slice(&[0; 16]);
+    assert_eq!(rules_of(&b.out), vec![Rule::Truncated]);
     // String over the 1 GiB cap.
     let mut b = Builder::new(3, false, 0, 1);
     b.u64((1 << 30) + 1).out.extend_from_slice(&[0; 16]);
     assert_eq!(rules_of(&b.out), vec![Rule::GgufOutOfBounds]);
-    // Array count that does not fit.
+    // Array count within the cap that does not fit: a cut file.
     let mut b = Builder::new(3, false, 0, 1);
     b.str("k").u32(T_ARRAY).u32(T_U32).u64(1 << 29);
-    assert_eq!(rules_of(&b.out), vec![Rule::GgufOutOfBounds]);
+    assert_eq!(rules_of(&b.out), vec![Rule::Truncated]);
     // Array count over 1 Gi.
     let mut b = Builder::new(3, false, 0, 1);
     b.str("k").u32(T_ARRAY).u32(T_U8).u64((1 << 30) + 1);
@@ -230,10 +233,19 @@ fn offset_and_extent_checks() {
         .tensor("b", &[8], 0, 0)
         .data(64);
     assert_eq!(rules_of(&f), vec![Rule::GgufBadOffset]);
+    // Data where the writer puts it, running past the end: a cut file.
     let f = Builder::new(3, false, 1, 0)
         .tensor("a", &[8], 0, 0)
         .data(16);
-    assert_eq!(rules_of(&f), vec![Rule::GgufDataOutsideFile]);
+    assert_eq!(rules_of(&f), vec![Rule::Truncated]);
+    // From a misplaced offset: not the shape of a cut.
+    let f = Builder::new(3, false, 1, 0)
+        .tensor("a", &[8], 0, 64)
+        .data(32);
+    assert_eq!(
+        rules_of(&f),
+        vec![Rule::GgufBadOffset, Rule::GgufDataOutsideFile]
+    );
 }
 
 #[test]
@@ -310,7 +322,13 @@ fn fixtures() {
             assert_eq!(r.verdict, Verdict::Safe, "{name}: {:?}", r.findings);
         } else {
             assert_ne!(r.verdict, Verdict::Safe, "{name}");
-            if let Some(code) = name.split(['_', '.']).find(|p| p.starts_with("GGUF")) {
+            if name.starts_with("truncated") {
+                assert_eq!(r.verdict, Verdict::Unscannable, "{name}: {:?}", r.findings);
+            }
+            if let Some(code) = name
+                .split(['_', '.'])
+                .find(|p| p.starts_with("GGUF") || p.starts_with("GEN"))
+            {
                 assert!(
                     r.findings.iter().any(|f| f.rule.code() == code),
                     "{name}: expected {code}, got {:?}",
