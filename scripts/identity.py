@@ -7,7 +7,8 @@ what legitimately varies between runs (timings), and compares the per-file repor
 
     scripts/identity.py snapshot BIN OUT.jsonl [--root DIR ...]   # one build's reports
     scripts/identity.py compare A.jsonl B.jsonl                   # exit 1 on any difference
-    scripts/identity.py check BIN_BEFORE BIN_AFTER [--root ...]   # both of the above
+    scripts/identity.py check BIN_BEFORE BIN_AFTER [--root ...]   # both, and the new build
+                                                                  # run twice (determinism)
 
 Default roots (those that exist): tests/fixtures, samples, bench/data (made by
 bench/make_data.py), ../shared/corpora. Each root is scanned with one invocation of
@@ -139,8 +140,17 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         a, b = Path(tmp, "before.jsonl"), Path(tmp, "after.jsonl")
+        again = Path(tmp, "after-again.jsonl")
         snapshot(os.path.abspath(args.before), a, roots)
         snapshot(os.path.abspath(args.after), b, roots)
+        # A report must not depend on the run (hash seeds, thread timing): the new build is
+        # run twice, so a difference that is only nondeterminism is named as such.
+        snapshot(os.path.abspath(args.after), again, roots)
+        print("determinism (the new build run twice):")
+        if compare(b, again):
+            print("the new build's reports differ between two runs: fix that first")
+            return 1
+        print("before vs after:")
         return compare(a, b)
 
 

@@ -364,7 +364,9 @@ impl Verifier {
     /// issues (at most [`MAX_ISSUES`]) with the total count.
     pub fn finish(mut self) -> (Vec<Issue>, usize) {
         let mut refs: Vec<_> = std::mem::take(&mut self.torch_refs).into_iter().collect();
-        refs.sort_by_key(|(_, at)| *at);
+        // By place, then by name: two references on one line would otherwise come out in the
+        // hash map's (per-process seeded) order, and the report would differ between runs.
+        refs.sort_unstable_by(|(a, at_a), (b, at_b)| at_a.cmp(at_b).then_with(|| a.cmp(b)));
         for (name, (file, line)) in refs {
             let file = self.files.get(file).cloned().unwrap_or_default();
             if name.starts_with(CUSTOM_CLASS_PREFIX) {
