@@ -13,6 +13,7 @@
 //! ```
 //!
 //! Where things live:
+//! - [`ctx`]: the per-file scan context every format and container reports into.
 //! - [`pickle`]: the pickle engine (opcode reader, symbolic machine, disassembler).
 //! - [`policy`]: allowlist profiles and the denylist that labels what they reject.
 //! - [`formats`]: routing by content, and one module per model format.
@@ -22,6 +23,7 @@
 
 pub mod containers;
 pub mod convert;
+pub mod ctx;
 pub mod formats;
 pub(crate) mod hash;
 pub mod limits;
@@ -32,9 +34,10 @@ pub mod report;
 pub mod rules;
 pub mod scan;
 
+pub use ctx::Ctx;
 pub use limits::Limits;
 pub use outcome::{FailOn, Outcome};
 pub use policy::Policy;
 pub use report::{FileReport, Finding, Import, Rating, Verdict};
 pub use rules::{Rule, Severity};
-pub use scan::{Ctx, Scanner};
+pub use scan::Scanner;

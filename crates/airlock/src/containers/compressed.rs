@@ -9,10 +9,10 @@
 //! end is ARC009 (incomplete), and what was decoded before the break is still scanned.
 
 use crate::containers::{Inflated, ReadEnd, read_bounded};
+use crate::ctx::Ctx;
 use crate::formats::{Sniffed, sniff};
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// Largest LZMA/LZMA2 dictionary a stream may ask for, in KiB: 64 MiB, what `xz -9`/`-9e` and
 /// 7-Zip's "ultra" level use. `lzma_rust2` allocates and zero-fills the whole dictionary before

@@ -28,10 +28,10 @@ use std::ops::Range;
 
 use crate::containers::zip_image::SparseFile;
 use crate::containers::{Inflated, ReadEnd, duplicates, read_bounded, unsafe_path};
+use crate::ctx::Ctx;
 use crate::formats::{Sniffed, sniff};
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 const LOCAL_SIG: &[u8] = b"PK\x03\x04";
 const CENTRAL_SIG: &[u8] = b"PK\x01\x02";

@@ -17,9 +17,9 @@
 //! KER008, which marks the file incomplete instead of guessing. Dataset contents (weights)
 //! are never read.
 
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 const MAX_CHUNKS: usize = 256;

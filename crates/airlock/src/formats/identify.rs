@@ -16,9 +16,9 @@
 use serde_json::Value;
 
 use crate::containers::zip::{self, ZipArchive};
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::{Rule, Severity};
-use crate::scan::Ctx;
 
 /// A kind of non-model file recognised by its leading bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,9 +23,9 @@
 use serde_json::Value;
 
 use super::marshal::{self, CodeSummary};
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// Keras-ecosystem packages: imported by the loader, rated as custom code rather than foreign.
 const ECOSYSTEM_MODULES: &[&str] = &["keras_hub", "keras_nlp", "keras_cv", "tf_keras"];

@@ -36,9 +36,9 @@ pub mod torch;
 pub mod torch_zip;
 pub mod torchscript;
 
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// What the first bytes of a slice say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,9 +13,9 @@
 //! [`check_external_file`] judges them here, as a pure function.
 
 use super::protobuf::{WireError, fields, offset_in};
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::{Rule, Severity};
-use crate::scan::Ctx;
 
 const STANDARD_DOMAINS: &[&str] = &[
     "",

@@ -14,9 +14,9 @@ pub mod template;
 
 use std::collections::HashSet;
 
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// ggml's caps: `GGUF_MAX_STRING_LENGTH`-style 1 GiB strings, 1 Gi array elements.
 pub const MAX_STRING_LEN: u64 = 1 << 30;
