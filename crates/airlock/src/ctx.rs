@@ -5,7 +5,7 @@
 //!
 //! This module stands below every format and container: it imports none of them. Scanning an
 //! archive member routes it by content, and that router is handed in by the top
-//! ([`crate::scan::Scanner`] gives [`crate::formats::route`]) as a plain function pointer
+//! ([`crate::scan::Scanner`] gives [`crate::formats::ROUTER`]) as plain function pointers
 //! ([`Router`]), so a container can say "scan this member" without importing the formats.
 
 use std::sync::Arc;
@@ -18,9 +18,17 @@ use crate::policy::{Assessment, Policy};
 use crate::report::{FileReport, Finding, Import, MemberSummary, verdict_of};
 use crate::rules::Rule;
 
-/// Scans bytes by their content and names the format found: the router the top hands to the
-/// context ([`crate::formats::route`] in every scan), used for archive members.
-pub type Router = fn(&mut Ctx, &[u8]) -> &'static str;
+/// What the context needs from the formats, handed in by the top ([`crate::scan::Scanner`]
+/// gives [`crate::formats::ROUTER`]): plain function pointers, so that the context and the
+/// containers reach the formats without importing them.
+#[derive(Debug, Clone, Copy)]
+pub struct Router {
+    /// Scans bytes by their content and names the format found (archive members).
+    pub route: fn(&mut Ctx, &[u8]) -> &'static str,
+    /// True when the first bytes name a format or container (not "anything else", which is
+    /// tried as a pickle).
+    pub recognises: fn(&[u8]) -> bool,
+}
 
 /// How a loader with its own unpickler resolves a global: `Some` overrides the policy for
 /// that name (see [`Ctx::in_jit_pickle`]). The format that knows the loader builds it.
@@ -299,10 +307,20 @@ impl<'s> Ctx<'s> {
         &self.inflated_memory
     }
 
+    /// Scans `data` by its content with the router the top handed in, and names the format.
+    pub fn route(&mut self, data: &[u8]) -> &'static str {
+        (self.router.route)(self, data)
+    }
+
+    /// True when the router recognises the first bytes of `data` as a format or container.
+    pub fn recognises(&self, data: &[u8]) -> bool {
+        (self.router.recognises)(data)
+    }
+
     /// Scans `data` as an archive member named `name`: checks depth and member budgets,
     /// records the member, routes it by content and restores the member path.
     pub fn scan_member(&mut self, name: &str, data: &[u8]) {
-        self.scan_member_with(name, data, self.router);
+        self.scan_member_with(name, data, Self::route);
     }
 
     /// Like [`Ctx::scan_member`], with `scan` instead of routing by content (for members an

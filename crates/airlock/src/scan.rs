@@ -232,7 +232,7 @@ impl Scanner {
         image: &crate::containers::zip_image::SparseFile,
     ) -> FileReport {
         self.scan_sized(display_path, image.len(), |ctx| {
-            crate::containers::zip::scan_torch_image(ctx, image)
+            crate::formats::zipped::scan_torch_image(ctx, image)
         })
     }
 
@@ -277,9 +277,9 @@ impl Scanner {
     }
 
     /// A fresh per-file context under this scanner's policy and limits, routing archive
-    /// members by content ([`crate::formats::route`]).
+    /// members by content ([`crate::formats::ROUTER`]).
     pub(crate) fn new_ctx(&self, started: Instant) -> Ctx<'_> {
-        Ctx::new(&self.policy, &self.limits, crate::formats::route, started)
+        Ctx::new(&self.policy, &self.limits, crate::formats::ROUTER, started)
     }
 }
 

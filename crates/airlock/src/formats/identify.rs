@@ -15,7 +15,7 @@
 
 use serde_json::Value;
 
-use crate::containers::zip::{self, ZipArchive};
+use crate::containers::zip::ZipArchive;
 use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::{Rule, Severity};
@@ -207,7 +207,7 @@ fn executable(ctx: &mut Ctx, what: &str, format: &'static str) -> &'static str {
 /// A llamafile is a program (dangerous, EXE001) unless the policy vouches for llamafiles
 /// (`allow_llamafile`), when the finding is kept at `info` to say what was not analysed. Either
 /// way the zip llamafile appends to the executable (its weights, usually a GGUF with a chat
-/// template) is scanned as any zip is ([`zip::scan_archive`]: every member by content, and the
+/// template) is scanned as any zip is ([`super::zipped::scan_archive`]: every member by content, and the
 /// local-header reading where it differs), so an allowed llamafile is only as safe as the
 /// model inside it.
 fn llamafile(ctx: &mut Ctx, data: &[u8]) -> &'static str {
@@ -230,7 +230,7 @@ fn llamafile(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         ctx.note("no embedded zip");
         return "llamafile";
     }
-    let format = zip::scan_archive(ctx, &archive);
+    let format = super::zipped::scan_archive(ctx, &archive);
     ctx.note(format!("embedded {format} scanned"));
     "llamafile"
 }

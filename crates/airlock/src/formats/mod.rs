@@ -35,7 +35,9 @@ pub mod savedmodel;
 pub mod torch;
 pub mod torch_zip;
 pub mod torchscript;
+pub mod zipped;
 
+use crate::containers::compressed::is_zlib_header;
 use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
@@ -129,18 +131,6 @@ pub fn sniff(data: &[u8]) -> Sniffed {
     }
 }
 
-/// A zlib stream header (CMF/FLG with a valid check value and deflate method), as joblib's
-/// zlib compressor writes it. `x` (0x78) is also no pickle opcode CPython reads at the start of a
-/// stream, so this cannot hide a pickle.
-fn is_zlib_header(data: &[u8]) -> bool {
-    match data {
-        [cmf, flg, ..] => {
-            *cmf == 0x78 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 && flg & 0x20 == 0
-        }
-        _ => false,
-    }
-}
-
 /// An 8-byte length followed by a JSON object (after optional whitespace, which the
 /// reference reader accepts). The length is not bounded here: an oversized or truncated
 /// header is still a safetensors file, and the safetensors module reports it (and also scans
@@ -157,6 +147,12 @@ fn looks_like_safetensors(data: &[u8]) -> bool {
         .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
     len > 1 && first == Some(&b'{')
 }
+
+/// The router the scanner hands to every [`Ctx`]: archive members are scanned through it.
+pub const ROUTER: crate::ctx::Router = crate::ctx::Router {
+    route,
+    recognises: |data| !matches!(sniff(data), Sniffed::Other | Sniffed::Empty),
+};
 
 /// File names routing looks at (see the module docs).
 pub const KERAS_METADATA_NAME: &str = "keras_metadata.pb";
@@ -271,7 +267,7 @@ fn route_sniffed(ctx: &mut Ctx, data: &[u8], sniffed: Sniffed) -> &'static str {
         }
         Sniffed::Identified(kind) => identify::scan_identified(ctx, data, kind),
         Sniffed::Other => pickle_stream::scan_or_classify(ctx, data),
-        Sniffed::Zip => crate::containers::zip::scan(ctx, data),
+        Sniffed::Zip => zipped::scan(ctx, data),
         Sniffed::Npy => numpy::scan(ctx, data),
         Sniffed::SevenZip => crate::containers::sevenz::scan(ctx, data),
         Sniffed::Tar => crate::containers::tar::scan(ctx, data),
