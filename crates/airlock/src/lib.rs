@@ -33,6 +33,9 @@ pub mod policy;
 pub mod report;
 pub mod rules;
 pub mod scan;
+#[cfg(test)]
+pub(crate) mod testkit;
+pub mod text;
 
 pub use ctx::Ctx;
 pub use limits::Limits;

@@ -6,7 +6,6 @@
 //! Format modules receive `&mut Ctx` and report into it; they never print or touch the network.
 
 pub mod guarded_map;
-pub mod onnx_folder;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -83,7 +82,7 @@ impl Scanner {
 
     /// Scans one file from disk (memory-mapped). Never panics: I/O problems and internal
     /// errors become findings that mark the file unscannable. An ONNX model also has its
-    /// external data files checked in its folder ([`onnx_folder`]; metadata only).
+    /// external data files checked in its folder ([`crate::formats::onnx::folder`]; metadata only).
     ///
     /// A file that changes while it is scanned is reported unscannable (GEN002): its size and
     /// modification time are compared before and after, and a mapped file truncated under
@@ -198,7 +197,7 @@ impl Scanner {
         let mut report = self.scan_with(display, data, |ctx, data| {
             let format = crate::formats::route(ctx, data);
             if format == "onnx" {
-                onnx_folder::check_external_data(ctx, data, folder);
+                crate::formats::onnx::folder::check_external_data(ctx, data, folder);
             }
             format
         });

@@ -973,11 +973,7 @@ mod tests {
     use crate::scan::Scanner;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/formats/keras/"
-        );
-        std::fs::read(format!("{path}{name}")).unwrap()
+        crate::testkit::fixture("formats/keras", name)
     }
 
     #[test]

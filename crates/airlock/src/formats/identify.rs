@@ -398,11 +398,7 @@ mod tests {
     use crate::scan::Scanner;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/formats/misc/"
-        );
-        std::fs::read(format!("{path}{name}")).unwrap()
+        crate::testkit::fixture("formats/misc", name)
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod identify;
 pub mod joblib;
 pub mod keras;
 pub mod marshal;
+pub mod metadata_text;
 pub mod numpy;
 pub mod onnx;
 pub mod pickle_stream;
@@ -291,11 +292,7 @@ mod tests {
     }
 
     fn msgpack_fixture(name: &str) -> Vec<u8> {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/formats/msgpack/"
-        );
-        std::fs::read(format!("{dir}{name}")).unwrap()
+        crate::testkit::fixture("formats/msgpack", name)
     }
 
     /// A `saved_model.pb` with a PyFunc node and no meta-graph tags: the content test does not
