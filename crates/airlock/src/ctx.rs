@@ -66,6 +66,8 @@ pub struct Ctx<'s> {
     findings: Vec<Finding>,
     members: Vec<MemberSummary>,
     notes: Vec<String>,
+    /// What parsers hand on to the checks stage ([`crate::checks`]).
+    handed: Handed,
     seen_imports: HashSet<(String, String, Option<String>)>,
 }
 
@@ -76,6 +78,7 @@ pub struct Checkpoint {
     imports: usize,
     members: usize,
     notes: usize,
+    handed: usize,
 }
 
 impl<'s> Ctx<'s> {
@@ -106,6 +109,7 @@ impl<'s> Ctx<'s> {
             members: Vec::new(),
             notes: Vec::new(),
             seen_imports: HashSet::new(),
+            handed: Handed::default(),
         }
     }
 
@@ -116,6 +120,7 @@ impl<'s> Ctx<'s> {
             imports: self.imports.len(),
             members: self.members.len(),
             notes: self.notes.len(),
+            handed: self.handed.texts.len(),
         }
     }
 
@@ -135,6 +140,7 @@ impl<'s> Ctx<'s> {
         }
         self.members.truncate(cp.members);
         self.notes.truncate(cp.notes);
+        self.handed.truncate(cp.handed);
     }
 
     pub fn policy(&self) -> &'s Policy {
@@ -250,6 +256,19 @@ impl<'s> Ctx<'s> {
     /// Adds a phrase to the file's summary line ("pickle: 12 imports").
     pub fn note(&mut self, note: impl Into<String>) {
         self.notes.push(note.into());
+    }
+
+    /// Hands `text` on to the checks stage ([`crate::checks`]), tagged with the current
+    /// member path. Kept within [`MAX_HANDED_BYTES`] per file; past it, texts are dropped
+    /// and [`Handed::dropped`] says how many bytes.
+    pub fn hand_on(&mut self, kind: TextKind, text: &str) {
+        let member = self.member_path();
+        self.handed.push(kind, member, text);
+    }
+
+    /// What the parsers handed on so far (read by the checks stage).
+    pub fn handed(&self) -> &Handed {
+        &self.handed
     }
 
     /// True once the file's time budget is spent. Long loops call this every few thousand
@@ -437,5 +456,92 @@ impl MemoryBudget {
 
     pub(crate) fn release(&self, n: u64) {
         self.held.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+/// Bytes of text one file's parsers may hand on to the checks stage; what comes after is
+/// dropped (and counted), so memory stays bounded whatever a file holds. (A fixed cap, to
+/// join the list in `limits.rs` when the checks that read it arrive.)
+pub const MAX_HANDED_BYTES: usize = 16 << 20;
+
+/// What kind of text a parser handed on, so a check picks what it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextKind {
+    /// A string a pickle builds (an argument, a key, a value).
+    PickleString,
+    /// A metadata value (safetensors `__metadata__`, GGUF key/values, ONNX properties).
+    Metadata,
+    /// A template the loader renders (a chat template).
+    Template,
+}
+
+/// One text handed on: its kind, the archive member it came from, the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedText {
+    pub kind: TextKind,
+    pub member: Option<String>,
+    pub text: String,
+}
+
+/// What the parsers of one file hand on to the checks stage, in the order they found it.
+/// Archive member names are not repeated here: [`Ctx`] records every member scanned.
+#[derive(Debug, Clone, Default)]
+pub struct Handed {
+    texts: Vec<HandedText>,
+    bytes: usize,
+    dropped: usize,
+}
+
+impl Handed {
+    fn push(&mut self, kind: TextKind, member: Option<String>, text: &str) {
+        if self.bytes.saturating_add(text.len()) > MAX_HANDED_BYTES {
+            self.dropped = self.dropped.saturating_add(text.len());
+            return;
+        }
+        self.bytes += text.len();
+        self.texts.push(HandedText {
+            kind,
+            member,
+            text: text.to_string(),
+        });
+    }
+
+    /// Forgets the texts after the first `len` (a probe rolled back).
+    fn truncate(&mut self, len: usize) {
+        for gone in self.texts.drain(len.min(self.texts.len())..) {
+            self.bytes -= gone.text.len();
+        }
+    }
+
+    /// The texts handed on, in order.
+    pub fn texts(&self) -> &[HandedText] {
+        &self.texts
+    }
+
+    /// Bytes of text dropped past [`MAX_HANDED_BYTES`].
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handed_texts_are_bounded_and_rolled_back() {
+        let scanner = crate::Scanner::default();
+        scanner.with_ctx(|ctx| {
+            ctx.hand_on(TextKind::Metadata, "kept");
+            let cp = ctx.checkpoint();
+            ctx.hand_on(TextKind::PickleString, "probe");
+            ctx.rollback(cp);
+            assert_eq!(ctx.handed().texts().len(), 1);
+            assert_eq!(ctx.handed().texts()[0].text, "kept");
+            let big = "x".repeat(MAX_HANDED_BYTES);
+            ctx.hand_on(TextKind::Template, &big);
+            assert_eq!(ctx.handed().texts().len(), 1, "over the cap: dropped");
+            assert_eq!(ctx.handed().dropped(), MAX_HANDED_BYTES);
+        });
     }
 }

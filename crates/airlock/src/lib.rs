@@ -17,10 +17,12 @@
 //! - [`pickle`]: the pickle engine (opcode reader, symbolic machine, disassembler).
 //! - [`policy`]: allowlist profiles and the denylist that labels what they reject.
 //! - [`formats`]: routing by content, and one module per model format.
+//! - [`checks`]: the stage of checks over every file, after parsing.
 //! - [`containers`]: zip, tar, 7z and compression readers.
 //! - [`rules`]: every finding's stable code; [`report`]: the report data model.
 //! - [`outcome`]: the one rule from verdicts to pass/fail/unscannable and the exit status.
 
+pub mod checks;
 pub mod containers;
 pub mod convert;
 pub mod ctx;

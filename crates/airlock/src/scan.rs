@@ -262,6 +262,7 @@ impl Scanner {
                 "unknown"
             }
         };
+        crate::checks::run(&mut ctx);
         ctx.finish(display_path, format, size)
     }
 }
