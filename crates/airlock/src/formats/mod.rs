@@ -34,6 +34,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod safetensors;
 pub mod savedmodel;
+pub mod skops;
 pub mod torch;
 pub mod torch_zip;
 pub mod torchscript;

@@ -129,6 +129,6 @@ fn scan_keras_metadata_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
 }
 
 fn scan_skops_schema_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    super::identify::check_skops_schema(ctx, data);
+    super::skops::check_skops_schema(ctx, data);
     super::route_besides(ctx, data).unwrap_or("skops-schema")
 }
