@@ -13,15 +13,19 @@
 //! ```
 //!
 //! Where things live:
+//! - [`ctx`]: the per-file scan context every format and container reports into.
 //! - [`pickle`]: the pickle engine (opcode reader, symbolic machine, disassembler).
 //! - [`policy`]: allowlist profiles and the denylist that labels what they reject.
 //! - [`formats`]: routing by content, and one module per model format.
+//! - [`checks`]: the stage of checks over every file, after parsing.
 //! - [`containers`]: zip, tar, 7z and compression readers.
 //! - [`rules`]: every finding's stable code; [`report`]: the report data model.
 //! - [`outcome`]: the one rule from verdicts to pass/fail/unscannable and the exit status.
 
+pub mod checks;
 pub mod containers;
 pub mod convert;
+pub mod ctx;
 pub mod formats;
 pub(crate) mod hash;
 pub mod limits;
@@ -31,10 +35,14 @@ pub mod policy;
 pub mod report;
 pub mod rules;
 pub mod scan;
+#[cfg(test)]
+pub(crate) mod testkit;
+pub mod text;
 
+pub use ctx::Ctx;
 pub use limits::Limits;
 pub use outcome::{FailOn, Outcome};
 pub use policy::Policy;
 pub use report::{FileReport, Finding, Import, Rating, Verdict};
 pub use rules::{Rule, Severity};
-pub use scan::{Ctx, Scanner};
+pub use scan::Scanner;

@@ -6,17 +6,17 @@
 //! Format modules receive `&mut Ctx` and report into it; they never print or touch the network.
 
 pub mod guarded_map;
-pub mod onnx_folder;
 
-use crate::hash::{HashSet, HashSetExt};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use crate::ctx::Ctx;
+use crate::ctx::base_name;
 use crate::limits::Limits;
-use crate::policy::{Assessment, Policy};
-use crate::report::{FileReport, Finding, Import, MemberSummary, verdict_of};
+use crate::policy::Policy;
+use crate::report::{FileReport, Finding, verdict_of};
 use crate::rules::Rule;
 
 /// Scans files and byte slices under one policy and one set of limits.
@@ -82,7 +82,7 @@ impl Scanner {
 
     /// Scans one file from disk (memory-mapped). Never panics: I/O problems and internal
     /// errors become findings that mark the file unscannable. An ONNX model also has its
-    /// external data files checked in its folder ([`onnx_folder`]; metadata only).
+    /// external data files checked in its folder ([`crate::formats::onnx::folder`]; metadata only).
     ///
     /// A file that changes while it is scanned is reported unscannable (GEN002): its size and
     /// modification time are compared before and after, and a mapped file truncated under
@@ -197,7 +197,7 @@ impl Scanner {
         let mut report = self.scan_with(display, data, |ctx, data| {
             let format = crate::formats::route(ctx, data);
             if format == "onnx" {
-                onnx_folder::check_external_data(ctx, data, folder);
+                crate::formats::onnx::folder::check_external_data(ctx, data, folder);
             }
             format
         });
@@ -231,7 +231,7 @@ impl Scanner {
         image: &crate::containers::zip_image::SparseFile,
     ) -> FileReport {
         self.scan_sized(display_path, image.len(), |ctx| {
-            crate::containers::zip::scan_torch_image(ctx, image)
+            crate::formats::zipped::scan_torch_image(ctx, image)
         })
     }
 
@@ -243,7 +243,7 @@ impl Scanner {
         scan: impl FnOnce(&mut Ctx) -> &'static str,
     ) -> FileReport {
         let started = Instant::now();
-        let mut ctx = Ctx::new(self, started);
+        let mut ctx = self.new_ctx(started);
         ctx.file_name = base_name(display_path).to_string();
         ctx.inflated_budget = self.limits.inflated_budget(size);
         let format = match catch_unwind(AssertUnwindSafe(|| scan(&mut ctx))) {
@@ -254,7 +254,7 @@ impl Scanner {
                     .map(|s| s.to_string())
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown panic".into());
-                ctx.member.clear();
+                ctx.clear_member_path();
                 ctx.report(Finding::new(
                     Rule::InternalError,
                     format!("internal error while scanning: {what}"),
@@ -262,6 +262,7 @@ impl Scanner {
                 "unknown"
             }
         };
+        crate::checks::run(&mut ctx);
         ctx.finish(display_path, format, size)
     }
 }
@@ -271,8 +272,14 @@ impl Scanner {
     /// callers that drive format code themselves (the converter runs the pickle machine in
     /// one). Findings reported into it are dropped.
     pub fn with_ctx<R>(&self, f: impl FnOnce(&mut Ctx) -> R) -> R {
-        let mut ctx = Ctx::new(self, Instant::now());
+        let mut ctx = self.new_ctx(Instant::now());
         f(&mut ctx)
+    }
+
+    /// A fresh per-file context under this scanner's policy and limits, routing archive
+    /// members by content ([`crate::formats::ROUTER`]).
+    pub(crate) fn new_ctx(&self, started: Instant) -> Ctx<'_> {
+        Ctx::new(&self.policy, &self.limits, crate::formats::ROUTER, started)
     }
 }
 
@@ -329,348 +336,6 @@ fn report_change(
         format!("the file changed during the scan: {}", what.join("; ")),
     ));
     report.verdict = verdict_of(&report.findings);
-}
-
-/// The last component of a `/`- or `\\`-separated path.
-fn base_name(path: &str) -> &str {
-    path.rsplit(['/', '\\']).next().unwrap_or(path)
-}
-
-/// Per-file scanning state shared by every format module that looks at that file.
-pub struct Ctx<'s> {
-    scanner: &'s Scanner,
-    started: Instant,
-    /// Base name of the top-level file (from the display path); see [`Ctx::current_name`].
-    file_name: String,
-    /// Set while scanning a pickle `torch.jit` reads with its own unpickler: the qualified
-    /// names the archive's TorchScript code defines.
-    jit_pickle: Option<std::sync::Arc<crate::hash::HashSet<String>>>,
-    member: Vec<String>,
-    depth: usize,
-    members_opened: u64,
-    inflated_bytes: u64,
-    /// Decompressed bytes allowed for this file ([`Limits::inflated_budget`]).
-    inflated_budget: u64,
-    /// Set once the decompression budget was reported (reported once per file).
-    inflated_over: bool,
-    /// Decompressed bytes held in memory for this file ([`crate::containers::inflated`]).
-    inflated_memory: crate::containers::inflated::MemoryBudget,
-    timed_out: bool,
-    imports: Vec<Import>,
-    findings: Vec<Finding>,
-    members: Vec<MemberSummary>,
-    notes: Vec<String>,
-    seen_imports: HashSet<(String, String, Option<String>)>,
-}
-
-/// A point to return to when a probe (trying bytes as a format) turns out wrong.
-#[derive(Debug, Clone, Copy)]
-pub struct Checkpoint {
-    findings: usize,
-    imports: usize,
-    members: usize,
-    notes: usize,
-}
-
-impl<'s> Ctx<'s> {
-    pub(crate) fn new(scanner: &'s Scanner, started: Instant) -> Self {
-        Ctx {
-            scanner,
-            started,
-            file_name: String::new(),
-            jit_pickle: None,
-            member: Vec::new(),
-            depth: 0,
-            members_opened: 0,
-            inflated_bytes: 0,
-            inflated_budget: scanner.limits.max_inflated_bytes,
-            inflated_over: false,
-            inflated_memory: crate::containers::inflated::MemoryBudget::new(
-                scanner.limits.max_inflated_in_memory,
-            ),
-            timed_out: false,
-            imports: Vec::new(),
-            findings: Vec::new(),
-            members: Vec::new(),
-            notes: Vec::new(),
-            seen_imports: HashSet::new(),
-        }
-    }
-
-    /// Remembers how much has been reported so far.
-    pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint {
-            findings: self.findings.len(),
-            imports: self.imports.len(),
-            members: self.members.len(),
-            notes: self.notes.len(),
-        }
-    }
-
-    /// Forgets everything reported since `cp`, except a timeout: the time is spent and every
-    /// later loop stops on it, so forgetting its finding could call a file safe after a scan
-    /// the timeout cut short (a probe that timed out, then rolled back).
-    pub fn rollback(&mut self, cp: Checkpoint) {
-        let timeout = self
-            .findings
-            .get(cp.findings..)
-            .and_then(|since| since.iter().find(|f| f.rule == Rule::Timeout).cloned());
-        self.findings.truncate(cp.findings);
-        self.findings.extend(timeout);
-        for import in self.imports.drain(cp.imports..) {
-            self.seen_imports
-                .remove(&(import.module, import.name, import.member));
-        }
-        self.members.truncate(cp.members);
-        self.notes.truncate(cp.notes);
-    }
-
-    pub fn policy(&self) -> &'s Policy {
-        &self.scanner.policy
-    }
-
-    pub fn limits(&self) -> &'s Limits {
-        &self.scanner.limits
-    }
-
-    /// The `/`-joined path of the archive member being scanned, if inside one.
-    pub fn member_path(&self) -> Option<String> {
-        (!self.member.is_empty()).then(|| self.member.join("/"))
-    }
-
-    /// Rates a global the way the loader reading the current pickle resolves it: the policy
-    /// (a Python import), except in the pickles `torch.jit` reads with its own unpickler
-    /// ([`crate::formats::torchscript::assess_jit_global`]).
-    pub fn assess(&self, module: &str, name: &str) -> Assessment {
-        if let Some(defined) = &self.jit_pickle
-            && let Some(assessment) =
-                crate::formats::torchscript::assess_jit_global(module, name, defined)
-        {
-            return assessment;
-        }
-        self.policy().assess(module, name)
-    }
-
-    /// Runs `f` with the pickles it scans marked as read by `torch.jit`'s unpickler when
-    /// `jit` is given: the names the archive's code defines (see [`Ctx::assess`]).
-    pub fn in_jit_pickle<R>(
-        &mut self,
-        jit: Option<&std::sync::Arc<crate::hash::HashSet<String>>>,
-        f: impl FnOnce(&mut Self) -> R,
-    ) -> R {
-        let was = self.jit_pickle.clone();
-        if let Some(defined) = jit {
-            self.jit_pickle = Some(defined.clone());
-        }
-        let result = f(self);
-        self.jit_pickle = was;
-        result
-    }
-
-    /// Base name of what is being scanned: the innermost archive member's, else the top-level
-    /// file's. Routing is by content; the single exception is `keras_metadata.pb` (see
-    /// [`crate::formats::route`]), a protobuf with no magic that only its name identifies.
-    /// That route only ever adds checks to the content route, so a name cannot hide anything.
-    pub fn current_name(&self) -> &str {
-        match self.member.last() {
-            Some(member) => base_name(member),
-            None => &self.file_name,
-        }
-    }
-
-    /// Current nesting depth (0 for the top-level file).
-    pub fn depth(&self) -> usize {
-        self.depth
-    }
-
-    /// Records a finding, tagged with the current member path.
-    pub fn report(&mut self, mut finding: Finding) {
-        if finding.member.is_none() {
-            finding.member = self.member_path();
-        }
-        self.findings.push(finding);
-    }
-
-    /// Records an import with its assessment; a non-innocuous import also yields a finding.
-    ///
-    /// Each global is recorded once per member, at its first offset.
-    pub fn import(&mut self, module: &str, name: &str, offset: u64, assessment: &Assessment) {
-        let member = self.member_path();
-        let key = (module.to_string(), name.to_string(), member.clone());
-        if !self.seen_imports.insert(key) {
-            return;
-        }
-        if let Some(rule) = assessment.rule {
-            let message = format!("imports `{module}.{name}`: {}", assessment.reason);
-            let severity = match assessment.rating {
-                crate::report::Rating::Dangerous => crate::rules::Severity::Dangerous,
-                crate::report::Rating::Suspicious => crate::rules::Severity::Suspicious,
-                crate::report::Rating::Innocuous => crate::rules::Severity::Info,
-            };
-            self.report(
-                Finding::new(rule, message)
-                    .at(offset)
-                    .with_severity(severity),
-            );
-        }
-        self.imports.push(Import {
-            module: module.to_string(),
-            name: name.to_string(),
-            rating: assessment.rating,
-            offset,
-            member,
-            reason: Some(assessment.reason.clone()),
-        });
-    }
-
-    /// Removes and returns the summary phrases added since `cp`, keeping everything else, so
-    /// a container can say in one phrase what its members' scans found.
-    pub fn take_notes(&mut self, cp: Checkpoint) -> Vec<String> {
-        let from = cp.notes.min(self.notes.len());
-        self.notes.split_off(from)
-    }
-
-    /// Adds a phrase to the file's summary line ("pickle: 12 imports").
-    pub fn note(&mut self, note: impl Into<String>) {
-        self.notes.push(note.into());
-    }
-
-    /// True once the file's time budget is spent. Long loops call this every few thousand
-    /// steps; the first call past the deadline records a [`Rule::Timeout`] finding.
-    pub fn check_timeout(&mut self) -> bool {
-        if self.timed_out {
-            return true;
-        }
-        if self.started.elapsed() > self.scanner.limits.timeout {
-            self.timed_out = true;
-            let secs = self.scanner.limits.timeout.as_secs_f64();
-            self.report(Finding::new(
-                Rule::Timeout,
-                format!("stopped after {secs:.0} s"),
-            ));
-        }
-        self.timed_out
-    }
-
-    /// Counts `n` decompressed bytes against the file's budget ([`Limits::inflated_budget`]:
-    /// every nesting level counts against the top-level file's size). Returns false (and
-    /// records a finding, once) once the budget is exceeded.
-    pub fn charge_inflated(&mut self, n: u64) -> bool {
-        self.inflated_bytes = self.inflated_bytes.saturating_add(n);
-        if self.inflated_bytes <= self.inflated_budget {
-            return true;
-        }
-        if !self.inflated_over {
-            self.inflated_over = true;
-            let limits = &self.scanner.limits;
-            let budget = self.inflated_budget;
-            let why = if budget >= limits.max_inflated_bytes {
-                "the limit on decompressed bytes per file".to_string()
-            } else if budget == limits.min_inflated_budget {
-                "the floor of the file's decompression budget".to_string()
-            } else {
-                format!(
-                    "{} times the file's size, counted across every nesting level",
-                    limits.max_compression_ratio
-                )
-            };
-            self.report(Finding::new(
-                Rule::ArchiveLimit,
-                format!(
-                    "more than {budget} bytes decompressed in total ({why}; a decompression \
-                     bomb); the rest was not read"
-                ),
-            ));
-        }
-        false
-    }
-
-    /// Decompressed bytes this file holds in memory, shared by every nesting level.
-    pub fn inflated_memory(&self) -> &crate::containers::inflated::MemoryBudget {
-        &self.inflated_memory
-    }
-
-    /// Scans `data` as an archive member named `name`: checks depth and member budgets,
-    /// records the member, routes it by content and restores the member path.
-    pub fn scan_member(&mut self, name: &str, data: &[u8]) {
-        self.scan_member_with(name, data, crate::formats::route);
-    }
-
-    /// Like [`Ctx::scan_member`], with `scan` instead of routing by content (for members an
-    /// archive's layout says what they are, e.g. a `.keras` archive's `config.json`).
-    pub fn scan_member_with(
-        &mut self,
-        name: &str,
-        data: &[u8],
-        scan: impl FnOnce(&mut Self, &[u8]) -> &'static str,
-    ) {
-        self.in_member(name, data.len() as u64, |ctx| (scan(ctx, data), ()));
-    }
-
-    /// Runs `scan` inside archive member `name` (`size` bytes): checks the depth and member
-    /// budgets, sets the member path for everything reported, and records the member with
-    /// the format name `scan` returns. `None` when a budget stopped it.
-    pub fn in_member<R>(
-        &mut self,
-        name: &str,
-        size: u64,
-        scan: impl FnOnce(&mut Self) -> (&'static str, R),
-    ) -> Option<R> {
-        let limits = self.scanner.limits.clone();
-        if self.depth + 1 > limits.max_nesting_depth {
-            self.report(Finding::new(
-                Rule::ArchiveLimit,
-                format!(
-                    "`{name}` is nested more than {} levels deep; not opened",
-                    limits.max_nesting_depth
-                ),
-            ));
-            return None;
-        }
-        self.members_opened += 1;
-        if self.members_opened > limits.max_members {
-            if self.members_opened == limits.max_members + 1 {
-                self.report(Finding::new(
-                    Rule::ArchiveLimit,
-                    format!(
-                        "more than {} archive members; the rest were not opened",
-                        limits.max_members
-                    ),
-                ));
-            }
-            return None;
-        }
-        self.member.push(name.to_string());
-        self.depth += 1;
-        let (format, result) = scan(self);
-        self.members.push(MemberSummary {
-            path: self.member.join("/"),
-            format: format.to_string(),
-            size,
-        });
-        self.depth -= 1;
-        self.member.pop();
-        Some(result)
-    }
-
-    fn finish(self, path: &str, format: &str, size: u64) -> FileReport {
-        let summary = if self.notes.is_empty() {
-            format.to_string()
-        } else {
-            format!("{format}: {}", self.notes.join(", "))
-        };
-        FileReport {
-            path: path.to_string(),
-            format: format.to_string(),
-            size,
-            verdict: verdict_of(&self.findings),
-            imports: self.imports,
-            findings: self.findings,
-            members: self.members,
-            summary,
-            elapsed_ms: self.started.elapsed().as_secs_f64() * 1e3,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -9,10 +9,9 @@
 //! end is ARC009 (incomplete), and what was decoded before the break is still scanned.
 
 use crate::containers::{Inflated, ReadEnd, read_bounded};
-use crate::formats::{Sniffed, sniff};
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// Largest LZMA/LZMA2 dictionary a stream may ask for, in KiB: 64 MiB, what `xz -9`/`-9e` and
 /// 7-Zip's "ultra" level use. `lzma_rust2` allocates and zero-fills the whole dictionary before
@@ -27,26 +26,56 @@ pub const MAX_LZMA_DICT_KIB: u32 = 64 * 1024;
 const ZF_PREFIX: &[u8] = b"ZF";
 const ZF_LEN_FIELD: usize = 19;
 
-/// Decompresses `data` (a stream [`crate::formats::sniff`] recognised as compressed) and scans
-/// the result. Returns the format name: "gzip", "bz2", "xz", "lzma", "lz4", "zstd", "zlib" or
-/// "joblib-zf".
-pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    let format = match sniff(data) {
-        Sniffed::Gzip => "gzip",
-        Sniffed::Bzip2 => "bz2",
-        Sniffed::Xz => "xz",
-        Sniffed::Lzma => "lzma",
-        Sniffed::Lz4 => "lz4",
-        Sniffed::Zstd => "zstd",
-        Sniffed::JoblibZlib if data.starts_with(ZF_PREFIX) => "joblib-zf",
-        Sniffed::JoblibZlib => "zlib",
-        other => {
-            ctx.report(Finding::new(
-                Rule::ArchiveUnsupported,
-                format!("{other:?} is not a compressed stream"),
-            ));
-            return "unknown";
+/// The compression a stream's first bytes name, as its format name: "gzip", "bz2", "xz",
+/// "lz4", "zstd", "joblib-zf", "zlib" or "lzma", tested in the order the router tests them
+/// (see [`crate::formats::sniff`], which also keeps a safetensors header that reads as a
+/// zlib header away from here).
+pub fn compression(data: &[u8]) -> Option<&'static str> {
+    let starts = |magic: &[u8]| data.starts_with(magic);
+    Some(if starts(b"\x1f\x8b") {
+        "gzip"
+    } else if starts(b"BZh") {
+        "bz2"
+    } else if starts(b"\xfd7zXZ") {
+        // joblib's `_XZ_PREFIX` is these five bytes (the sixth, 0x00, is not checked), so a
+        // file cut after them is an xz stream to joblib.load, and reported incomplete here.
+        "xz"
+    } else if starts(b"\x04\x22\x4d\x18") {
+        "lz4"
+    } else if starts(b"\x28\xb5\x2f\xfd") {
+        "zstd"
+    } else if starts(ZF_PREFIX) {
+        "joblib-zf"
+    } else if is_zlib_header(data) {
+        "zlib"
+    } else if starts(b"\x5d\x00\x00") {
+        "lzma"
+    } else {
+        return None;
+    })
+}
+
+/// A zlib stream header (CMF/FLG with a valid check value and deflate method), as joblib's
+/// zlib compressor writes it. `x` (0x78) is also no pickle opcode CPython reads at the start of a
+/// stream, so this cannot hide a pickle.
+pub fn is_zlib_header(data: &[u8]) -> bool {
+    match data {
+        [cmf, flg, ..] => {
+            *cmf == 0x78 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 && flg & 0x20 == 0
         }
+        _ => false,
+    }
+}
+
+/// Decompresses `data` (a stream [`compression`] names) and scans the result. Returns the
+/// format name [`compression`] gives.
+pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+    let Some(format) = compression(data) else {
+        ctx.report(Finding::new(
+            Rule::ArchiveUnsupported,
+            "not a compressed stream".to_string(),
+        ));
+        return "unknown";
     };
     let (out, end) = decode(ctx, format, data);
     if let ReadEnd::Failed(why) = &end {

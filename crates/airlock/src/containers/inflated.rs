@@ -23,43 +23,8 @@
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::ops::Deref;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Bytes of decompressed output held in memory by one file's live [`Inflated`] buffers,
-/// shared by every nesting level of that file.
-#[derive(Debug, Clone, Default)]
-pub struct MemoryBudget {
-    held: Arc<AtomicU64>,
-    limit: u64,
-}
-
-impl MemoryBudget {
-    pub fn new(limit: u64) -> Self {
-        MemoryBudget {
-            held: Arc::new(AtomicU64::new(0)),
-            limit,
-        }
-    }
-
-    /// Bytes held in memory right now.
-    pub fn held(&self) -> u64 {
-        self.held.load(Ordering::Relaxed)
-    }
-
-    /// Claims `n` more bytes; false (and nothing claimed) when that would pass the limit.
-    fn try_claim(&self, n: u64) -> bool {
-        self.held
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |held| {
-                held.checked_add(n).filter(|&total| total <= self.limit)
-            })
-            .is_ok()
-    }
-
-    fn release(&self, n: u64) {
-        self.held.fetch_sub(n, Ordering::Relaxed);
-    }
-}
+pub use crate::ctx::MemoryBudget;
 
 /// Decompressed bytes, in memory or in a mapped temporary file; read them as a slice.
 pub struct Inflated {
@@ -178,9 +143,7 @@ impl Sink {
         // An allocator that rounds up: what it gave is held, so it is counted.
         let actual = self.memory.capacity() as u64;
         if actual > self.claimed {
-            self.budget
-                .held
-                .fetch_add(actual - self.claimed, Ordering::Relaxed);
+            self.budget.add_held(actual - self.claimed);
             self.claimed = actual;
         }
         true

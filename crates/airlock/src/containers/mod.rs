@@ -24,7 +24,7 @@ pub mod zip_image;
 
 use std::io::Read;
 
-use crate::scan::Ctx;
+use crate::ctx::Ctx;
 pub use inflated::Inflated;
 use inflated::Sink;
 

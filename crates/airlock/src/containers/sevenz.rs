@@ -14,9 +14,9 @@ use sevenz_rust2::{ArchiveReader, Error, Password};
 
 use crate::containers::compressed::MAX_LZMA_DICT_KIB;
 use crate::containers::{ReadEnd, duplicates, read_bounded, unsafe_path};
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 const LZMA2_ID: &[u8] = &[0x21];
 

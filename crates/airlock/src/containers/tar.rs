@@ -14,9 +14,9 @@ use std::io::Cursor;
 use tar::EntryType;
 
 use crate::containers::{duplicates, unsafe_path};
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// Scans every regular member of a tar archive; reports traversal, links, duplicates and
 /// truncation. Returns "tar".

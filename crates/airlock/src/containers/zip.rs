@@ -28,10 +28,9 @@ use std::ops::Range;
 
 use crate::containers::zip_image::SparseFile;
 use crate::containers::{Inflated, ReadEnd, duplicates, read_bounded, unsafe_path};
-use crate::formats::{Sniffed, sniff};
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 const LOCAL_SIG: &[u8] = b"PK\x03\x04";
 const CENTRAL_SIG: &[u8] = b"PK\x01\x02";
@@ -606,134 +605,10 @@ pub fn zip_flavour(archive: &ZipArchive) -> ZipFlavour {
     }
 }
 
-/// What a zip's top-level member names say it is, beyond torch and npz.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Layout {
-    /// Keras v3 `.keras`: `config.json` and `metadata.json` are Keras JSON.
-    Keras,
-    /// skops: `schema.json` lists the types the loader will construct.
-    Skops,
-    Plain,
-}
-
-fn layout(archive: &ZipArchive) -> Layout {
-    let names: Vec<&str> = archive
-        .entries()
-        .iter()
-        .filter(|e| e.in_central)
-        .map(|e| e.name.as_ref())
-        .collect();
-    if crate::formats::keras::is_keras_archive(&names) {
-        Layout::Keras
-    } else if names.contains(&"schema.json") {
-        Layout::Skops
-    } else {
-        Layout::Plain
-    }
-}
-
-/// Scans a zip: reports anomalies, then scans every member the way torch reads it, and also
-/// the local-header reading where it differs. Returns "pytorch-zip", "torchscript", "keras",
-/// "skops", "npz" or "zip". (A large PyTorch zip read from disk comes through
-/// [`scan_torch_image`] instead.)
-///
-/// In a `.keras` archive, `config.json` and `metadata.json` are also read as Keras JSON; in a
-/// skops archive, `schema.json` is checked against the policy. Those members (and all others)
-/// are still scanned by content: the layout adds checks, it never replaces the content route.
-pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    scan_archive(ctx, &ZipArchive::parse(data))
-}
-
-/// [`scan`] of an archive already parsed (a llamafile's embedded zip, found after its
-/// executable part).
-pub fn scan_archive(ctx: &mut Ctx, archive: &ZipArchive<'_>) -> &'static str {
-    archive.report_anomalies(ctx);
-    let flavour = zip_flavour(archive);
-    if flavour == ZipFlavour::TorchZip {
-        return crate::formats::torch_zip::scan(ctx, archive);
-    }
-    let layout = layout(archive);
-    let cut_jit_pickles = crate::formats::torch_zip::cut_archive_jit_pickles(archive);
-    let notes_from = ctx.checkpoint();
-    let mut weights = Vec::new();
-    let mut members = 0usize;
-    for entry in archive.entries() {
-        if ctx.check_timeout() {
-            break;
-        }
-        if entry.is_dir() && entry.compressed_size == 0 {
-            continue;
-        }
-        members += 1;
-        match (layout, entry.in_central, entry.name.as_ref()) {
-            (Layout::Keras, true, "config.json") => {
-                scan_entry_with(archive, entry, ctx, scan_keras_config_member)
-            }
-            (Layout::Keras, true, "metadata.json") => {
-                scan_entry_with(archive, entry, ctx, scan_keras_metadata_member)
-            }
-            (Layout::Keras, true, name @ ("model.weights.h5" | "model.weights.npz")) => {
-                scan_entry_with(archive, entry, ctx, |ctx, data| {
-                    let format = crate::formats::route(ctx, data);
-                    weights.push(format!("weights `{name}` scanned as {format}"));
-                    format
-                })
-            }
-            (Layout::Skops, true, "schema.json") => {
-                scan_entry_with(archive, entry, ctx, scan_skops_schema_member)
-            }
-            _ => crate::formats::torch_zip::scan_cut_member(ctx, archive, entry, &cut_jit_pickles),
-        }
-    }
-    if layout != Layout::Plain {
-        // One phrase per thing the layout names; the members' own phrases (an HDF5 group
-        // count, an array's shape) are left to their findings.
-        let notes = ctx.take_notes(notes_from);
-        for note in notes {
-            if let Some(version) = note.strip_prefix("metadata.json: keras ") {
-                ctx.note(format!("keras {version}"));
-            } else if note.starts_with("config.json: ") || note.starts_with("skops schema: ") {
-                ctx.note(note);
-            }
-        }
-        weights.into_iter().for_each(|w| ctx.note(w));
-    }
-    ctx.note(format!("{members} members"));
-    match (flavour, layout) {
-        (_, Layout::Keras) => "keras",
-        (_, Layout::Skops) => "skops",
-        (ZipFlavour::Npz, Layout::Plain) => "npz",
-        (ZipFlavour::Generic | ZipFlavour::TorchZip, Layout::Plain) => "zip",
-    }
-}
-
-/// Scans the sparse image of a PyTorch zip (built only for zips of that flavour, see
-/// [`super::zip_image`]) exactly as [`scan`] scans the whole file.
-pub fn scan_torch_image(ctx: &mut Ctx, image: &SparseFile) -> &'static str {
-    let archive = ZipArchive::parse(ZipBytes::Sparse(image));
-    archive.report_anomalies(ctx);
-    crate::formats::torch_zip::scan(ctx, &archive)
-}
-
-fn scan_keras_config_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    crate::formats::keras::scan_keras_json(ctx, data, "config.json");
-    crate::formats::route_besides(ctx, data).unwrap_or("keras-config")
-}
-
-fn scan_keras_metadata_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    crate::formats::keras::scan_keras_json(ctx, data, "metadata.json");
-    crate::formats::route_besides(ctx, data).unwrap_or("keras-metadata")
-}
-
-fn scan_skops_schema_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    crate::formats::identify::check_skops_schema(ctx, data);
-    crate::formats::route_besides(ctx, data).unwrap_or("skops-schema")
-}
-
 /// Scans one member by content as torch reads it, and the local-header reading where it
 /// differs.
 pub fn scan_entry<'a>(archive: &ZipArchive<'a>, entry: &ZipEntry<'a>, ctx: &mut Ctx) {
-    scan_entry_with(archive, entry, ctx, crate::formats::route);
+    scan_entry_with(archive, entry, ctx, |ctx, data| ctx.route(data));
 }
 
 /// Like [`scan_entry`], with `scan` in place of the content route (for members the archive's
@@ -777,7 +652,7 @@ pub fn check_content(entry: &ZipEntry, member: &MemberData, ctx: &mut Ctx) -> bo
     let encryption_flag = flags & (FLAG_ENCRYPTED | FLAG_STRONG_ENCRYPTION) != 0;
     let crc = (encryption_flag || bytes.len() <= MAX_CRC_CHECKED).then(|| crc32fast::hash(bytes));
     let crc_ok = crc.is_none_or(|crc| crc == entry.crc);
-    let readable = crc_ok || looks_loadable(bytes);
+    let readable = crc_ok || looks_loadable(bytes, ctx);
     if encryption_flag && !readable {
         ctx.report(Finding::new(
             Rule::ArchiveEncrypted,
@@ -814,9 +689,9 @@ pub fn check_content(entry: &ZipEntry, member: &MemberData, ctx: &mut Ctx) -> bo
 
 /// True when the bytes look like something a loader deserializes: a known container or a
 /// pickle starting with PROTO. Encrypted data looks like noise and matches neither.
-fn looks_loadable(bytes: &[u8]) -> bool {
+fn looks_loadable(bytes: &[u8], ctx: &Ctx) -> bool {
     let pickle = matches!(bytes, [0x80, proto, ..] if *proto <= 5);
-    pickle || !matches!(sniff(bytes), Sniffed::Other | Sniffed::Empty)
+    pickle || ctx.recognises(bytes)
 }
 
 fn report_entry_anomalies(entry: &ZipEntry, has_directory: bool, ctx: &mut Ctx) {

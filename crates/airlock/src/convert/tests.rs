@@ -12,9 +12,7 @@ use safetensors::SafeTensors;
 use super::*;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/convert")
-        .join(name)
+    crate::testkit::fixture_path("convert", name)
 }
 
 /// Asserts that `actual` (Airlock's output) gives every name of `expected` its values (dtype,

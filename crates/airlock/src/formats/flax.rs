@@ -368,7 +368,7 @@ pub fn describe(summary: &FlaxSummary) -> String {
         "Flax msgpack checkpoint: {} maps, {} arrays ({})",
         summary.maps,
         summary.arrays,
-        super::safetensors::human_bytes(summary.array_bytes)
+        crate::text::human_bytes(summary.array_bytes)
     )
 }
 
@@ -437,11 +437,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Vec<u8> {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/formats/msgpack/"
-        );
-        std::fs::read(format!("{dir}{name}")).unwrap()
+        crate::testkit::fixture("formats/msgpack", name)
     }
 
     /// Checkpoints written by flax.serialization itself (make_fixtures.py): ndarray, bfloat16,

@@ -17,9 +17,9 @@
 //! KER008, which marks the file incomplete instead of guessing. Dataset contents (weights)
 //! are never read.
 
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
 const MAX_CHUNKS: usize = 256;
@@ -973,11 +973,7 @@ mod tests {
     use crate::scan::Scanner;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/formats/keras/"
-        );
-        std::fs::read(format!("{path}{name}")).unwrap()
+        crate::testkit::fixture("formats/keras", name)
     }
 
     #[test]

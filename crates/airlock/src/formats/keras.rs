@@ -23,9 +23,9 @@
 use serde_json::Value;
 
 use super::marshal::{self, CodeSummary};
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// Keras-ecosystem packages: imported by the loader, rated as custom code rather than foreign.
 const ECOSYSTEM_MODULES: &[&str] = &["keras_hub", "keras_nlp", "keras_cv", "tf_keras"];
@@ -446,11 +446,7 @@ mod tests {
     }
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/formats/keras/"
-        );
-        std::fs::read(format!("{path}{name}")).unwrap()
+        crate::testkit::fixture("formats/keras", name)
     }
 
     /// Runs the config analysis through the scanner's context.

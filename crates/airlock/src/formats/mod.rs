@@ -26,19 +26,23 @@ pub mod identify;
 pub mod joblib;
 pub mod keras;
 pub mod marshal;
+pub mod metadata_text;
 pub mod numpy;
 pub mod onnx;
 pub mod pickle_stream;
 pub mod protobuf;
+pub mod registry;
 pub mod safetensors;
 pub mod savedmodel;
+pub mod skops;
 pub mod torch;
 pub mod torch_zip;
 pub mod torchscript;
+pub mod zipped;
 
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// What the first bytes of a slice say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,83 +73,24 @@ pub enum Sniffed {
     /// A protobuf whose first field is a varint (ONNX, SavedModel and CoreML all start with
     /// field 1 as one) and whose last field runs past the end: a protobuf model cut short.
     CutProtobuf,
-    /// Executables, scripts, TFLite, CoreML, Flax msgpack: identified, not parsed as models.
-    Identified(identify::Identified),
+    /// Executables, scripts, TFLite, CoreML, Flax msgpack: identified, not parsed as models
+    /// ([`identify::identify`] says which).
+    Identified,
     /// Anything else: tried as a pickle stream.
     Other,
 }
 
-/// Identifies a slice by its leading bytes.
+/// Identifies a slice by its leading bytes: the kind of the first [`registry`] entry that
+/// claims it, else [`Sniffed::Other`].
 pub fn sniff(data: &[u8]) -> Sniffed {
-    let starts = |magic: &[u8]| data.starts_with(magic);
-    if data.is_empty() {
-        Sniffed::Empty
-    } else if starts(b"PK\x03\x04") {
-        Sniffed::Zip
-    } else if starts(b"\x93NUMPY") {
-        Sniffed::Npy
-    } else if starts(b"7z\xbc\xaf\x27\x1c") {
-        Sniffed::SevenZip
-    } else if starts(b"\x1f\x8b") {
-        Sniffed::Gzip
-    } else if starts(b"BZh") {
-        Sniffed::Bzip2
-    } else if starts(b"\xfd7zXZ") {
-        // joblib's `_XZ_PREFIX` is these five bytes (the sixth, 0x00, is not checked), so a
-        // file cut after them is an xz stream to joblib.load, and reported incomplete here.
-        Sniffed::Xz
-    } else if starts(b"\x04\x22\x4d\x18") {
-        Sniffed::Lz4
-    } else if starts(b"\x28\xb5\x2f\xfd") {
-        Sniffed::Zstd
-    } else if is_zlib_header(data) && looks_like_safetensors(data) {
-        // A safetensors header length such as 376 (0x178) starts `78 01`, a valid zlib
-        // header. Such bytes cannot be a zlib stream joblib would inflate: the next byte opens
-        // a stored deflate block whose LEN/NLEN pair is then the length's zero bytes, which
-        // zlib rejects. So the safetensors reading wins (found by the broad benign set).
-        Sniffed::Safetensors
-    } else if starts(b"ZF") || is_zlib_header(data) {
-        Sniffed::JoblibZlib
-    } else if starts(b"\x5d\x00\x00") {
-        Sniffed::Lzma
-    } else if data.get(257..262) == Some(b"ustar") {
-        Sniffed::Tar
-    } else if starts(b"GGUF") {
-        Sniffed::Gguf
-    } else if looks_like_safetensors(data) {
-        Sniffed::Safetensors
-    } else if hdf5::find_superblock(data).is_some() {
-        Sniffed::Hdf5
-    } else if let Some(kind) = identify::identify(data) {
-        Sniffed::Identified(kind)
-    } else if onnx::is_onnx_model(data) {
-        Sniffed::Onnx
-    } else if savedmodel::is_saved_model(data) {
-        Sniffed::SavedModel
-    } else if data.first() == Some(&0x08) && protobuf::cut_short(data, 1).is_some() {
-        Sniffed::CutProtobuf
-    } else {
-        Sniffed::Other
-    }
-}
-
-/// A zlib stream header (CMF/FLG with a valid check value and deflate method), as joblib's
-/// zlib compressor writes it. `x` (0x78) is also no pickle opcode CPython reads at the start of a
-/// stream, so this cannot hide a pickle.
-fn is_zlib_header(data: &[u8]) -> bool {
-    match data {
-        [cmf, flg, ..] => {
-            *cmf == 0x78 && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0 && flg & 0x20 == 0
-        }
-        _ => false,
-    }
+    registry::claim(data).map_or(Sniffed::Other, |entry| entry.kind)
 }
 
 /// An 8-byte length followed by a JSON object (after optional whitespace, which the
 /// reference reader accepts). The length is not bounded here: an oversized or truncated
 /// header is still a safetensors file, and the safetensors module reports it (and also scans
 /// the bytes as a pickle, since they are not a valid safetensors file).
-fn looks_like_safetensors(data: &[u8]) -> bool {
+pub(crate) fn looks_like_safetensors(data: &[u8]) -> bool {
     let Some(len) = data.get(..8) else {
         return false;
     };
@@ -157,6 +102,12 @@ fn looks_like_safetensors(data: &[u8]) -> bool {
         .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
     len > 1 && first == Some(&b'{')
 }
+
+/// The router the scanner hands to every [`Ctx`]: archive members are scanned through it.
+pub const ROUTER: crate::ctx::Router = crate::ctx::Router {
+    route,
+    recognises: |data| !matches!(sniff(data), Sniffed::Other | Sniffed::Empty),
+};
 
 /// File names routing looks at (see the module docs).
 pub const KERAS_METADATA_NAME: &str = "keras_metadata.pb";
@@ -201,7 +152,7 @@ pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
 /// A protobuf model whose last top-level field runs past the end of the file (see
 /// [`protobuf::cut_short`]): it was truncated, and what the cut field held was not read.
 /// The bytes are still tried as a pickle by the polyglot probe, as for every identified format.
-fn report_cut_protobuf(ctx: &mut Ctx, data: &[u8], what: &str) -> &'static str {
+pub(crate) fn report_cut_protobuf(ctx: &mut Ctx, data: &[u8], what: &str) -> &'static str {
     let at = protobuf::cut_short(data, 0).map_or(0, |e| e.offset);
     ctx.report(
         Finding::new(
@@ -232,8 +183,12 @@ pub fn route_besides(ctx: &mut Ctx, data: &[u8]) -> Option<&'static str> {
 
 /// Routes by content only.
 fn route_by_content(ctx: &mut Ctx, data: &[u8]) -> &'static str {
-    let sniffed = sniff(data);
-    let format = route_sniffed(ctx, data, sniffed);
+    let entry = registry::claim(data);
+    let format = match entry {
+        Some(entry) => (entry.scan)(ctx, data),
+        None => pickle_stream::scan_or_classify(ctx, data),
+    };
+    let sniffed = entry.map_or(Sniffed::Other, |entry| entry.kind);
     if !matches!(sniffed, Sniffed::Other | Sniffed::Zip | Sniffed::Empty) {
         probe_polyglot(ctx, data);
     }
@@ -253,36 +208,6 @@ fn probe_polyglot(ctx: &mut Ctx, data: &[u8]) {
     }
     pickle_stream::report_failure(ctx, &outcome);
     ctx.note(format!("also a pickle with {} imports", outcome.imports));
-}
-
-fn route_sniffed(ctx: &mut Ctx, data: &[u8], sniffed: Sniffed) -> &'static str {
-    match sniffed {
-        Sniffed::Empty => {
-            ctx.report(Finding::new(Rule::NotAModel, "empty file"));
-            "empty"
-        }
-        Sniffed::Safetensors => safetensors::scan(ctx, data),
-        Sniffed::Gguf => gguf::scan(ctx, data),
-        Sniffed::Hdf5 => hdf5::scan_hdf5(ctx, data),
-        Sniffed::Onnx => onnx::scan_onnx(ctx, data),
-        Sniffed::SavedModel => savedmodel::scan_saved_model(ctx, data),
-        Sniffed::CutProtobuf => {
-            report_cut_protobuf(ctx, data, "an ONNX, SavedModel or CoreML model")
-        }
-        Sniffed::Identified(kind) => identify::scan_identified(ctx, data, kind),
-        Sniffed::Other => pickle_stream::scan_or_classify(ctx, data),
-        Sniffed::Zip => crate::containers::zip::scan(ctx, data),
-        Sniffed::Npy => numpy::scan(ctx, data),
-        Sniffed::SevenZip => crate::containers::sevenz::scan(ctx, data),
-        Sniffed::Tar => crate::containers::tar::scan(ctx, data),
-        Sniffed::Gzip
-        | Sniffed::Bzip2
-        | Sniffed::Xz
-        | Sniffed::Lz4
-        | Sniffed::Zstd
-        | Sniffed::JoblibZlib
-        | Sniffed::Lzma => crate::containers::compressed::scan(ctx, data),
-    }
 }
 
 /// Names what a slice is when it is not a model: an image, msgpack, text, or unknown binary.
@@ -368,11 +293,7 @@ mod tests {
     }
 
     fn msgpack_fixture(name: &str) -> Vec<u8> {
-        let dir = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/formats/msgpack/"
-        );
-        std::fs::read(format!("{dir}{name}")).unwrap()
+        crate::testkit::fixture("formats/msgpack", name)
     }
 
     /// A `saved_model.pb` with a PyFunc node and no meta-graph tags: the content test does not

@@ -18,9 +18,9 @@
 //! makes numpy raise (NPY001); bytes after the data are never read by numpy and are reported
 //! as NPY003 (not scanned: no loader interprets them).
 
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 /// numpy's `_MAX_HEADER_SIZE`: headers longer than this (in characters) are refused.

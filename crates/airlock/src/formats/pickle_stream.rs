@@ -5,10 +5,10 @@
 //! Every pickle in the stream is scanned, each with a fresh memo, as successive
 //! `pickle.load` calls on one file would read them.
 
+use crate::ctx::Ctx;
 use crate::pickle::machine::{self, Outcome};
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 use super::torch;
 

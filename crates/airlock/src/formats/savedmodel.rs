@@ -18,9 +18,9 @@
 //! node_def,op_def}.proto).
 
 use super::protobuf::{self, WireError, fields, last_bytes, offset_in, repeated_bytes};
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// Ops that read or write files, run Python, or send data out of the process.
 const HOST_OPS: &[&str] = &[
@@ -332,11 +332,7 @@ mod tests {
     use crate::scan::Scanner;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/formats/savedmodel/"
-        );
-        std::fs::read(format!("{path}{name}")).unwrap()
+        crate::testkit::fixture("formats/savedmodel", name)
     }
 
     #[test]

@@ -6,12 +6,12 @@
 //! view_metadata)`), the list of storage keys — then, for each key in that list, an int64
 //! element count and the raw bytes.
 
+use crate::ctx::Ctx;
 use crate::hash::HashMap;
 use crate::pickle::machine::Outcome;
 use crate::pickle::value::{Arena, Value};
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// `torch.serialization.MAGIC_NUMBER`.
 pub const LEGACY_MAGIC: i128 = 0x1950a86a20f9469cfc6c;

@@ -15,10 +15,10 @@
 use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::containers::zip::{self, ZipArchive, ZipEntry};
+use crate::ctx::Ctx;
 use crate::pickle::machine;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 use super::torch::{StorageRef, take_storage_refs};
 
@@ -57,7 +57,7 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
         }
         scan_code_file(ctx, archive, entry, &code_prefix, &mut code, &mut verifier);
     }
-    let defined = std::sync::Arc::new(verifier.defined().clone());
+    let defined = super::torchscript::jit_resolver(verifier.defined().clone());
     let bytecode_name = format!("{root}/bytecode.pkl");
     if is_torchscript && central.iter().any(|e| e.name == bytecode_name) {
         // The lite interpreter runs bytecode.pkl's instructions instead of code/; they are not
@@ -193,7 +193,7 @@ pub fn cut_archive_jit_pickles(archive: &ZipArchive) -> Vec<String> {
 /// Scans one member of a cut archive as [`cut_archive_jit_pickles`] says.
 pub fn scan_cut_member(ctx: &mut Ctx, archive: &ZipArchive, entry: &ZipEntry, jit: &[String]) {
     if jit.iter().any(|name| *name == entry.name) {
-        let nothing_defined = std::sync::Arc::default();
+        let nothing_defined = super::torchscript::jit_resolver(Default::default());
         ctx.in_jit_pickle(Some(&nothing_defined), |ctx| {
             zip::scan_entry(archive, entry, ctx)
         });

@@ -28,11 +28,11 @@ mod verify;
 
 pub use verify::{Issue, MAX_ISSUES, Verifier};
 
+use crate::ctx::Ctx;
 use crate::hash::HashSet;
 use crate::policy::Assessment;
 use crate::report::{Finding, Rating};
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// The pickles of a TorchScript archive that `torch.jit.load` reads with its own C++
 /// unpickler (paths after `<root>`).
@@ -47,6 +47,12 @@ const JIT_PICKLE_BUILTINS: &[&str] = &[
     "build_tensor_from_id",
     "restore_type_tag",
 ];
+
+/// How `torch.jit`'s unpickler resolves globals, for [`Ctx::in_jit_pickle`]: its built-ins and
+/// the classes `defined` by the archive's code ([`assess_jit_global`]).
+pub fn jit_resolver(defined: HashSet<String>) -> crate::ctx::Resolver {
+    std::sync::Arc::new(move |module, name| assess_jit_global(module, name, &defined))
+}
 
 /// How `torch.jit`'s C++ unpickler (torch/csrc/jit/serialization/unpickler.cpp) resolves a
 /// global in the pickles of a TorchScript archive, where it differs from a Python import:

@@ -17,11 +17,11 @@ use super::gadgets::{self, Gadget, Resolution};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{Arg, DecodeError, Instr, Long, Reader};
 use super::value::{Arena, Call, CallKind, Global, Node, Span, Value};
+use crate::ctx::Ctx;
 use crate::policy::Assessment;
 use crate::policy::profiles::Container;
 use crate::report::{Finding, Rating};
 use crate::rules::{Rule, Severity};
-use crate::scan::Ctx;
 
 /// Children kept per container; beyond this a container only counts its items.
 pub(super) const MAX_KEPT_CHILDREN: usize = 1 << 20;

@@ -645,7 +645,7 @@ fn fast_pass_agrees_with_the_full_machine() {
         let lite::LiteResult::Done(fast) = lite::run(data, 0, limits, scanner.policy()) else {
             panic!("case {i} needs full")
         };
-        let mut ctx = crate::scan::Ctx::new(&scanner, std::time::Instant::now());
+        let mut ctx = scanner.new_ctx(std::time::Instant::now());
         let full = machine::run_full(&mut ctx, data, 0);
         assert_eq!(fast.end, full.end, "case {i}: end");
         assert_eq!(fast.stopped, full.stopped, "case {i}: stopped");
@@ -891,7 +891,7 @@ pub(crate) fn torch_state_dict_pickle(n: usize, numel: impl Fn(usize) -> Vec<u8>
 /// Storage references as the full machine decodes them.
 fn full_machine_storages(data: &[u8]) -> Vec<crate::formats::torch::StorageRef> {
     let scanner = Scanner::default();
-    let mut ctx = crate::scan::Ctx::new(&scanner, std::time::Instant::now());
+    let mut ctx = scanner.new_ctx(std::time::Instant::now());
     let full = super::machine::run_full(&mut ctx, data, 0);
     assert!(full.stopped, "{:?}", full.error);
     crate::formats::torch::storage_refs(&full)

@@ -14,9 +14,9 @@ pub mod template;
 
 use std::collections::HashSet;
 
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
 
 /// ggml's caps: `GGUF_MAX_STRING_LENGTH`-style 1 GiB strings, 1 Gi array elements.
 pub const MAX_STRING_LEN: u64 = 1 << 30;
@@ -733,7 +733,7 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             templates += 1;
             templates_clean &= report_template(ctx, &t.key, t.offset + 8, t.text);
         } else {
-            text_clean &= super::safetensors::report_text_hazards(
+            text_clean &= super::metadata_text::report_text_hazards(
                 ctx,
                 Rule::GgufMetadataCode,
                 Rule::GgufMetadataUrl,
@@ -773,7 +773,7 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         parsed.version,
         count(parsed.n_tensors, "tensor"),
         count(parsed.n_kv, "metadata key"),
-        super::safetensors::human_bytes(parsed.data_bytes),
+        crate::text::human_bytes(parsed.data_bytes),
         if text_clean { "" } else { ", metadata flagged" }
     ));
     "gguf"

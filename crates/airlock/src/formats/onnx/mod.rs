@@ -9,13 +9,15 @@
 //! External data: the pure checks the reference checker makes on `location` (empty, absolute,
 //! `..` escaping after normalisation) are done here. Existence, size, symlinks and hard links
 //! need the model's folder: [`external_data_refs`] lists the references, the filesystem facts
-//! are gathered by [`crate::scan::onnx_folder`] (which never reads the files' bytes), and
+//! are gathered by [`folder`] (which never reads the files' bytes), and
 //! [`check_external_file`] judges them here, as a pure function.
 
+pub mod folder;
+
 use super::protobuf::{WireError, fields, offset_in};
+use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::{Rule, Severity};
-use crate::scan::Ctx;
 
 const STANDARD_DOMAINS: &[&str] = &[
     "",
@@ -503,11 +505,7 @@ mod tests {
     use crate::scan::Scanner;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../tests/fixtures/formats/onnx/"
-        );
-        std::fs::read(format!("{path}{name}")).unwrap()
+        crate::testkit::fixture("formats/onnx", name)
     }
 
     #[test]

@@ -8,11 +8,11 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::ctx::Ctx;
 use crate::formats::onnx::{self, ExternalFile};
-use crate::formats::safetensors::human_bytes;
 use crate::report::Finding;
 use crate::rules::Rule;
-use crate::scan::Ctx;
+use crate::text::human_bytes;
 
 /// Distinct external data files looked at per model; a model naming more is reported.
 pub const MAX_EXTERNAL_FILES: usize = 4096;
