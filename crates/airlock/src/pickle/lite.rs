@@ -311,7 +311,7 @@ pub fn run_until(
             }
         }
         let at = reader.position() as u64;
-        // Past the end, 0 (not an opcode) takes the last arm: the decoder's truncation error.
+        // Past the end, 0 (not an opcode) has no action: the decoder's truncation error.
         let byte = data.get(at as usize).copied().unwrap_or(0);
         // The opcode, for the arms that need it as a value; the `match` below dispatches on
         // the action looked up by byte, so this lookup stays off the path from one opcode to
