@@ -4,12 +4,14 @@ protocol) to crates/airlock/src/pickle/pickletools_effects.txt, one opcode a lin
 
 The pickle engine's semantics table (crates/airlock/src/pickle/semantics.rs) is checked
 against this file by a unit test, so that every opcode has an entry and its stack effect is
-CPython's. Regenerate with any CPython 3.8+: `python3 scripts/gen-pickletools-effects.py`.
+CPython's. Regenerate with any CPython 3.8+: `python3 scripts/gen-pickletools-effects.py`;
+`--check` only compares (exit 1 when the committed file differs).
 Typed stack items (int, list, ...) are written as `any`; `mark` and `stackslice` are kept.
 """
 
 import pathlib
 import pickletools
+import sys
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "crates/airlock/src/pickle/pickletools_effects.txt"
 
@@ -24,7 +26,12 @@ def main():
         arg = op.arg.name if op.arg else "-"
         code = ord(op.code.encode("latin-1"))
         lines.append(f"{op.name} {code} {arg} {slots(op.stack_before)} {slots(op.stack_after)} {op.proto}")
-    OUT.write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    if "--check" in sys.argv[1:]:
+        if OUT.read_text() != text:
+            sys.exit(f"{OUT} is out of date: run scripts/gen-pickletools-effects.py")
+        return
+    OUT.write_text(text)
 
 
 if __name__ == "__main__":
