@@ -16,6 +16,7 @@ use crate::hash::HashMap;
 use super::gadgets::{self, Gadget, Resolution};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{Arg, DecodeError, Instr, Long, Reader};
+use super::semantics::{self, Action, Container as Built, Items};
 use super::value::{Arena, Call, CallKind, Global, Node, Span, Value};
 use crate::ctx::Ctx;
 use crate::policy::Assessment;
@@ -57,8 +58,8 @@ pub struct Outcome<'a> {
     /// Every persistent id passed to `persistent_load`, with the opcode offset (full machine).
     pub persistent_ids: Vec<(Value, u64)>,
     /// The storages the fast pass decoded from the persistent ids instead (it keeps no
-    /// values); [`crate::formats::torch::storage_refs`] reads either.
-    pub storages: Vec<crate::formats::torch::StorageRef>,
+    /// values); [`super::persistent::storage_refs`] reads either.
+    pub storages: Vec<super::persistent::StorageRef>,
     /// The protocol declared by `PROTO` (0 when absent).
     pub protocol: u8,
     /// Arrays read after a joblib `NumpyArrayWrapper` (a joblib file when non-zero).
@@ -606,177 +607,76 @@ impl<'a> Machine<'a, '_, '_> {
 
     // ---- the instruction set -----------------------------------------------------------
 
+    /// Applies one instruction, as the semantics table says its opcode acts
+    /// ([`semantics::of`]); opcodes that share an action differ in their argument only.
     fn step(&mut self, instr: Instr<'a>) -> Result<(), Halt> {
         let at = instr.offset;
-        use Opcode as O;
-        match instr.op {
-            O::MARK => self.marks.push(self.stack.len()),
-            O::STOP => {
+        match semantics::of(instr.op).action {
+            Action::Mark => self.marks.push(self.stack.len()),
+            Action::Stop => {
                 self.root = Some(self.pop(at)?);
                 return Err(Halt::Stop);
             }
-            O::POP => {
+            Action::Pop => {
                 if self.marks.last() == Some(&self.stack.len()) && !self.marks.is_empty() {
                     self.marks.pop();
                 } else {
                     self.pop(at)?;
                 }
             }
-            O::POP_MARK => {
+            Action::PopMark => {
                 self.pop_mark(at)?;
             }
-            O::DUP => {
+            Action::Dup => {
                 let v = self.top(at)?;
                 self.push(v);
             }
-            O::NONE => self.push(Value::None),
-            O::NEWTRUE => self.push(Value::Bool(true)),
-            O::NEWFALSE => self.push(Value::Bool(false)),
-            O::INT | O::BININT | O::BININT1 | O::BININT2 | O::LONG | O::LONG1 | O::LONG4 => {
-                let v = match instr.arg {
-                    Arg::Bool(b) => Value::Bool(b),
-                    Arg::Int(i) => Value::Int(i),
-                    Arg::Long(l) => self.long(l),
-                    _ => Value::None,
-                };
-                self.push(v);
-            }
-            O::FLOAT | O::BINFLOAT => {
-                if let Arg::Float(f) = instr.arg {
-                    self.push(Value::Float(f));
+            push @ (Action::PushNone
+            | Action::PushTrue
+            | Action::PushFalse
+            | Action::PushInt
+            | Action::PushFloat
+            | Action::PushStr
+            | Action::PushBytes
+            | Action::PushByteArray) => self.push_atom(push, instr.arg),
+            build @ (Action::EmptyTuple
+            | Action::Tuple1
+            | Action::Tuple2
+            | Action::Tuple3
+            | Action::TupleFromMark
+            | Action::EmptyList
+            | Action::ListFromMark
+            | Action::EmptyDict
+            | Action::DictFromMark
+            | Action::EmptySet
+            | Action::FrozenSetFromMark) => {
+                if let Some((container, items)) = build.builds() {
+                    self.build_container(container, items, at)?;
                 }
             }
-            O::STRING
-            | O::BINSTRING
-            | O::SHORT_BINSTRING
-            | O::UNICODE
-            | O::BINUNICODE
-            | O::SHORT_BINUNICODE
-            | O::BINUNICODE8 => {
-                if let Arg::Str(s) = instr.arg {
-                    let v = self.text(s);
-                    self.push(v);
-                }
-            }
-            O::BINBYTES | O::SHORT_BINBYTES | O::BINBYTES8 => {
-                if let Arg::Bytes(b) = instr.arg {
-                    let span = self.span_of(b);
-                    self.push(Value::Bytes(span));
-                }
-            }
-            O::BYTEARRAY8 => {
-                if let Arg::ByteArray(b) = instr.arg {
-                    let span = self.span_of(b);
-                    let v = self.new_node(Node::ByteArray(span), 1);
-                    self.push(v);
-                }
-            }
-            O::EMPTY_TUPLE => {
-                let v = self.tuple_from_stack(self.stack.len());
-                self.push(v);
-            }
-            O::TUPLE1 | O::TUPLE2 | O::TUPLE3 => {
-                let n = match instr.op {
-                    O::TUPLE1 => 1,
-                    O::TUPLE2 => 2,
-                    _ => 3,
-                };
-                if self.stack.len() < self.fence() + n {
-                    return Err(underflow(at));
-                }
-                let v = self.tuple_from_stack(self.stack.len() - n);
-                self.push(v);
-            }
-            O::TUPLE => {
-                let mark = self.pop_mark_index(at)?;
-                let v = self.tuple_from_stack(mark);
-                self.push(v);
-            }
-            O::EMPTY_LIST => {
-                let v = self.container(Vec::new(), Node::List);
-                self.push(v);
-            }
-            O::LIST => {
-                let items = self.pop_mark(at)?;
-                let v = self.container(items, Node::List);
-                self.push(v);
-            }
-            O::EMPTY_DICT => {
-                let v = self.new_node(Node::Dict(Vec::new()), 1);
-                self.push(v);
-            }
-            O::DICT => {
-                let items = self.pop_mark(at)?;
-                if items.len() % 2 == 1 {
-                    return Err(Halt::Error(at, "odd number of items for DICT".into()));
-                }
-                let size = items
-                    .iter()
-                    .fold(1u64, |acc, v| acc.saturating_add(self.size_of(*v)));
-                let mut pairs = Vec::new();
-                self.keep(
-                    &mut pairs,
-                    items.chunks_exact(2).map(|p| (p[0], p[1])).collect(),
-                );
-                let v = self.new_node(Node::Dict(pairs), size);
-                self.push(v);
-            }
-            O::EMPTY_SET => {
-                let v = self.container(Vec::new(), Node::Set);
-                self.push(v);
-            }
-            O::FROZENSET => {
-                let items = self.pop_mark(at)?;
-                let v = self.container(items, Node::FrozenSet);
-                self.push(v);
-            }
-            O::APPEND => {
-                let value = self.pop(at)?;
-                let target = self.top(at)?;
-                self.append(target, vec![value], at, "APPEND");
-            }
-            O::APPENDS => {
-                let items = self.pop_mark(at)?;
-                let target = self.top(at)?;
-                self.append(target, items, at, "APPENDS");
-            }
-            O::ADDITEMS => {
-                let items = self.pop_mark(at)?;
-                let target = self.top(at)?;
-                self.append(target, items, at, "ADDITEMS");
-            }
-            O::SETITEM => {
-                let value = self.pop(at)?;
-                let key = self.pop(at)?;
-                let target = self.top(at)?;
-                self.set_items(target, vec![(key, value)], at, "SETITEM");
-            }
-            O::SETITEMS => {
-                let items = self.pop_mark(at)?;
-                if items.len() % 2 == 1 {
-                    return Err(Halt::Error(at, "odd number of items for SETITEMS".into()));
-                }
-                let target = self.top(at)?;
-                let pairs = items.chunks_exact(2).map(|p| (p[0], p[1])).collect();
-                self.set_items(target, pairs, at, "SETITEMS");
-            }
-            O::GET | O::BINGET | O::LONG_BINGET => {
+            mutation @ (Action::Append
+            | Action::Appends
+            | Action::AddItems
+            | Action::SetItem
+            | Action::SetItems
+            | Action::Build) => self.mutate(mutation, instr.op, at)?,
+            Action::MemoGet => {
                 let index = memo_index(&instr)?;
                 let v = self.memo.get(index).ok_or_else(|| {
                     Halt::Error(at, format!("memo value not found at index {index}"))
                 })?;
                 self.push(v);
             }
-            O::PUT | O::BINPUT | O::LONG_BINPUT => {
+            Action::MemoPut => {
                 let index = memo_index(&instr)?;
                 let v = self.top(at)?;
                 self.memo_put(index, v)?;
             }
-            O::MEMOIZE => {
+            Action::Memoize => {
                 let v = self.top(at)?;
                 self.memo_put(self.memo.len as u64, v)?;
             }
-            O::PROTO => {
+            Action::Proto => {
                 let version = match instr.arg {
                     Arg::Int(v) => v,
                     _ => 0,
@@ -797,7 +697,7 @@ impl<'a> Machine<'a, '_, '_> {
                 self.seen_proto = true;
                 self.protocol = version as u8;
             }
-            O::FRAME => {
+            Action::Frame => {
                 if let Some(end) = self.frame_end
                     && (at as usize) < end
                 {
@@ -812,70 +712,28 @@ impl<'a> Machine<'a, '_, '_> {
                     self.frame_end = Some((instr.end as usize).saturating_add(size as usize));
                 }
             }
-            O::GLOBAL => {
+            Action::ImportLines => {
                 if let Arg::Pair(module, name) = instr.arg {
                     let v = self.import(module, name, at)?;
                     self.push(v);
                 }
             }
-            O::STACK_GLOBAL => {
+            Action::ImportStack => {
                 let name = self.pop(at)?;
                 let module = self.pop(at)?;
                 let v = self.stack_global(module, name, at)?;
                 self.push(v);
             }
-            O::INST => {
-                if let Arg::Pair(module, name) = instr.arg {
-                    // The C unpickler finds the mark before it imports (pickle.py does the
-                    // reverse); pickle.load and torch.load use the C one.
-                    let mark = self.pop_mark_index(at)?;
-                    let class = self.import(module, name, at)?;
-                    let args = self.tuple_from_stack(mark);
-                    let v = self.call(CallKind::Inst, class, args, None, at);
-                    self.push(v);
+            call @ (Action::CallInst
+            | Action::CallObj
+            | Action::CallReduce
+            | Action::CallNewObj
+            | Action::CallNewObjEx) => {
+                if let Some(kind) = call.call() {
+                    self.call_opcode(kind, instr.arg, at)?;
                 }
             }
-            O::OBJ => {
-                let mark = self.pop_mark_index(at)?;
-                let Some(&class) = self.stack.get(mark) else {
-                    return Err(underflow(at));
-                };
-                let args = self.tuple_from_stack(mark + 1);
-                self.stack.truncate(mark);
-                let v = self.call(CallKind::Obj, class, args, None, at);
-                self.push(v);
-            }
-            O::REDUCE => {
-                let args = self.pop(at)?;
-                let callable = self.pop(at)?;
-                if !matches!(self.arena.node(args), Some(Node::Tuple(_))) && !self.is_opaque(args) {
-                    return Err(Halt::Error(
-                        at,
-                        "REDUCE argument list must be a tuple".into(),
-                    ));
-                }
-                let v = self.call(CallKind::Reduce, callable, args, None, at);
-                self.push(v);
-            }
-            O::NEWOBJ => {
-                let args = self.pop(at)?;
-                let class = self.pop(at)?;
-                let v = self.call(CallKind::NewObj, class, args, None, at);
-                self.push(v);
-            }
-            O::NEWOBJ_EX => {
-                let kwargs = self.pop(at)?;
-                let args = self.pop(at)?;
-                let class = self.pop(at)?;
-                let v = self.call(CallKind::NewObjEx, class, args, Some(kwargs), at);
-                self.push(v);
-            }
-            O::BUILD => {
-                let state = self.pop(at)?;
-                let target = self.top(at)?;
-                self.build(target, state, at)?;
-            }
-            O::PERSID => {
+            Action::PersistentLoadLine => {
                 if let Arg::Line(line) = instr.arg {
                     if !line.is_ascii() {
                         return Err(Halt::Error(
@@ -888,12 +746,12 @@ impl<'a> Machine<'a, '_, '_> {
                     self.push(v);
                 }
             }
-            O::BINPERSID => {
+            Action::PersistentLoadStack => {
                 let pid = self.pop(at)?;
                 let v = self.persistent_load(pid, at);
                 self.push(v);
             }
-            O::EXT1 | O::EXT2 | O::EXT4 => {
+            Action::Ext => {
                 let code = match instr.arg {
                     Arg::Int(c) => c,
                     _ => 0,
@@ -912,16 +770,197 @@ impl<'a> Machine<'a, '_, '_> {
                 let v = self.new_node(Node::Ext(code), 1);
                 self.push(v);
             }
-            O::NEXT_BUFFER => {
+            Action::NextBuffer => {
                 return Err(Halt::Error(
                     at,
                     "NEXT_BUFFER: the pickle refers to out-of-band data, which model loaders never pass".into(),
                 ));
             }
-            O::READONLY_BUFFER => {
+            Action::ReadonlyBuffer => {
                 self.top(at)?;
             }
         }
+        Ok(())
+    }
+
+    /// The `Push` actions: the value an opcode's argument encodes.
+    fn push_atom(&mut self, push: Action, arg: Arg<'a>) {
+        match push {
+            Action::PushNone => self.push(Value::None),
+            Action::PushTrue => self.push(Value::Bool(true)),
+            Action::PushFalse => self.push(Value::Bool(false)),
+            Action::PushInt => {
+                let v = match arg {
+                    Arg::Bool(b) => Value::Bool(b),
+                    Arg::Int(i) => Value::Int(i),
+                    Arg::Long(l) => self.long(l),
+                    _ => Value::None,
+                };
+                self.push(v);
+            }
+            Action::PushFloat => {
+                if let Arg::Float(f) = arg {
+                    self.push(Value::Float(f));
+                }
+            }
+            Action::PushStr => {
+                if let Arg::Str(s) = arg {
+                    let v = self.text(s);
+                    self.push(v);
+                }
+            }
+            Action::PushBytes => {
+                if let Arg::Bytes(b) = arg {
+                    let span = self.span_of(b);
+                    self.push(Value::Bytes(span));
+                }
+            }
+            _ => {
+                // PushByteArray
+                if let Arg::ByteArray(b) = arg {
+                    let span = self.span_of(b);
+                    let v = self.new_node(Node::ByteArray(span), 1);
+                    self.push(v);
+                }
+            }
+        }
+    }
+
+    /// The building actions ([`Action::builds`]): a new container from the stack.
+    fn build_container(&mut self, container: Built, items: Items, at: u64) -> Result<(), Halt> {
+        let v = match (container, items) {
+            (Built::Tuple, Items::Empty) => self.tuple_from_stack(self.stack.len()),
+            (Built::Tuple, Items::Top(n)) => {
+                let n = usize::from(n);
+                if self.stack.len() < self.fence() + n {
+                    return Err(underflow(at));
+                }
+                self.tuple_from_stack(self.stack.len() - n)
+            }
+            (Built::Tuple, Items::Mark) => {
+                let mark = self.pop_mark_index(at)?;
+                self.tuple_from_stack(mark)
+            }
+            (Built::List, Items::Empty) => self.container(Vec::new(), Node::List),
+            (Built::Set, Items::Empty) => self.container(Vec::new(), Node::Set),
+            (Built::Dict, Items::Empty) => self.new_node(Node::Dict(Vec::new()), 1),
+            (Built::Dict, Items::Mark) => {
+                let items = self.pop_mark(at)?;
+                if items.len() % 2 == 1 {
+                    return Err(Halt::Error(at, "odd number of items for DICT".into()));
+                }
+                let size = items
+                    .iter()
+                    .fold(1u64, |acc, v| acc.saturating_add(self.size_of(*v)));
+                let mut pairs = Vec::new();
+                self.keep(
+                    &mut pairs,
+                    items.chunks_exact(2).map(|p| (p[0], p[1])).collect(),
+                );
+                self.new_node(Node::Dict(pairs), size)
+            }
+            (container, _) => {
+                // LIST and FROZENSET; no opcode builds a list, set or dict from the top `n`.
+                let items = self.pop_mark(at)?;
+                let make = match container {
+                    Built::List => Node::List,
+                    Built::Set => Node::Set,
+                    _ => Node::FrozenSet,
+                };
+                self.container(items, make)
+            }
+        };
+        self.push(v);
+        Ok(())
+    }
+
+    /// The mutating actions: pops the operands and applies them to the value below.
+    fn mutate(&mut self, mutation: Action, op: Opcode, at: u64) -> Result<(), Halt> {
+        let name = op.name();
+        match mutation {
+            Action::Append => {
+                let value = self.pop(at)?;
+                let target = self.top(at)?;
+                self.append(target, vec![value], at, name);
+            }
+            Action::Appends | Action::AddItems => {
+                let items = self.pop_mark(at)?;
+                let target = self.top(at)?;
+                self.append(target, items, at, name);
+            }
+            Action::SetItem => {
+                let value = self.pop(at)?;
+                let key = self.pop(at)?;
+                let target = self.top(at)?;
+                self.set_items(target, vec![(key, value)], at, name);
+            }
+            Action::SetItems => {
+                let items = self.pop_mark(at)?;
+                if items.len() % 2 == 1 {
+                    return Err(Halt::Error(at, "odd number of items for SETITEMS".into()));
+                }
+                let target = self.top(at)?;
+                let pairs = items.chunks_exact(2).map(|p| (p[0], p[1])).collect();
+                self.set_items(target, pairs, at, name);
+            }
+            _ => {
+                // Build
+                let state = self.pop(at)?;
+                let target = self.top(at)?;
+                self.build(target, state, at)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The calling actions ([`Action::call`]): finds the callable and its arguments as the call's opcode lays them
+    /// out, and records the call.
+    fn call_opcode(&mut self, kind: CallKind, arg: Arg<'a>, at: u64) -> Result<(), Halt> {
+        let v = match kind {
+            CallKind::Inst => {
+                let Arg::Pair(module, name) = arg else {
+                    return Ok(());
+                };
+                // The C unpickler finds the mark before it imports (pickle.py does the
+                // reverse); pickle.load and torch.load use the C one.
+                let mark = self.pop_mark_index(at)?;
+                let class = self.import(module, name, at)?;
+                let args = self.tuple_from_stack(mark);
+                self.call(CallKind::Inst, class, args, None, at)
+            }
+            CallKind::Obj => {
+                let mark = self.pop_mark_index(at)?;
+                let Some(&class) = self.stack.get(mark) else {
+                    return Err(underflow(at));
+                };
+                let args = self.tuple_from_stack(mark + 1);
+                self.stack.truncate(mark);
+                self.call(CallKind::Obj, class, args, None, at)
+            }
+            CallKind::Reduce => {
+                let args = self.pop(at)?;
+                let callable = self.pop(at)?;
+                if !matches!(self.arena.node(args), Some(Node::Tuple(_))) && !self.is_opaque(args) {
+                    return Err(Halt::Error(
+                        at,
+                        "REDUCE argument list must be a tuple".into(),
+                    ));
+                }
+                self.call(CallKind::Reduce, callable, args, None, at)
+            }
+            CallKind::NewObj => {
+                let args = self.pop(at)?;
+                let class = self.pop(at)?;
+                self.call(CallKind::NewObj, class, args, None, at)
+            }
+            CallKind::NewObjEx => {
+                let kwargs = self.pop(at)?;
+                let args = self.pop(at)?;
+                let class = self.pop(at)?;
+                self.call(CallKind::NewObjEx, class, args, Some(kwargs), at)
+            }
+        };
+        self.push(v);
         Ok(())
     }
 
@@ -1257,7 +1296,7 @@ impl<'a> Machine<'a, '_, '_> {
                 }
                 self.grow(target, by);
                 if self.arena.callee_name(target).as_deref()
-                    == Some(crate::formats::joblib::NUMPY_ARRAY_WRAPPER)
+                    == Some(super::joblib::NUMPY_ARRAY_WRAPPER)
                 {
                     self.read_joblib_array(target, state, at)?;
                 }
@@ -1270,7 +1309,7 @@ impl<'a> Machine<'a, '_, '_> {
     /// joblib writes an array's bytes right after the BUILD of its `NumpyArrayWrapper`; its
     /// unpickler reads them and replaces the wrapper with the array (joblib's `load_build`).
     fn read_joblib_array(&mut self, wrapper: Value, state: Value, at: u64) -> Result<(), Halt> {
-        use crate::formats::joblib::{ArrayData, array_data};
+        use super::joblib::{ArrayData, array_data};
         let pos = self.reader.position();
         let data = self.reader.data();
         let layout = match array_data(&self.arena, state, data.get(pos..).unwrap_or(&[])) {

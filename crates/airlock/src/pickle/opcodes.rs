@@ -121,7 +121,7 @@ macro_rules! opcodes {
             }
 
             /// The opcode's byte.
-            pub fn byte(self) -> u8 {
+            pub const fn byte(self) -> u8 {
                 match self { $(Opcode::$name => $byte,)* }
             }
         }
@@ -134,13 +134,7 @@ macro_rules! opcodes {
         pub(crate) static RAW_BY_OPCODE: [Option<RawShape>; OPCODE_COUNT] =
             [$(RawShape::of(Opcode::$name, ArgKind::$arg),)*];
 
-        const OPCODE_COUNT: usize = [$(stringify!($name),)*].len();
-
-        /// Each opcode's byte, as constants a `match` on the raw byte can use: the fast pass
-        /// dispatches on the byte itself, one load shorter than looking the opcode up first.
-        pub mod bytes {
-            $(pub const $name: u8 = $byte;)*
-        }
+        pub(crate) const OPCODE_COUNT: usize = [$(stringify!($name),)*].len();
 
         /// Opcode and argument encoding by byte, for the hot decoding loop (one lookup, no
         /// bounds check: a `u8` always indexes a 256-entry table).

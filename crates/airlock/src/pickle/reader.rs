@@ -169,8 +169,9 @@ impl<'a> Reader<'a> {
     /// [`Reader::next_raw`] for the opcode `op` at the cursor, decoded with the argument
     /// layout of `like`, which must read its argument exactly as `op` does.
     ///
-    /// The fast pass calls it from inside its `match` on the opcode byte with a constant
-    /// `like` in every arm (the arm's opcode, or one of a group that reads alike): the
+    /// The fast pass calls it from inside its `match` on the opcode's action (one jump
+    /// table, [`super::semantics`]) with a constant `like` in every arm or sub-arm (the
+    /// opcode, or one of a group that reads alike): the
     /// `RawShape` lookup then folds away and each arm gets its own decoder, so an
     /// instruction costs one jump on its opcode instead of a jump on its argument kind
     /// followed by another on its opcode (those two jumps' mispredictions were the hottest

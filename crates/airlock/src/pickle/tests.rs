@@ -889,12 +889,12 @@ pub(crate) fn torch_state_dict_pickle(n: usize, numel: impl Fn(usize) -> Vec<u8>
 }
 
 /// Storage references as the full machine decodes them.
-fn full_machine_storages(data: &[u8]) -> Vec<crate::formats::torch::StorageRef> {
+fn full_machine_storages(data: &[u8]) -> Vec<super::persistent::StorageRef> {
     let scanner = Scanner::default();
     let mut ctx = scanner.new_ctx(std::time::Instant::now());
     let full = super::machine::run_full(&mut ctx, data, 0);
     assert!(full.stopped, "{:?}", full.error);
-    crate::formats::torch::storage_refs(&full)
+    super::persistent::storage_refs(&full)
 }
 
 const UNLIMITED: super::lite::LiteLimits = super::lite::LiteLimits {
