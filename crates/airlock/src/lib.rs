@@ -20,6 +20,7 @@
 //! - [`rules`]: every finding's stable code; [`report`]: the report data model.
 //! - [`outcome`]: the one rule from verdicts to pass/fail/unscannable and the exit status.
 
+pub mod bytes;
 pub mod containers;
 pub mod convert;
 pub mod formats;
