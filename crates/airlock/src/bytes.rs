@@ -143,6 +143,14 @@ impl<'a> ByteReader<'a> {
         Ok(())
     }
 
+    /// A reader over the same slice positioned at relative `pos`, for formats read by
+    /// offsets rather than in order (flatbuffers, HDF5 addresses).
+    pub fn at(&self, pos: usize) -> ReadResult<ByteReader<'a>> {
+        let mut reader = self.clone();
+        reader.seek(pos)?;
+        Ok(reader)
+    }
+
     /// The whole slice this reader reads (independent of its position).
     pub fn data(&self) -> &'a [u8] {
         self.data
@@ -498,5 +506,8 @@ mod tests {
         assert_eq!(r.remaining(), &[] as &[u8]);
         r.seek(1).unwrap();
         assert_eq!(r.remaining(), &[8]);
+        assert_eq!(r.at(0).unwrap().read_u16_le().unwrap(), 0x0807);
+        assert_eq!(r.position(), 1, "`at` leaves the reader where it was");
+        assert!(r.at(3).is_err());
     }
 }
