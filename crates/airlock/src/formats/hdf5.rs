@@ -78,11 +78,14 @@ impl<'a> File<'a> {
     }
 }
 
-/// Little-endian unsigned integer of `n` (1..=8) bytes at `at`.
+/// Little-endian unsigned integer of `n` (1..=8) bytes at `at`. Wider fields (a fractal
+/// heap may declare heap IDs over 64 bits) keep their low 64 bits, as before the byte reader.
 fn uint(bytes: &[u8], at: usize, n: usize) -> R<u64> {
-    let slice = bytes
-        .get(at..at.checked_add(n).ok_or("overflow")?)
-        .ok_or("truncated field")?;
+    at.checked_add(n).ok_or("overflow")?;
+    let slice = crate::bytes::ByteReader::new(bytes)
+        .at(at)
+        .and_then(|mut field| field.read_bytes(n))
+        .map_err(|_| "truncated field")?;
     Ok(slice
         .iter()
         .rev()
