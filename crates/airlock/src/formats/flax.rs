@@ -23,10 +23,9 @@
 //! No pickle that does anything can pass: see [`super::pickle_stream::loader_runs_nothing`]
 //! (`0x80`-`0x84` fail before importing), and identified files still get the pickle probe.
 
-/// Maximum nesting of maps and arrays read.
-pub const MAX_DEPTH: usize = 64;
 /// Flax's ext type codes: ndarray, native complex, numpy scalar.
 use crate::bytes::ByteReader;
+pub use crate::limits::caps::flax::MAX_DEPTH;
 
 const EXT_NDARRAY: i8 = 1;
 const EXT_COMPLEX: i8 = 2;

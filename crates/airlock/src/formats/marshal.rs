@@ -17,11 +17,11 @@ use std::rc::Rc;
 
 use crate::bytes::ByteReader;
 
-const MAX_DEPTH: usize = 64;
-const MAX_OBJECTS: usize = 200_000;
-const MAX_KEPT_STRING: usize = 200;
-const MAX_COLLECTED: usize = 10_000;
-const MAX_KEPT_STRINGS: usize = 256;
+use crate::limits::caps::marshal::MAX_COLLECTED;
+use crate::limits::caps::marshal::MAX_DEPTH;
+use crate::limits::caps::marshal::MAX_KEPT_STRING;
+use crate::limits::caps::marshal::MAX_KEPT_STRINGS;
+use crate::limits::caps::marshal::MAX_OBJECTS;
 const FLAG_REF: u8 = 0x80;
 
 /// What a code object (and the code objects nested in it) contains.

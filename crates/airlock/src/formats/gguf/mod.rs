@@ -19,21 +19,15 @@ use crate::report::Finding;
 use crate::rules::Rule;
 use crate::scan::Ctx;
 
-/// ggml's caps: `GGUF_MAX_STRING_LENGTH`-style 1 GiB strings, 1 Gi array elements.
-pub const MAX_STRING_LEN: u64 = 1 << 30;
-pub const MAX_ARRAY_LEN: u64 = 1 << 30;
-/// `GGML_MAX_NAME`: tensor names must be shorter than this (NUL included).
-pub const MAX_NAME: usize = 64;
-/// `GGML_MAX_DIMS`.
-pub const MAX_DIMS: u32 = 4;
+pub use crate::limits::caps::gguf::MAX_ARRAY_LEN;
+pub use crate::limits::caps::gguf::MAX_DIMS;
+pub use crate::limits::caps::gguf::MAX_NAME;
+pub use crate::limits::caps::gguf::MAX_STRING_LEN;
 /// `GGUF_DEFAULT_ALIGNMENT`.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
-/// Airlock's own caps on declared counts (real models have tens of metadata entries and at
-/// most tens of thousands of tensors); they bound the memory the parser spends on names.
-pub const MAX_KV: u64 = 1_000_000;
-pub const MAX_TENSORS: u64 = 1_000_000;
-/// Chat templates longer than this are reported, not analysed.
-pub const MAX_TEMPLATE_LEN: usize = 4 << 20;
+pub use crate::limits::caps::gguf::MAX_KV;
+pub use crate::limits::caps::gguf::MAX_TEMPLATE_LEN;
+pub use crate::limits::caps::gguf::MAX_TENSORS;
 
 /// ggml's type table as gguf-py's `GGML_QUANT_SIZES` lists it: `(id, name, block size, bytes
 /// per block)`. Ids missing here (4, 5, 31–33, 36–38) were removed and have block size 0 in
