@@ -14,20 +14,17 @@ pub mod template;
 
 use std::collections::HashSet;
 
-use crate::bytes::{ByteReader, ReadError, ReadErrorKind};
 use crate::report::Finding;
 use crate::rules::Rule;
 use crate::scan::Ctx;
 
-pub use crate::limits::caps::gguf::MAX_ARRAY_LEN;
-pub use crate::limits::caps::gguf::MAX_DIMS;
-pub use crate::limits::caps::gguf::MAX_NAME;
-pub use crate::limits::caps::gguf::MAX_STRING_LEN;
+/// ggml's caps: `GGUF_MAX_STRING_LENGTH`-style 1 GiB strings, 1 Gi array elements.
+/// These and Airlock's own caps on declared counts live in [`crate::limits::caps::gguf`].
+pub use crate::limits::caps::gguf::{
+    MAX_ARRAY_LEN, MAX_DIMS, MAX_KV, MAX_NAME, MAX_STRING_LEN, MAX_TEMPLATE_LEN, MAX_TENSORS,
+};
 /// `GGUF_DEFAULT_ALIGNMENT`.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
-pub use crate::limits::caps::gguf::MAX_KV;
-pub use crate::limits::caps::gguf::MAX_TEMPLATE_LEN;
-pub use crate::limits::caps::gguf::MAX_TENSORS;
 
 /// ggml's type table as gguf-py's `GGML_QUANT_SIZES` lists it: `(id, name, block size, bytes
 /// per block)`. Ids missing here (4, 5, 31–33, 36–38) were removed and have block size 0 in
@@ -117,6 +114,8 @@ fn stop(rule: Rule, offset: usize, message: impl Into<String>) -> Stop {
         message: message.into(),
     }
 }
+
+use crate::bytes::{ByteReader, ReadError, ReadErrorKind};
 
 /// A cursor over the file in one byte order: [`ByteReader`] with GGUF's messages (a read
 /// past the end is a cut file: every declared length reaching it is within ggml's caps).
