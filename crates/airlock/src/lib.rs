@@ -32,6 +32,7 @@ pub mod policy;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod source;
 
 pub use limits::Limits;
 pub use outcome::{FailOn, Outcome};
