@@ -226,4 +226,33 @@ mod tests {
         assert_eq!(limits.inflated_budget(2 << 20), 2000 << 20);
         assert_eq!(limits.inflated_budget(1 << 40), 16 << 30);
     }
+
+    /// `docs/limits.md` is generated from this file (`scripts/gen-limits-doc.py`, whose
+    /// `--check` runs in `.ci/run`); this catches a cap added without regenerating it.
+    #[test]
+    fn every_fixed_cap_is_listed_in_docs_limits() {
+        let source = include_str!("limits.rs");
+        let doc = include_str!("../../../docs/limits.md");
+        let start = source.find("pub mod caps {").unwrap();
+        let end = source.find("#[cfg(test)]").unwrap();
+        let mut module = "";
+        let mut listed = 0;
+        for line in source[start..end].lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("pub mod ") {
+                module = rest.trim_end_matches(" {");
+            } else if let Some(rest) = line.strip_prefix("pub const ") {
+                let name = rest.split(':').next().unwrap();
+                let row = format!("| `caps::{module}::{name}` |");
+                assert!(
+                    doc.contains(&row),
+                    "docs/limits.md lacks {row}: run scripts/gen-limits-doc.py"
+                );
+                listed += 1;
+            }
+        }
+        assert!(
+            listed >= 30,
+            "only {listed} caps found: has the caps module's layout changed?"
+        );
+    }
 }
