@@ -22,6 +22,7 @@
 //! - [`rules`]: every finding's stable code; [`report`]: the report data model.
 //! - [`outcome`]: the one rule from verdicts to pass/fail/unscannable and the exit status.
 
+pub mod bytes;
 pub mod checks;
 pub mod containers;
 pub mod convert;
@@ -35,6 +36,7 @@ pub mod policy;
 pub mod report;
 pub mod rules;
 pub mod scan;
+pub mod source;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod text;

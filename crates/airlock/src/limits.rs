@@ -1,6 +1,8 @@
 //! Hard limits that bound the time and memory Airlock spends on hostile input.
 //!
-//! Every limit is a named field with a documented default (see `docs/limits.md`). Reaching a
+//! Every tunable limit is a named field of [`Limits`] with a documented default; every fixed
+//! format cap is a documented constant in [`caps`]. `docs/limits.md` is generated from this
+//! file (`scripts/gen-limits-doc.py`). Reaching a
 //! limit is reported as a finding that marks the file incomplete (never safe), never as a hang
 //! or an out-of-memory.
 
@@ -76,6 +78,143 @@ impl Limits {
     }
 }
 
+/// Fixed format caps: bounds that are part of a format's definition (ggml's, numpy's, the
+/// safetensors reader's) or that Airlock sets on what it keeps while reading one structure.
+/// Unlike [`Limits`] they are not tunable: a file past one is malformed or not fully read,
+/// whatever the user asks. Formats use them from here, so this module and `docs/limits.md`
+/// (generated from it by `scripts/gen-limits-doc.py`) are the one list. Each is named by the
+/// format it bounds, with its unit and why it has the value it has.
+///
+/// Not yet moved here (each still a local `const` beside its reader, listed in
+/// `docs/limits.md` by hand where a user meets it): the pickle engine's internal caps
+/// (`pickle/`), the zip reader's (`containers/zip.rs`, `containers/zip_image.rs`), ONNX's
+/// external-data file cap, the converter's and the GGUF template evaluator's.
+pub mod caps {
+    /// GGUF (`formats/gguf`).
+    pub mod gguf {
+        /// Bytes in one GGUF string: ggml's `GGUF_MAX_STRING_LENGTH`-style 1 GiB cap; a longer
+        /// declared length is out of bounds (GGUF002), not a cut file.
+        pub const MAX_STRING_LEN: u64 = 1 << 30;
+        /// Elements in one metadata array: ggml's 1 Gi cap (GGUF002 past it).
+        pub const MAX_ARRAY_LEN: u64 = 1 << 30;
+        /// Bytes in a tensor name, NUL included: `GGML_MAX_NAME`; names must be shorter.
+        pub const MAX_NAME: usize = 64;
+        /// Dimensions of one tensor: `GGML_MAX_DIMS`.
+        pub const MAX_DIMS: u32 = 4;
+        /// Metadata entries declared (count): Airlock's own cap (real models have tens); it
+        /// bounds the memory spent on keys (GGUF017 past it).
+        pub const MAX_KV: u64 = 1_000_000;
+        /// Tensors declared (count): Airlock's own cap (real models have at most tens of
+        /// thousands); it bounds the memory spent on names (GGUF017 past it).
+        pub const MAX_TENSORS: u64 = 1_000_000;
+        /// Bytes of one chat template analysed: longer templates are reported, not analysed.
+        pub const MAX_TEMPLATE_LEN: usize = 4 << 20;
+    }
+
+    /// Flax msgpack checkpoints (`formats/flax.rs`).
+    pub mod flax {
+        /// Nesting of msgpack maps and arrays read for identification (levels); deeper data
+        /// is not identified as Flax (routed as before). Flax state dicts nest a few levels.
+        pub const MAX_DEPTH: usize = 64;
+    }
+
+    /// CPython `marshal` code objects in Keras Lambda layers (`formats/marshal.rs`).
+    pub mod marshal {
+        /// Nesting of marshal objects (levels): code objects nest a few levels per function.
+        pub const MAX_DEPTH: usize = 64;
+        /// Objects read in one payload (count): bounds time on a hostile payload.
+        pub const MAX_OBJECTS: usize = 200_000;
+        /// Characters kept of one string constant for the report.
+        pub const MAX_KEPT_STRING: usize = 200;
+        /// Names and strings collected from one code object's constants (count, all levels).
+        pub const MAX_COLLECTED: usize = 10_000;
+        /// String constants kept for the report (count).
+        pub const MAX_KEPT_STRINGS: usize = 256;
+    }
+
+    /// HDF5 (`formats/hdf5.rs`, Keras `.h5`).
+    pub mod hdf5 {
+        /// Object header continuation chunks followed per object (count): real headers have
+        /// one or two; the cap also stops chunk cycles.
+        pub const MAX_CHUNKS: usize = 256;
+        /// Header messages read per object (count).
+        pub const MAX_MESSAGES: usize = 65_536;
+        /// Names read from one dense-storage name index (count): what an object keeps is
+        /// bounded by this, not by what its B-tree declares (children may share one leaf).
+        pub const MAX_NAMES: usize = 65_536;
+        /// Distinct objects visited in the group walk (count).
+        pub const MAX_OBJECTS: usize = 100_000;
+        /// Depth of nested groups walked (levels).
+        pub const MAX_GROUP_DEPTH: usize = 32;
+        /// Links gathered over the whole walk (count): groups may share one symbol table or
+        /// name index, so work is bounded by links read, not by distinct objects.
+        pub const MAX_LINKS: usize = 1_000_000;
+    }
+
+    /// safetensors (`formats/safetensors.rs`).
+    pub mod safetensors {
+        /// Bytes of the JSON header: the reference reader's `MAX_HEADER_SIZE`.
+        pub const MAX_HEADER_SIZE: u64 = 100_000_000;
+    }
+
+    /// NumPy `.npy` (`formats/numpy.rs`).
+    pub mod numpy {
+        /// Characters of the header: numpy's `_MAX_HEADER_SIZE`; longer headers are refused,
+        /// as numpy refuses them.
+        pub const MAX_HEADER_CHARS: usize = 10_000;
+        /// Nesting of the header literal (levels): numpy headers nest a few levels at most.
+        pub const MAX_DEPTH: usize = 32;
+    }
+
+    /// ONNX (`formats/onnx.rs`).
+    pub mod onnx {
+        /// Nesting of subgraphs (`If`/`Loop`/`Scan` bodies) walked (levels).
+        pub const MAX_GRAPH_DEPTH: usize = 32;
+    }
+
+    /// Keras configurations (`formats/keras.rs`).
+    pub mod keras {
+        /// Depth of the JSON configuration walked (levels): deeper than serde_json's own
+        /// limit, so never reached on parsed input; a guard all the same.
+        pub const MAX_WALK_DEPTH: usize = 256;
+    }
+
+    /// TorchScript archives (`formats/torchscript.rs`, `formats/torchscript/verify.rs`).
+    pub mod torchscript {
+        /// Bytes of one code file searched (ARC007 past it, the rest not searched).
+        pub const MAX_CODE_BYTES: usize = 4 << 20;
+        /// Bytes of all code files of one archive searched.
+        pub const MAX_TOTAL_CODE_BYTES: usize = 64 << 20;
+        /// Hits reported per code file (count); the rest are counted.
+        pub const MAX_HITS_PER_FILE: usize = 50;
+        /// Verifier issues listed per archive (count); the rest are counted.
+        pub const MAX_ISSUES: usize = 20;
+        /// Distinct `__torch__` definitions, and distinct references, kept per archive
+        /// (count): the verifier's memory stays in the tens of MB. Past either, the archive
+        /// is not verified (PT008).
+        pub const MAX_NAMES: usize = 100_000;
+        /// Tokens lexed per code file (count; 32 bytes each, at most 64 MB at a time); a file
+        /// with more is not verified (PT008).
+        pub const MAX_TOKENS: usize = 2_000_000;
+    }
+
+    /// Compressed streams (`containers/compressed.rs`).
+    pub mod compressed {
+        /// LZMA/LZMA2 dictionary a stream may ask for (KiB): 64 MiB, what `xz -9`/`-9e` and
+        /// 7-Zip's "ultra" level use. `lzma_rust2` allocates and zero-fills the whole
+        /// dictionary before the first byte (a 256 MiB one cost 292 MB of RSS for a 156 KB
+        /// bomb), so the dictionary is the decoder's memory whatever the stream produces;
+        /// larger ones are refused (ARC007, unscannable) rather than decoded.
+        pub const MAX_LZMA_DICT_KIB: u32 = 64 * 1024;
+        /// zstd window a frame may ask for (KiB): 64 MiB (levels up to 19 use at most 8 MiB,
+        /// `--ultra -21` 64 MiB). `ruzstd` keeps a whole window of output before it hands any
+        /// out, so the window is the decoder's memory (a 37 KB frame with `--long=31` cost
+        /// 1 GB of RSS); larger windows are refused (ARC007). libzstd (Python's `zstandard`)
+        /// refuses windows over 128 MiB by default too.
+        pub const MAX_ZSTD_WINDOW_KIB: u64 = 64 * 1024;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +225,34 @@ mod tests {
         assert_eq!(limits.inflated_budget(268), 64 << 20);
         assert_eq!(limits.inflated_budget(2 << 20), 2000 << 20);
         assert_eq!(limits.inflated_budget(1 << 40), 16 << 30);
+    }
+
+    /// `docs/limits.md` is generated from this file (`scripts/gen-limits-doc.py`, whose
+    /// `--check` runs in `.ci/run`); this catches a cap added without regenerating it.
+    #[test]
+    fn every_fixed_cap_is_listed_in_docs_limits() {
+        let source = include_str!("limits.rs");
+        let doc = include_str!("../../../docs/limits.md");
+        let start = source.find("pub mod caps {").unwrap();
+        let end = source.find("#[cfg(test)]").unwrap();
+        let mut module = "";
+        let mut listed = 0;
+        for line in source[start..end].lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("pub mod ") {
+                module = rest.trim_end_matches(" {");
+            } else if let Some(rest) = line.strip_prefix("pub const ") {
+                let name = rest.split(':').next().unwrap();
+                let row = format!("| `caps::{module}::{name}` |");
+                assert!(
+                    doc.contains(&row),
+                    "docs/limits.md lacks {row}: run scripts/gen-limits-doc.py"
+                );
+                listed += 1;
+            }
+        }
+        assert!(
+            listed >= 30,
+            "only {listed} caps found: has the caps module's layout changed?"
+        );
     }
 }

@@ -5,7 +5,8 @@
 //! depth, time) shared by everything inside that file, and the imports and findings found.
 //! Format modules receive `&mut Ctx` and report into it; they never print or touch the network.
 
-pub mod guarded_map;
+pub use crate::source::guarded_map;
+use crate::source::{ByteSource, LocalFile};
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
@@ -37,7 +38,7 @@ impl Default for Scanner {
 }
 
 /// Files up to this size are read into memory rather than mapped ([`Scanner::scan_small_file`]).
-const READ_NOT_MAP_BYTES: u64 = 256 * 1024;
+const READ_NOT_MAP_BYTES: u64 = LocalFile::READ_NOT_MAP_BYTES;
 
 /// The report of a file that could not be read at all (never safe: `finding` says why).
 fn not_read(display: &str, finding: Finding, size: u64, started: Instant) -> FileReport {
@@ -142,16 +143,16 @@ impl Scanner {
                 false,
             );
         }
-        match guarded_map::GuardedMap::map(file) {
+        match LocalFile::map(file) {
             Ok(map) => {
                 #[cfg(test)]
                 tests::after_map(path);
                 // A zip is read by jumping between headers: readahead around each jump would
                 // pull megabytes of tensor data into memory for nothing.
-                if map.starts_with(b"PK\x03\x04") {
+                if map.bytes().starts_with(b"PK\x03\x04") {
                     map.advise_random();
                 }
-                let report = self.scan_file_bytes(path, display, &map, started);
+                let report = self.scan_file_bytes(path, display, map.bytes(), started);
                 (report, map.faulted())
             }
             Err(e) => {
@@ -168,17 +169,17 @@ impl Scanner {
         &self,
         path: &Path,
         display: &str,
-        mut file: &std::fs::File,
+        file: &std::fs::File,
         size: u64,
         started: Instant,
     ) -> FileReport {
-        use std::io::Read;
-        let mut data = Vec::with_capacity(size as usize);
-        if let Err(e) = (&mut file).take(size).read_to_end(&mut data) {
-            let finding = Finding::new(Rule::ReadError, format!("cannot read: {e}"));
-            return not_read(display, finding, size, started);
+        match LocalFile::read(file, size) {
+            Ok(data) => self.scan_file_bytes(path, display, data.bytes(), started),
+            Err(e) => {
+                let finding = Finding::new(Rule::ReadError, format!("cannot read: {e}"));
+                not_read(display, finding, size, started)
+            }
         }
-        self.scan_file_bytes(path, display, &data, started)
     }
 
     /// Scans the bytes of the file at `path`, by content; an ONNX model also has its external

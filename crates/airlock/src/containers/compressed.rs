@@ -13,12 +13,7 @@ use crate::ctx::Ctx;
 use crate::report::Finding;
 use crate::rules::Rule;
 
-/// Largest LZMA/LZMA2 dictionary a stream may ask for, in KiB: 64 MiB, what `xz -9`/`-9e` and
-/// 7-Zip's "ultra" level use. `lzma_rust2` allocates and zero-fills the whole dictionary before
-/// the first byte (a 256 MiB one cost 292 MB of RSS for a 156 KB bomb), so the dictionary is
-/// the decoder's memory whatever the stream produces; larger ones are refused (ARC007,
-/// unscannable) rather than decoded.
-pub const MAX_LZMA_DICT_KIB: u32 = 64 * 1024;
+pub use crate::limits::caps::compressed::MAX_LZMA_DICT_KIB;
 
 /// joblib's legacy zlib container: `ZF`, then the uncompressed length as a hex string padded
 /// with spaces to 19 characters (`len(hex(2**64))`), an optional extra space, then zlib data
@@ -130,12 +125,7 @@ fn decode_zstd(ctx: &mut Ctx, what: &str, data: &[u8]) -> (Inflated, ReadEnd) {
     }
 }
 
-/// Largest zstd window a frame may ask for, in KiB: 64 MiB (zstd levels up to 19 use at most
-/// 8 MiB, `--ultra -21` 64 MiB). `ruzstd` keeps a whole window of output before it hands any
-/// of it out, so the window is the decoder's memory (a 37 KB frame with `--long=31` cost
-/// 1 GB of RSS); larger windows are refused (ARC007). libzstd (Python's `zstandard`) refuses
-/// windows over 128 MiB by default too.
-pub const MAX_ZSTD_WINDOW_KIB: u64 = 64 * 1024;
+pub use crate::limits::caps::compressed::MAX_ZSTD_WINDOW_KIB;
 
 /// The window size the first zstd frame declares, in KiB (RFC 8878, section 3.1.1.1): from
 /// its window descriptor, or, for a single-segment frame, its content size.

@@ -23,9 +23,10 @@
 //! No pickle that does anything can pass: see [`super::pickle_stream::loader_runs_nothing`]
 //! (`0x80`-`0x84` fail before importing), and identified files still get the pickle probe.
 
-/// Maximum nesting of maps and arrays read.
-pub const MAX_DEPTH: usize = 64;
 /// Flax's ext type codes: ndarray, native complex, numpy scalar.
+use crate::bytes::ByteReader;
+pub use crate::limits::caps::flax::MAX_DEPTH;
+
 const EXT_NDARRAY: i8 = 1;
 const EXT_COMPLEX: i8 = 2;
 const EXT_SCALAR: i8 = 3;
@@ -83,7 +84,7 @@ pub fn identify(data: &[u8]) -> Option<FlaxSummary> {
     }
     let mut reader = Reader::new(data, true);
     reader.value(0, false)?;
-    (reader.pos == data.len() && reader.summary.arrays > 0).then_some(reader.summary)
+    (reader.bytes.is_at_end() && reader.summary.arrays > 0).then_some(reader.summary)
 }
 
 /// True for a Flax checkpoint cut short: the top level is a map, at least one key was read
@@ -108,19 +109,18 @@ pub fn is_msgpack(data: &[u8]) -> bool {
         _ => false,
     };
     let mut reader = Reader::new(data, false);
-    nonempty_container && reader.value(0, false).is_some() && reader.pos == data.len()
+    nonempty_container && reader.value(0, false).is_some() && reader.bytes.is_at_end()
 }
 
 /// Where a msgpack value that runs past the end of `data` was cut (any keys, any top-level
 /// type): `None` when `data` is a whole value, or fails for another reason first.
 pub fn cut_msgpack(data: &[u8]) -> Option<usize> {
     let mut reader = Reader::new(data, false);
-    (reader.value(0, false).is_none() && reader.ran_out).then_some(reader.pos)
+    (reader.value(0, false).is_none() && reader.ran_out).then_some(reader.bytes.position())
 }
 
 struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
+    bytes: ByteReader<'a>,
     /// Flax's shape: string keys, no top-level array.
     flax: bool,
     summary: FlaxSummary,
@@ -133,8 +133,7 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn new(data: &'a [u8], flax: bool) -> Self {
         Reader {
-            data,
-            pos: 0,
+            bytes: ByteReader::new(data),
             flax,
             summary: FlaxSummary::default(),
             keys: 0,
@@ -143,28 +142,24 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let end = self.pos.checked_add(n)?;
-        let Some(bytes) = self.data.get(self.pos..end) else {
-            self.ran_out = true;
-            return None;
-        };
-        self.pos = end;
-        Some(bytes)
+        let read = self.bytes.read_bytes(n);
+        self.ran_out |= read.is_err();
+        read.ok()
     }
 
+    /// A big-endian length of `width` (1, 2 or 4) bytes.
     fn uint(&mut self, width: usize) -> Option<usize> {
-        let bytes = self.take(width)?;
-        let v = bytes.iter().fold(0u64, |v, b| v << 8 | u64::from(*b));
+        let v = big_endian(self.take(width)?);
         usize::try_from(v).ok()
     }
 
     /// Each element takes at least one byte: a count beyond the bytes left cannot be read.
     fn count(&mut self, n: usize, per_item: usize) -> Option<usize> {
-        if n.saturating_mul(per_item) > self.data.len() - self.pos {
-            self.ran_out = true;
-            return None;
-        }
-        Some(n)
+        let checked = self
+            .bytes
+            .check_size(n as u64, per_item as u64, u64::MAX, "msgpack items");
+        self.ran_out |= checked.is_err();
+        checked.ok()
     }
 
     /// Reads one value; `key` requires it to be a string (Flax only).
@@ -252,8 +247,7 @@ impl<'a> Reader<'a> {
 /// Checks one Flax ext payload the way `_msgpack_ext_unpack` reads it.
 fn check_flax_leaf(kind: i8, payload: &[u8]) -> Result<(), String> {
     let mut p = Payload {
-        data: payload,
-        pos: 0,
+        bytes: ByteReader::new(payload),
     };
     if kind == EXT_COMPLEX {
         // packb((real, imag)): two floats (or ints, which complex() also takes).
@@ -289,7 +283,7 @@ fn check_flax_leaf(kind: i8, payload: &[u8]) -> Result<(), String> {
             ));
         }
     }
-    if p.pos != payload.len() {
+    if !p.bytes.is_at_end() {
         return Err("bytes follow the packed value".into());
     }
     Ok(())
@@ -297,30 +291,33 @@ fn check_flax_leaf(kind: i8, payload: &[u8]) -> Result<(), String> {
 
 /// A cursor over one ext payload (itself a msgpack value).
 struct Payload<'a> {
-    data: &'a [u8],
-    pos: usize,
+    bytes: ByteReader<'a>,
+}
+
+/// The value of big-endian `bytes` (msgpack's lengths and dimensions; at most 8 bytes).
+fn big_endian(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0u64, |v, b| v << 8 | u64::from(*b))
 }
 
 impl<'a> Payload<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).ok_or("length overflows")?;
-        let bytes = self
-            .data
-            .get(self.pos..end)
-            .ok_or("the payload ends inside a value")?;
-        self.pos = end;
-        Ok(bytes)
+        self.bytes
+            .position()
+            .checked_add(n)
+            .ok_or("length overflows")?;
+        self.bytes
+            .read_bytes(n)
+            .map_err(|_| "the payload ends inside a value".to_string())
     }
 
     fn tag(&mut self) -> Result<u8, String> {
-        Ok(self.take(1)?[0])
+        self.bytes
+            .read_u8()
+            .map_err(|_| "the payload ends inside a value".to_string())
     }
 
     fn be(&mut self, width: usize) -> Result<u64, String> {
-        Ok(self
-            .take(width)?
-            .iter()
-            .fold(0u64, |v, b| v << 8 | u64::from(*b)))
+        Ok(big_endian(self.take(width)?))
     }
 
     fn array_len(&mut self) -> Result<u64, String> {

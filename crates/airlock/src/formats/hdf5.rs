@@ -22,8 +22,8 @@ use crate::report::Finding;
 use crate::rules::Rule;
 
 const SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
-const MAX_CHUNKS: usize = 256;
-const MAX_MESSAGES: usize = 65_536;
+use crate::limits::caps::hdf5::MAX_CHUNKS;
+use crate::limits::caps::hdf5::MAX_MESSAGES;
 /// Root attributes that hold Keras JSON.
 const JSON_ATTRIBUTES: &[&str] = &["model_config", "training_config"];
 
@@ -78,11 +78,14 @@ impl<'a> File<'a> {
     }
 }
 
-/// Little-endian unsigned integer of `n` (1..=8) bytes at `at`.
+/// Little-endian unsigned integer of `n` (1..=8) bytes at `at`. Wider fields (a fractal
+/// heap may declare heap IDs over 64 bits) keep their low 64 bits, as before the byte reader.
 fn uint(bytes: &[u8], at: usize, n: usize) -> R<u64> {
-    let slice = bytes
-        .get(at..at.checked_add(n).ok_or("overflow")?)
-        .ok_or("truncated field")?;
+    at.checked_add(n).ok_or("overflow")?;
+    let slice = crate::bytes::ByteReader::new(bytes)
+        .at(at)
+        .and_then(|mut field| field.read_bytes(n))
+        .map_err(|_| "truncated field")?;
     Ok(slice
         .iter()
         .rev()
@@ -318,10 +321,7 @@ mod dense {
         })
     }
 
-    /// Names read from one name index: what an object keeps in dense storage is bounded by
-    /// this, not by what its B-tree declares (children of an internal node may all point at
-    /// one leaf).
-    const MAX_NAMES: usize = 65_536;
+    use crate::limits::caps::hdf5::MAX_NAMES;
 
     /// Records of a v2 B-tree name index, and where the heap ID sits in each.
     #[derive(Clone, Copy)]
@@ -522,8 +522,8 @@ pub struct Structure {
     pub incomplete: Option<String>,
 }
 
-const MAX_OBJECTS: usize = 100_000;
-const MAX_GROUP_DEPTH: usize = 32;
+use crate::limits::caps::hdf5::MAX_GROUP_DEPTH;
+use crate::limits::caps::hdf5::MAX_OBJECTS;
 
 /// Walks the group tree from the root: old-style groups (symbol table: v1 B-tree of SNOD
 /// nodes, names in a local heap) and new-style compact groups (link messages). Hard links
@@ -542,9 +542,7 @@ pub fn structure(data: &[u8]) -> R<Structure> {
     Ok(walk.out)
 }
 
-/// Links gathered over the whole walk: groups may share one symbol table or one dense
-/// name index, so the work is bounded by the links read, not by the distinct objects.
-const MAX_LINKS: usize = 1_000_000;
+use crate::limits::caps::hdf5::MAX_LINKS;
 
 struct TreeWalk<'f, 'a> {
     file: &'f File<'a>,

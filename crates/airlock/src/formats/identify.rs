@@ -66,12 +66,8 @@ pub fn identify(data: &[u8]) -> Option<Identified> {
 }
 
 fn u32_at(data: &[u8], at: usize, big_endian: bool) -> Option<u32> {
-    let bytes: [u8; 4] = data.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(if big_endian {
-        u32::from_be_bytes(bytes)
-    } else {
-        u32::from_le_bytes(bytes)
-    })
+    let mut reader = crate::bytes::ByteReader::new(data).at(at).ok()?;
+    reader.read_u32(big_endian).ok()
 }
 
 /// `MZ` with `PE\0\0` at the offset stored in `e_lfanew` (0x3c), as Windows' loader requires.
@@ -247,7 +243,7 @@ pub struct TfliteOp {
 /// dependency plus generated code, and every offset here is checked.
 pub fn tflite_operator_codes(data: &[u8]) -> Result<Vec<TfliteOp>, String> {
     const CUSTOM: i32 = 32;
-    let fb = Flatbuffer(data);
+    let fb = Flatbuffer::new(data);
     let model = fb.deref(0)?;
     let Some(vector) = fb.field_ref(model, 1)? else {
         return Ok(Vec::new());
@@ -281,25 +277,40 @@ pub fn tflite_operator_codes(data: &[u8]) -> Result<Vec<TfliteOp>, String> {
         .collect()
 }
 
-struct Flatbuffer<'a>(&'a [u8]);
+/// Random-access reads over a flatbuffer ([`crate::bytes::ByteReader`]), with the words
+/// the TFLite finding has always used.
+struct Flatbuffer<'a>(crate::bytes::ByteReader<'a>);
+
+#[cold]
+fn outside(at: usize) -> String {
+    format!("offset {at:#x} outside the file")
+}
 
 impl Flatbuffer<'_> {
+    fn new(data: &[u8]) -> Flatbuffer<'_> {
+        Flatbuffer(crate::bytes::ByteReader::new(data))
+    }
+    fn len(&self) -> usize {
+        self.0.data().len()
+    }
     fn byte(&self, at: usize) -> Result<u8, String> {
-        self.0
-            .get(at)
-            .copied()
-            .ok_or_else(|| format!("offset {at:#x} outside the file"))
+        let mut r = self.0.at(at).map_err(|_| outside(at))?;
+        r.read_u8().map_err(|_| outside(at))
     }
     fn u16(&self, at: usize) -> Result<u16, String> {
-        Ok(u16::from_le_bytes([self.byte(at)?, self.byte(at + 1)?]))
+        // The message names the first byte missing, as when read one byte at a time.
+        let first_missing = if at < self.len() { at + 1 } else { at };
+        let mut r = self.0.at(at).map_err(|_| outside(at))?;
+        r.read_u16_le().map_err(|_| outside(first_missing))
     }
     fn u32(&self, at: usize) -> Result<u32, String> {
-        u32_at(self.0, at, false).ok_or_else(|| format!("offset {at:#x} outside the file"))
+        let mut r = self.0.at(at).map_err(|_| outside(at))?;
+        r.read_u32_le().map_err(|_| outside(at))
     }
     /// Follows the unsigned offset stored at `at`.
     fn deref(&self, at: usize) -> Result<usize, String> {
         at.checked_add(self.u32(at)? as usize)
-            .filter(|&t| t < self.0.len())
+            .filter(|&t| t < self.len())
             .ok_or_else(|| "offset outside the file".into())
     }
     /// Position of field `index` of the table at `table`, if present.
@@ -323,9 +334,9 @@ impl Flatbuffer<'_> {
         let len = self.u32(at)? as usize;
         let bytes = self
             .0
-            .get(at + 4..)
-            .and_then(|b| b.get(..len))
-            .ok_or("string outside the file")?;
+            .at(at + 4)
+            .and_then(|mut r| r.read_bytes(len))
+            .map_err(|_| "string outside the file")?;
         Ok(String::from_utf8_lossy(bytes).chars().take(200).collect())
     }
 }

@@ -31,8 +31,7 @@ use crate::rules::Rule;
 const ECOSYSTEM_MODULES: &[&str] = &["keras_hub", "keras_nlp", "keras_cv", "tf_keras"];
 /// Callables that switch safe mode off, load other models or fetch files.
 const UNSAFE_CALLS: &[&str] = &["enable_unsafe_deserialization", "load_model", "get_file"];
-/// Deeper than serde_json's own limit, so never reached on parsed input; a guard all the same.
-const MAX_WALK_DEPTH: usize = 256;
+use crate::limits::caps::keras::MAX_WALK_DEPTH;
 
 /// True when the member names of a zip are those of a Keras v3 archive, as
 /// `keras.saving.load_model` decides: `saving_lib._load_model_from_fileobj` opens the zip,

@@ -15,11 +15,13 @@
 
 use std::rc::Rc;
 
-const MAX_DEPTH: usize = 64;
-const MAX_OBJECTS: usize = 200_000;
-const MAX_KEPT_STRING: usize = 200;
-const MAX_COLLECTED: usize = 10_000;
-const MAX_KEPT_STRINGS: usize = 256;
+use crate::bytes::ByteReader;
+
+use crate::limits::caps::marshal::MAX_COLLECTED;
+use crate::limits::caps::marshal::MAX_DEPTH;
+use crate::limits::caps::marshal::MAX_KEPT_STRING;
+use crate::limits::caps::marshal::MAX_KEPT_STRINGS;
+use crate::limits::caps::marshal::MAX_OBJECTS;
 const FLAG_REF: u8 = 0x80;
 
 /// What a code object (and the code objects nested in it) contains.
@@ -45,8 +47,7 @@ enum Obj {
 }
 
 struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
+    bytes: ByteReader<'a>,
     refs: Vec<Obj>,
     objects: usize,
     last_bytes_len: usize,
@@ -56,8 +57,7 @@ struct Reader<'a> {
 /// Reads a marshal'd code object. Errors say what was wrong and where.
 pub fn summarize_code(data: &[u8]) -> Result<CodeSummary, String> {
     let mut reader = Reader {
-        data,
-        pos: 0,
+        bytes: ByteReader::new(data),
         refs: Vec::new(),
         objects: 0,
         last_bytes_len: 0,
@@ -71,25 +71,24 @@ pub fn summarize_code(data: &[u8]) -> Result<CodeSummary, String> {
 
 impl Reader<'_> {
     fn byte(&mut self) -> Result<u8, String> {
-        let b = *self.data.get(self.pos).ok_or("truncated marshal data")?;
-        self.pos += 1;
-        Ok(b)
+        self.bytes
+            .read_u8()
+            .map_err(|_| "truncated marshal data".to_string())
     }
 
     fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let end = self.pos.checked_add(n).ok_or("length overflow")?;
-        let slice = self
-            .data
-            .get(self.pos..end)
-            .ok_or_else(|| format!("object runs past the end (at offset {})", self.pos))?;
-        self.pos = end;
-        Ok(slice)
+        let at = self.bytes.position();
+        at.checked_add(n).ok_or("length overflow")?;
+        self.bytes
+            .read_bytes(n)
+            .map_err(|_| format!("object runs past the end (at offset {at})"))
     }
 
     fn int32(&mut self) -> Result<i32, String> {
-        Ok(i32::from_le_bytes(
-            self.take(4)?.try_into().unwrap_or_default(),
-        ))
+        let at = self.bytes.position();
+        self.bytes
+            .read_i32_le()
+            .map_err(|_| format!("object runs past the end (at offset {at})"))
     }
 
     fn len32(&mut self) -> Result<usize, String> {
@@ -177,8 +176,8 @@ impl Reader<'_> {
             }
             b'{' => {
                 loop {
-                    if self.data.get(self.pos) == Some(&b'0') {
-                        self.pos += 1;
+                    if self.bytes.peek_u8() == Ok(b'0') {
+                        self.bytes.skip(1).map_err(|e| e.to_string())?;
                         break;
                     }
                     self.object(depth + 1)?;
@@ -197,14 +196,14 @@ impl Reader<'_> {
                 return Err(format!(
                     "unknown marshal type {:?} at offset {}",
                     other as char,
-                    self.pos - 1
+                    self.bytes.position() - 1
                 ));
             }
         })
     }
 
     fn sequence(&mut self, n: usize, depth: usize) -> Result<Obj, String> {
-        if n > self.data.len().saturating_sub(self.pos) {
+        if n > self.bytes.bytes_left() {
             return Err("sequence longer than the data left".into());
         }
         let mut items = Vec::with_capacity(n);
@@ -217,11 +216,12 @@ impl Reader<'_> {
     /// Skips the int32 header fields (their number depends on the Python version), then reads
     /// co_code, co_consts and co_names, then the remaining objects of whichever layout fits.
     fn code(&mut self, depth: usize) -> Result<Obj, String> {
-        let start = self.pos;
+        let start = self.bytes.position();
         let ints = [5usize, 6]
             .into_iter()
             .find(|n| {
-                self.data
+                self.bytes
+                    .data()
                     .get(start + 4 * n)
                     .is_some_and(|b| b & !FLAG_REF == b's')
             })
@@ -241,11 +241,7 @@ impl Reader<'_> {
         // lnotab. 3.11+: localsplusnames, localspluskinds (bytes), filename, name, qualname,
         // firstlineno (int32), linetable, exceptiontable.
         self.object(depth + 1)?;
-        let is_311 = ints == 5
-            && self
-                .data
-                .get(self.pos)
-                .is_some_and(|b| b & !FLAG_REF == b's');
+        let is_311 = ints == 5 && self.bytes.peek_u8().is_ok_and(|b| b & !FLAG_REF == b's');
         for _ in 0..4 {
             self.object(depth + 1)?;
         }

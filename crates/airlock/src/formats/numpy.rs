@@ -23,10 +23,8 @@ use crate::report::Finding;
 use crate::rules::Rule;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
-/// numpy's `_MAX_HEADER_SIZE`: headers longer than this (in characters) are refused.
-pub const MAX_HEADER_CHARS: usize = 10_000;
-/// Nesting allowed in the header literal (numpy headers nest a few levels at most).
-const MAX_DEPTH: usize = 32;
+use crate::limits::caps::numpy::MAX_DEPTH;
+pub use crate::limits::caps::numpy::MAX_HEADER_CHARS;
 
 /// A parsed `.npy` header.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,8 @@
 //! lets each caller walk only the fields it needs. Every length is checked against the bytes
 //! left before slicing; malformed input is an `Err` with the byte offset, never a panic.
 
+use crate::bytes::{ByteReader, ReadError, ReadErrorKind};
+
 /// A wire-format error: what went wrong and where (offset within the message being read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WireError {
@@ -91,61 +93,51 @@ const RUNS_PAST_END: &str = "field runs past the end of its message";
 
 /// Iterates over the fields of one message. Yields `Err` once and then stops.
 pub struct Fields<'a> {
-    data: &'a [u8],
-    pos: usize,
+    reader: ByteReader<'a>,
     failed: bool,
 }
 
 /// Reads the fields of the message encoded in `data`.
 pub fn fields(data: &[u8]) -> Fields<'_> {
     Fields {
-        data,
-        pos: 0,
+        reader: ByteReader::new(data),
         failed: false,
+    }
+}
+
+/// The wire format's words for a varint that failed to read.
+#[cold]
+fn varint_error(err: ReadError) -> WireError {
+    WireError {
+        offset: err.offset as usize,
+        what: match err.kind {
+            ReadErrorKind::VarintTooLong => "varint longer than 10 bytes",
+            _ => TRUNCATED_VARINT,
+        },
+    }
+}
+
+/// The wire format's words for a field whose bytes run past the end.
+#[cold]
+fn past_end(err: ReadError) -> WireError {
+    WireError {
+        offset: err.offset as usize,
+        what: RUNS_PAST_END,
     }
 }
 
 impl<'a> Fields<'a> {
     /// Offset of the next field to read (the end of the last one read).
     pub fn position(&self) -> usize {
-        self.pos
+        self.reader.position()
     }
 
     fn varint(&mut self) -> Result<u64, WireError> {
-        let mut value = 0u64;
-        for shift in (0..64).step_by(7) {
-            let Some(&byte) = self.data.get(self.pos) else {
-                return Err(self.error(TRUNCATED_VARINT));
-            };
-            self.pos += 1;
-            value |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(self.error("varint longer than 10 bytes"))
-    }
-
-    fn take(&mut self, n: u64) -> Result<&'a [u8], WireError> {
-        let end = usize::try_from(n)
-            .ok()
-            .and_then(|n| self.pos.checked_add(n))
-            .filter(|&end| end <= self.data.len())
-            .ok_or_else(|| self.error(RUNS_PAST_END))?;
-        let slice = self.data.get(self.pos..end).unwrap_or_default();
-        self.pos = end;
-        Ok(slice)
-    }
-
-    fn error(&self, what: &'static str) -> WireError {
-        WireError {
-            offset: self.pos,
-            what,
-        }
+        self.reader.read_var_u64().map_err(varint_error)
     }
 
     fn next_field(&mut self) -> Result<Field<'a>, WireError> {
-        let offset = self.pos;
+        let offset = self.reader.position();
         let key = self.varint()?;
         let number = u32::try_from(key >> 3)
             .ok()
@@ -156,16 +148,12 @@ impl<'a> Fields<'a> {
             })?;
         let value = match key & 7 {
             0 => Value::Varint(self.varint()?),
-            1 => Value::Fixed64(u64::from_le_bytes(
-                self.take(8)?.try_into().unwrap_or_default(),
-            )),
+            1 => Value::Fixed64(self.reader.read_u64_le().map_err(past_end)?),
             2 => {
                 let len = self.varint()?;
-                Value::Bytes(self.take(len)?)
+                Value::Bytes(self.reader.read_bytes_u64(len).map_err(past_end)?)
             }
-            5 => Value::Fixed32(u32::from_le_bytes(
-                self.take(4)?.try_into().unwrap_or_default(),
-            )),
+            5 => Value::Fixed32(self.reader.read_u32_le().map_err(past_end)?),
             _ => {
                 return Err(WireError {
                     offset,
@@ -185,7 +173,7 @@ impl<'a> Iterator for Fields<'a> {
     type Item = Result<Field<'a>, WireError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.pos >= self.data.len() {
+        if self.failed || self.reader.is_at_end() {
             return None;
         }
         let field = self.next_field();

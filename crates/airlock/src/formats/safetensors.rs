@@ -23,8 +23,7 @@ use crate::report::Finding;
 use crate::rules::Rule;
 use crate::text::{human_bytes, short};
 
-/// The reference reader's cap on the header length (`MAX_HEADER_SIZE`).
-pub const MAX_HEADER_SIZE: u64 = 100_000_000;
+pub use crate::limits::caps::safetensors::MAX_HEADER_SIZE;
 
 /// Bytes of the little-endian header-length prefix.
 const N_LEN: u64 = 8;

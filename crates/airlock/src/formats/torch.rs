@@ -79,9 +79,10 @@ pub fn check_legacy_storages(ctx: &mut Ctx, data: &[u8], start: usize, pickles: 
             ));
             return;
         };
-        let count = data
-            .get(pos as usize..pos as usize + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()));
+        let count = usize::try_from(pos)
+            .ok()
+            .and_then(|at| crate::bytes::ByteReader::new(data).at(at).ok())
+            .and_then(|mut r| r.read_u64_le().ok());
         let Some(count) = count else {
             ctx.report(
                 Finding::new(Rule::Truncated, format!("storage `{key}` is cut off")).at(pos),

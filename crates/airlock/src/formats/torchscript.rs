@@ -114,12 +114,9 @@ pub fn assess_jit_global(
     })
 }
 
-/// Bytes of one code file searched.
-pub const MAX_CODE_BYTES: usize = 4 << 20;
-/// Bytes of all code files of one archive searched.
-pub const MAX_TOTAL_CODE_BYTES: usize = 64 << 20;
-/// Hits reported per code file; the rest are counted.
-pub const MAX_HITS_PER_FILE: usize = 50;
+pub use crate::limits::caps::torchscript::MAX_CODE_BYTES;
+pub use crate::limits::caps::torchscript::MAX_HITS_PER_FILE;
+pub use crate::limits::caps::torchscript::MAX_TOTAL_CODE_BYTES;
 /// `torch.ops` namespaces built into torch.
 const BUILTIN_OP_NAMESPACES: &[&str] = &["aten", "prim"];
 /// Calls that reach the host, and how they are named in messages.

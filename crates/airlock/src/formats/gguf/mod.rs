@@ -19,20 +19,12 @@ use crate::report::Finding;
 use crate::rules::Rule;
 
 /// ggml's caps: `GGUF_MAX_STRING_LENGTH`-style 1 GiB strings, 1 Gi array elements.
-pub const MAX_STRING_LEN: u64 = 1 << 30;
-pub const MAX_ARRAY_LEN: u64 = 1 << 30;
-/// `GGML_MAX_NAME`: tensor names must be shorter than this (NUL included).
-pub const MAX_NAME: usize = 64;
-/// `GGML_MAX_DIMS`.
-pub const MAX_DIMS: u32 = 4;
+/// These and Airlock's own caps on declared counts live in [`crate::limits::caps::gguf`].
+pub use crate::limits::caps::gguf::{
+    MAX_ARRAY_LEN, MAX_DIMS, MAX_KV, MAX_NAME, MAX_STRING_LEN, MAX_TEMPLATE_LEN, MAX_TENSORS,
+};
 /// `GGUF_DEFAULT_ALIGNMENT`.
 pub const DEFAULT_ALIGNMENT: u64 = 32;
-/// Airlock's own caps on declared counts (real models have tens of metadata entries and at
-/// most tens of thousands of tensors); they bound the memory the parser spends on names.
-pub const MAX_KV: u64 = 1_000_000;
-pub const MAX_TENSORS: u64 = 1_000_000;
-/// Chat templates longer than this are reported, not analysed.
-pub const MAX_TEMPLATE_LEN: usize = 4 << 20;
 
 /// ggml's type table as gguf-py's `GGML_QUANT_SIZES` lists it: `(id, name, block size, bytes
 /// per block)`. Ids missing here (4, 5, 31–33, 36–38) were removed and have block size 0 in
@@ -123,57 +115,59 @@ fn stop(rule: Rule, offset: usize, message: impl Into<String>) -> Stop {
     }
 }
 
-/// A cursor over the file in one byte order. Every read is bounds-checked.
+use crate::bytes::{ByteReader, ReadError, ReadErrorKind};
+
+/// A cursor over the file in one byte order: [`ByteReader`] with GGUF's messages (a read
+/// past the end is a cut file: every declared length reaching it is within ggml's caps).
 struct Reader<'a> {
-    data: &'a [u8],
-    pos: usize,
+    inner: ByteReader<'a>,
     big_endian: bool,
 }
 
 impl<'a> Reader<'a> {
+    fn pos(&self) -> usize {
+        self.inner.position()
+    }
+
     fn left(&self) -> u64 {
-        self.data.len().saturating_sub(self.pos) as u64
+        self.inner.bytes_left() as u64
+    }
+
+    /// GGUF's words for a read past the end.
+    #[cold]
+    fn truncated(err: ReadError, what: &str) -> Stop {
+        let (needed, left) = match err.kind {
+            ReadErrorKind::UnexpectedEnd { needed, left } => (needed, left),
+            _ => (0, 0),
+        };
+        Stop {
+            rule: Rule::Truncated,
+            offset: err.offset,
+            message: format!("{what} needs {needed} bytes but only {left} are left"),
+        }
     }
 
     fn bytes(&mut self, n: u64, what: &str) -> Result<&'a [u8], Stop> {
-        let at = self.pos;
-        let slice = usize::try_from(n)
-            .ok()
-            .and_then(|n| self.data.get(at..at.checked_add(n)?));
-        let Some(slice) = slice else {
-            // Every declared length reaching here is within ggml's caps (checked by the
-            // callers): running past the end is a cut file, not a malformed one.
-            return Err(stop(
-                Rule::Truncated,
-                at,
-                format!("{what} needs {n} bytes but only {} are left", self.left()),
-            ));
-        };
-        self.pos += slice.len();
-        Ok(slice)
-    }
-
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Stop> {
-        let b = self.bytes(N as u64, what)?;
-        let mut out = [0u8; N];
-        out.copy_from_slice(b);
-        if self.big_endian {
-            out.reverse();
-        }
-        Ok(out)
+        self.inner
+            .read_bytes_u64(n)
+            .map_err(|e| Self::truncated(e, what))
     }
 
     fn u32(&mut self, what: &str) -> Result<u32, Stop> {
-        self.array::<4>(what).map(u32::from_le_bytes)
+        self.inner
+            .read_u32(self.big_endian)
+            .map_err(|e| Self::truncated(e, what))
     }
 
     fn u64(&mut self, what: &str) -> Result<u64, Stop> {
-        self.array::<8>(what).map(u64::from_le_bytes)
+        self.inner
+            .read_u64(self.big_endian)
+            .map_err(|e| Self::truncated(e, what))
     }
 
     /// A GGUF string: u64 length then bytes, length ≤ 1 GiB and ≤ bytes left.
     fn string(&mut self, what: &str) -> Result<&'a [u8], Stop> {
-        let at = self.pos;
+        let at = self.pos();
         let len = self.u64(what)?;
         if len > MAX_STRING_LEN {
             return Err(stop(
@@ -234,8 +228,7 @@ pub fn parse(data: &[u8]) -> Parsed<'_> {
 
 fn parse_into<'a>(data: &'a [u8], p: &mut Parsed<'a>) -> Result<(), Stop> {
     let mut r = Reader {
-        data,
-        pos: 0,
+        inner: ByteReader::new(data),
         big_endian: false,
     };
     let magic = r.bytes(4, "magic")?;
@@ -264,7 +257,7 @@ fn parse_into<'a>(data: &'a [u8], p: &mut Parsed<'a>) -> Result<(), Stop> {
             ));
         }
     }
-    let counts_at = r.pos;
+    let counts_at = r.pos();
     p.n_tensors = r.u64("tensor count")?;
     p.n_kv = r.u64("metadata count")?;
     // Each KV needs at least a key length and a type (12 bytes); each tensor info at least
@@ -305,7 +298,7 @@ fn parse_into<'a>(data: &'a [u8], p: &mut Parsed<'a>) -> Result<(), Stop> {
     }
     let alignment = read_metadata(&mut r, p)?;
     let tensors = read_tensor_infos(&mut r, p)?;
-    check_data_layout(data.len() as u64, r.pos as u64, alignment, &tensors, p);
+    check_data_layout(data.len() as u64, r.pos() as u64, alignment, &tensors, p);
     Ok(())
 }
 
@@ -314,7 +307,7 @@ fn read_metadata<'a>(r: &mut Reader<'a>, p: &mut Parsed<'a>) -> Result<u64, Stop
     let mut keys: HashSet<&[u8]> = HashSet::new();
     let mut alignment = DEFAULT_ALIGNMENT;
     for _ in 0..p.n_kv {
-        let key_at = r.pos;
+        let key_at = r.pos();
         let key = r.string("metadata key")?;
         let shown = String::from_utf8_lossy(key).into_owned();
         if key.is_empty() {
@@ -327,9 +320,9 @@ fn read_metadata<'a>(r: &mut Reader<'a>, p: &mut Parsed<'a>) -> Result<u64, Stop
                 format!("metadata key `{shown}` appears more than once"),
             ));
         }
-        let type_at = r.pos;
+        let type_at = r.pos();
         let ty = r.u32("value type")?;
-        let value_at = r.pos;
+        let value_at = r.pos();
         match ty {
             T_ARRAY => read_array(r, &shown)?,
             T_STRING => {
@@ -377,12 +370,8 @@ fn check_alignment(ty: u32, bytes: &[u8], be: bool, at: usize, p: &mut Parsed) -
         ));
         return DEFAULT_ALIGNMENT;
     }
-    let mut b = [0u8; 4];
-    b.copy_from_slice(bytes.get(..4).unwrap_or(&[0; 4]));
-    if be {
-        b.reverse();
-    }
-    let a = u32::from_le_bytes(b);
+    // `bytes` holds the value's 4 bytes (read by the caller); 0 if not, which is refused.
+    let a = ByteReader::new(bytes).read_u32(be).unwrap_or(0);
     if a == 0 || !a.is_power_of_two() {
         p.problems.push(stop(
             Rule::GgufBadAlignment,
@@ -396,9 +385,9 @@ fn check_alignment(ty: u32, bytes: &[u8], be: bool, at: usize, p: &mut Parsed) -
 
 /// An array value: element type (no nested arrays), count ≤ 1 Gi and fitting the bytes left.
 fn read_array(r: &mut Reader, key: &str) -> Result<(), Stop> {
-    let at = r.pos;
+    let at = r.pos();
     let ty = r.u32("array element type")?;
-    let count_at = r.pos;
+    let count_at = r.pos();
     let count = r.u64("array count")?;
     if ty == T_ARRAY {
         return Err(stop(
@@ -460,7 +449,7 @@ fn read_tensor_infos(r: &mut Reader, p: &mut Parsed) -> Result<Vec<TensorInfo>, 
     let mut names: HashSet<Vec<u8>> = HashSet::new();
     let mut out = Vec::new();
     for _ in 0..p.n_tensors {
-        let at = r.pos;
+        let at = r.pos();
         let raw_name = r.string("tensor name")?;
         let name = String::from_utf8_lossy(raw_name).into_owned();
         if raw_name.len() >= MAX_NAME {
@@ -482,7 +471,7 @@ fn read_tensor_infos(r: &mut Reader, p: &mut Parsed) -> Result<Vec<TensorInfo>, 
                 format!("tensor `{name}` appears more than once"),
             ));
         }
-        let dims_at = r.pos;
+        let dims_at = r.pos();
         let n_dims = r.u32("n_dims")?;
         if n_dims > MAX_DIMS {
             p.problems.push(stop(
@@ -544,9 +533,9 @@ fn read_tensor_infos(r: &mut Reader, p: &mut Parsed) -> Result<Vec<TensorInfo>, 
                 format!("tensor `{name}` element count {ne:?} overflows int64"),
             ));
         }
-        let type_at = r.pos;
+        let type_at = r.pos();
         let ty = r.u32("tensor type")?;
-        let offset_at = r.pos;
+        let offset_at = r.pos();
         let data_offset = r.u64("tensor offset")?;
         let nbytes = tensor_nbytes(&name, ty, &ne, type_at, shape_ok, p).filter(|_| shape_ok);
         out.push(TensorInfo {

@@ -26,7 +26,7 @@ const STANDARD_DOMAINS: &[&str] = &[
     "ai.onnx.training",
     "ai.onnx.preview.training",
 ];
-const MAX_GRAPH_DEPTH: usize = 32;
+use crate::limits::caps::onnx::MAX_GRAPH_DEPTH;
 /// ModelProto field numbers onnx defines; identification refuses anything else.
 const MODEL_FIELDS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26];
 

@@ -170,15 +170,9 @@ const KNOWN_NAMES: &[&str] = &[
 /// Bare names that are dangerous builtins wherever they appear (distributed RPC).
 const DENIED_NAMES: &[&str] = &["rpc_async", "rpc_sync", "remote", "import", "from"];
 
-/// Issues listed per archive; the rest are counted.
-pub const MAX_ISSUES: usize = 20;
-/// Distinct `__torch__` definitions, and distinct references, kept per archive: what the
-/// verifier holds is bounded by these, not by what the code declares (memory stays in the tens
-/// of MB). Past either, the archive is not verified.
-pub const MAX_NAMES: usize = 100_000;
-/// Tokens lexed per code file (32 bytes each, so at most 64 MB at a time); a file with more
-/// is not verified.
-pub const MAX_TOKENS: usize = 2_000_000;
+pub use crate::limits::caps::torchscript::MAX_ISSUES;
+pub use crate::limits::caps::torchscript::MAX_NAMES;
+pub use crate::limits::caps::torchscript::MAX_TOKENS;
 
 /// Why part of the code could not be verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
