@@ -206,6 +206,12 @@ impl<'s> Ctx<'s> {
         self.depth
     }
 
+    /// The findings recorded so far (for tests that compare engines).
+    #[cfg(test)]
+    pub(crate) fn findings(&self) -> &[Finding] {
+        &self.findings
+    }
+
     /// Records a finding, tagged with the current member path.
     pub fn report(&mut self, mut finding: Finding) {
         if finding.member.is_none() {

@@ -15,25 +15,25 @@
 //! the caller then runs the full machine from the start. Its findings are returned, not
 //! reported, so giving up leaves no trace.
 //!
-//! Like the full machine, the pass dispatches on each opcode's [`Action`] from the semantics
-//! table ([`super::semantics`]), so an opcode's stack effect and meaning are defined once.
+//! Decision (issue 22): the full machine dispatches on each opcode's [`Action`] from the
+//! semantics table ([`super::semantics`]); this pass keeps its `match` on the opcode byte,
+//! with its own arms, because dispatching on the table cost it 12.1 % more instructions on
+//! the pickle500 benchmark (cachegrind, dist build, `--threads 1`: 8,881.7 M before, 9,957.1 M
+//! with the table; 4.2 % on a 17.7 MB pickle of small dicts) against a 5 % budget. What keeps
+//! the two interpreters in agreement is the test
+//! `fast_pass_agrees_with_the_full_machine_on_every_opcode_byte` (all 256 bytes in several
+//! stack contexts and argument patterns: end, stop, error offset and findings equal) and the
+//! other fast-versus-full comparisons (unit tests, and the `pickle_engine` fuzz target on inputs
+//! large enough to take this pass).
 //!
-//! Decision: the loop stays one function with local macros (`fail!` and `pop!` return from
-//! it), not split into one function per action. Dispatching on the table's flat actions
-//! instead of the opcode byte already costs 4.2 % more instructions (cachegrind,
-//! `airlock scan --threads 1` on a 17.7 MB protocol-4 pickle of 230,000 small dicts:
-//! 533,518,547 before, 555,756,886 after; a nested `Action` enum cost 31 %), which leaves
-//! less than 1 % of the 5 % the pickle500 benchmark allows for the per-opcode calls a split
-//! would add (state passed by reference, the reader no longer kept in registers; see
-//! `Reader::next_raw_full`).
+//! [`Action`]: super::semantics::Action
 
 use super::machine::{
     DICT_LIKE, FIRST_RESERVE_INPUT, LIST_LIKE, PERIODIC_CHECK_INTERVAL, SET_LIKE,
 };
-use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
+use super::opcodes::{HIGHEST_PROTOCOL, Opcode, bytes as B};
 use super::persistent::{self, StorageRef, StorageType};
 use super::reader::{RawInstr, Reader};
-use super::semantics::{self, Action};
 use crate::policy::Policy;
 use crate::report::{Finding, Rating};
 use crate::rules::Rule;
@@ -311,11 +311,10 @@ pub fn run_until(
             }
         }
         let at = reader.position() as u64;
-        // Past the end, 0 (not an opcode) has no action: the decoder's truncation error.
+        // Past the end, 0 (not an opcode) takes the last arm: the decoder's truncation error.
         let byte = data.get(at as usize).copied().unwrap_or(0);
         // The opcode, for the arms that need it as a value; the `match` below dispatches on
-        // the action looked up by byte, so this lookup stays off the path from one opcode to
-        // the next.
+        // the byte itself, so this lookup stays off the path from one opcode to the next.
         let op = Opcode::decode(byte).map_or(Opcode::STOP, |(op, _)| op);
         // Decodes the instruction inside the arm of its opcode, so that each arm gets its own
         // copy of the decoder (see `Reader::raw_like`), then checks it against the frame.
@@ -401,22 +400,12 @@ pub fn run_until(
                 }
             }};
         }
-        // Dispatch on what the opcode does (the semantics table); inside an action, opcodes
-        // are told apart only to decode their argument (each with its own decoder).
-        let Some(action) = semantics::action_of_byte(byte) else {
-            // Not an opcode: the decoder's error. (A copy of the reader: see
-            // `Reader::next_raw_full`.)
-            match Reader::new(data, at as usize).next_instr() {
-                Err(e) => fail!(e.offset, e.message),
-                Ok(_) => return LiteResult::NeedsFull,
-            }
-        };
-        match action {
-            Action::Ext | Action::PersistentLoadLine => {
+        match byte {
+            B::EXT1 | B::EXT2 | B::EXT4 | B::PERSID => {
                 decode!(op);
                 return LiteResult::NeedsFull;
             }
-            Action::PersistentLoadStack => {
+            B::BINPERSID => {
                 decode!(O::BINPERSID);
                 let pid = pop!(at);
                 if !persistent_load(data, pid, &candidate, &globals, &mut out.storages) {
@@ -428,7 +417,7 @@ pub fn run_until(
                     id: 0,
                 });
             }
-            Action::ImportLines | Action::CallInst => {
+            B::GLOBAL | B::INST => {
                 let instr = decode!(O::GLOBAL);
                 if instr.op == O::INST && marks.is_empty() {
                     fail!(at, "could not find MARK");
@@ -459,7 +448,7 @@ pub fn run_until(
                     stack.push(global);
                 }
             }
-            Action::ImportStack => {
+            B::STACK_GLOBAL => {
                 decode!(O::STACK_GLOBAL);
                 let name = pop!(at);
                 let module = pop!(at);
@@ -483,13 +472,10 @@ pub fn run_until(
                 };
                 stack.push(global);
             }
-            call @ (Action::CallObj
-            | Action::CallReduce
-            | Action::CallNewObj
-            | Action::CallNewObjEx) => {
-                decode!(O::REDUCE);
-                let callable = match call {
-                    Action::CallObj => {
+            B::REDUCE | B::NEWOBJ | B::NEWOBJ_EX | B::OBJ => {
+                let instr = decode!(O::REDUCE);
+                let callable = match instr.op {
+                    O::OBJ => {
                         let Some(&mark) = marks.last() else {
                             fail!(at, "could not find MARK")
                         };
@@ -499,17 +485,16 @@ pub fn run_until(
                         pop_mark!(at);
                         first
                     }
-                    Action::CallNewObjEx => {
+                    O::NEWOBJ_EX => {
                         pop!(at);
                         pop!(at);
                         pop!(at)
                     }
-                    Action::CallNewObj => {
+                    O::NEWOBJ => {
                         pop!(at);
                         pop!(at)
                     }
                     _ => {
-                        // CallReduce
                         let args = pop!(at);
                         let callable = pop!(at);
                         // Opaque objects (globals, call results, persistent loads) pass, as
@@ -531,7 +516,7 @@ pub fn run_until(
                 out.calls += 1;
                 stack.push(cell);
             }
-            Action::Build => {
+            B::BUILD => {
                 decode!(O::BUILD);
                 let state = pop!(at);
                 let Some(target) = peek(&stack, &marks) else {
@@ -546,18 +531,18 @@ pub fn run_until(
                     *size = size.saturating_add(by);
                 }
             }
-            Action::Mark => {
+            B::MARK => {
                 decode!(O::MARK);
                 marks.push(stack.len());
             }
-            Action::Stop => {
+            B::STOP => {
                 decode!(O::STOP);
                 pop!(at);
                 out.stopped = true;
                 out.end = reader.position();
                 return LiteResult::Done(out);
             }
-            Action::Pop => {
+            B::POP => {
                 decode!(O::POP);
                 if !marks.is_empty() && marks.last() == Some(&stack.len()) {
                     marks.pop();
@@ -565,11 +550,11 @@ pub fn run_until(
                     pop!(at);
                 }
             }
-            Action::PopMark => {
+            B::POP_MARK => {
                 decode!(O::POP_MARK);
                 pop_mark!(at);
             }
-            Action::Dup => {
+            B::DUP => {
                 decode!(O::DUP);
                 let fence = marks.last().copied().unwrap_or(0);
                 if stack.len() <= fence {
@@ -581,80 +566,89 @@ pub fn run_until(
                 stack.push(top);
             }
             // Each arm decodes with the layout of one opcode named here (its own copy of the
-            // decoder); opcodes share a decoder only when they read their arguments alike.
-            Action::PushInt => {
-                let cell = match op {
-                    O::BININT => int_cell(decode!(O::BININT)),
-                    O::BININT1 => int_cell(decode!(O::BININT1)),
-                    O::BININT2 => int_cell(decode!(O::BININT2)),
-                    O::LONG1 => int_cell(decode!(O::LONG1)),
-                    // INT, LONG, LONG4: decoded in full, their value not kept.
-                    _ => {
-                        decode!(O::INT);
-                        ATOM
-                    }
-                };
-                stack.push(cell);
+            // decoder); opcodes share an arm only when they read their arguments alike.
+            B::BININT => {
+                let instr = decode!(O::BININT);
+                stack.push(int_cell(instr));
             }
-            Action::PushNone | Action::PushTrue | Action::PushFalse => {
+            B::BININT1 => {
+                let instr = decode!(O::BININT1);
+                stack.push(int_cell(instr));
+            }
+            B::BININT2 => {
+                let instr = decode!(O::BININT2);
+                stack.push(int_cell(instr));
+            }
+            B::LONG1 => {
+                let instr = decode!(O::LONG1);
+                stack.push(int_cell(instr));
+            }
+            B::NONE | B::NEWTRUE | B::NEWFALSE => {
                 decode!(O::NONE);
                 stack.push(ATOM);
             }
-            Action::PushFloat => {
-                match op {
-                    O::BINFLOAT => decode!(O::BINFLOAT),
-                    _ => decode!(O::FLOAT),
-                };
+            B::BINFLOAT => {
+                decode!(O::BINFLOAT);
                 stack.push(ATOM);
             }
-            Action::PushBytes | Action::PushByteArray => {
-                match op {
-                    O::SHORT_BINBYTES => decode!(O::SHORT_BINBYTES),
-                    O::BINBYTES => decode!(O::BINBYTES),
-                    // BINBYTES8, BYTEARRAY8
-                    _ => decode!(O::BINBYTES8),
-                };
+            B::SHORT_BINBYTES => {
+                decode!(O::SHORT_BINBYTES);
                 stack.push(ATOM);
             }
-            Action::PushStr => {
-                let cell = match op {
-                    O::SHORT_BINUNICODE => str_cell(decode!(O::SHORT_BINUNICODE), 1),
-                    O::BINUNICODE => str_cell(decode!(O::BINUNICODE), 4),
-                    O::BINUNICODE8 => str_cell(decode!(O::BINUNICODE8), 8),
-                    // STRING, BINSTRING, SHORT_BINSTRING, UNICODE: decoded in full.
-                    _ => {
-                        decode!(O::STRING);
-                        Cell {
-                            kind: Kind::Str,
-                            len: u32::MAX,
-                            id: 0,
-                        }
-                    }
-                };
-                stack.push(cell);
+            B::BINBYTES => {
+                decode!(O::BINBYTES);
+                stack.push(ATOM);
             }
-            Action::EmptyTuple => {
+            B::BINBYTES8 | B::BYTEARRAY8 => {
+                decode!(O::BINBYTES8);
+                stack.push(ATOM);
+            }
+            B::INT | B::LONG | B::LONG4 | B::FLOAT => {
+                decode!(O::INT);
+                stack.push(ATOM);
+            }
+            B::SHORT_BINUNICODE => {
+                let instr = decode!(O::SHORT_BINUNICODE);
+                stack.push(str_cell(instr, 1));
+            }
+            B::BINUNICODE => {
+                let instr = decode!(O::BINUNICODE);
+                stack.push(str_cell(instr, 4));
+            }
+            B::BINUNICODE8 => {
+                let instr = decode!(O::BINUNICODE8);
+                stack.push(str_cell(instr, 8));
+            }
+            B::STRING | B::BINSTRING | B::SHORT_BINSTRING | B::UNICODE => {
+                decode!(O::STRING);
+                stack.push(Cell {
+                    kind: Kind::Str,
+                    len: u32::MAX,
+                    id: 0,
+                });
+            }
+            B::EMPTY_TUPLE => {
                 decode!(O::EMPTY_TUPLE);
                 let cell = new_container!(Kind::Tuple, 1);
                 stack.push(cell);
             }
-            // One arm per size, so that summing the items is unrolled (no loop
-            // exit to mispredict when tuples of different sizes alternate).
-            Action::Tuple1 => {
+            // One arm per size, so that summing the items is unrolled (no loop exit to
+            // mispredict when tuples of different sizes alternate).
+            B::TUPLE1 => {
                 decode!(O::TUPLE1);
                 small_tuple!(1);
             }
-            Action::Tuple2 => {
+            B::TUPLE2 => {
                 decode!(O::TUPLE2);
                 small_tuple!(2);
             }
-            Action::Tuple3 => {
+            B::TUPLE3 => {
                 decode!(O::TUPLE3);
                 small_tuple!(3);
             }
-            build @ (Action::TupleFromMark | Action::FrozenSetFromMark) => {
-                decode!(O::TUPLE);
-                let is_tuple = build == Action::TupleFromMark;
+            B::TUPLE | B::FROZENSET => {
+                let instr = decode!(O::TUPLE);
+                let is_tuple = instr.op == O::TUPLE;
                 let tag = match marks.last() {
                     Some(&mark) if is_tuple && stack.len().wrapping_sub(mark) == 5 => {
                         candidate.record(&stack[mark..])
@@ -667,23 +661,23 @@ pub fn run_until(
                 cell.len = tag;
                 stack.push(cell);
             }
-            Action::EmptyList => {
+            B::EMPTY_LIST => {
                 decode!(O::EMPTY_LIST);
                 let cell = new_container!(Kind::List, 1);
                 stack.push(cell);
             }
-            Action::ListFromMark => {
+            B::LIST => {
                 decode!(O::LIST);
                 let size = pop_mark!(at);
                 let cell = new_container!(Kind::List, size);
                 stack.push(cell);
             }
-            Action::EmptyDict => {
+            B::EMPTY_DICT => {
                 decode!(O::EMPTY_DICT);
                 let cell = new_container!(Kind::Dict, 1);
                 stack.push(cell);
             }
-            Action::DictFromMark => {
+            B::DICT => {
                 decode!(O::DICT);
                 let mark = marks.last().copied().unwrap_or(0);
                 if (stack.len().saturating_sub(mark)) % 2 == 1 {
@@ -693,39 +687,39 @@ pub fn run_until(
                 let cell = new_container!(Kind::Dict, size);
                 stack.push(cell);
             }
-            Action::EmptySet => {
+            B::EMPTY_SET => {
                 decode!(O::EMPTY_SET);
                 let cell = new_container!(Kind::Set, 1);
                 stack.push(cell);
             }
-            mutation @ (Action::Append | Action::SetItem) => {
-                decode!(O::APPEND);
+            B::APPEND | B::SETITEM => {
+                let instr = decode!(O::APPEND);
                 let mut added = size_of(&sizes, pop!(at));
-                if mutation == Action::SetItem {
+                if instr.op == O::SETITEM {
                     added = added.saturating_add(size_of(&sizes, pop!(at)));
                 }
-                let want = if mutation == Action::Append {
+                let want = if instr.op == O::APPEND {
                     Kind::List
                 } else {
                     Kind::Dict
                 };
                 mutate_top!(want, added);
             }
-            mutation @ (Action::Appends | Action::SetItems | Action::AddItems) => {
-                decode!(O::APPENDS);
+            B::APPENDS | B::SETITEMS | B::ADDITEMS => {
+                let instr = decode!(O::APPENDS);
                 let mark = marks.last().copied().unwrap_or(0);
-                if mutation == Action::SetItems && (stack.len().saturating_sub(mark)) % 2 == 1 {
+                if instr.op == O::SETITEMS && (stack.len().saturating_sub(mark)) % 2 == 1 {
                     fail!(at, "odd number of items for SETITEMS");
                 }
                 let added = pop_mark!(at).saturating_sub(1);
-                let want = match mutation {
-                    Action::Appends => Kind::List,
-                    Action::SetItems => Kind::Dict,
+                let want = match instr.op {
+                    O::APPENDS => Kind::List,
+                    O::SETITEMS => Kind::Dict,
                     _ => Kind::Set,
                 };
                 mutate_top!(want, added);
             }
-            Action::MemoGet => {
+            B::GET | B::BINGET | B::LONG_BINGET => {
                 let instr = match op {
                     O::BINGET => decode!(O::BINGET),
                     O::LONG_BINGET => decode!(O::LONG_BINGET),
@@ -739,7 +733,7 @@ pub fn run_until(
                     None => fail!(at, format!("memo value not found at index {index}")),
                 }
             }
-            Action::MemoPut | Action::Memoize => {
+            B::PUT | B::BINPUT | B::LONG_BINPUT | B::MEMOIZE => {
                 let instr = match op {
                     O::BINPUT => decode!(O::BINPUT),
                     O::LONG_BINPUT => decode!(O::LONG_BINPUT),
@@ -781,7 +775,7 @@ pub fn run_until(
                     memo_len += 1;
                 }
             }
-            Action::Proto => {
+            B::PROTO => {
                 let instr = decode!(O::PROTO);
                 let version = instr.int;
                 if version > i64::from(HIGHEST_PROTOCOL) {
@@ -796,7 +790,7 @@ pub fn run_until(
                 seen_proto = true;
                 out.protocol = version as u8;
             }
-            Action::Frame => {
+            B::FRAME => {
                 let instr = decode!(O::FRAME);
                 let end = frame_end;
                 if end != NO_FRAME && (at as usize) < end && !frame_flagged {
@@ -810,19 +804,26 @@ pub fn run_until(
                     .saturating_add(instr.int as usize)
                     .min(NO_FRAME - 1);
             }
-            Action::NextBuffer => {
+            B::NEXT_BUFFER => {
                 decode!(O::NEXT_BUFFER);
                 fail!(
                     at,
                     "NEXT_BUFFER: the pickle refers to out-of-band data, which model loaders never pass"
                 )
             }
-            Action::ReadonlyBuffer => {
+            B::READONLY_BUFFER => {
                 decode!(O::READONLY_BUFFER);
                 if peek(&stack, &marks).is_none() {
                     fail!(at, "unpickling stack underflow");
                 }
             }
+            // Not an opcode: the decoder's error. (An opcode missing above would come here
+            // too and go to the full machine, never be misread.)
+            // (A copy of the reader: see `Reader::next_raw_full`.)
+            _ => match Reader::new(data, at as usize).next_instr() {
+                Err(e) => fail!(e.offset, e.message),
+                Ok(_) => return LiteResult::NeedsFull,
+            },
         }
     }
 }

