@@ -4,8 +4,9 @@
 //! executed. [`disasm`] prints a listing for `airlock explain`.
 //!
 //! What each opcode does is defined once, in [`opcodes`] (byte, argument encoding, protocol)
-//! and [`semantics`] (stack effect, action); the full machine and the fast pass ([`lite`])
-//! both dispatch on it. The engine owns the loader-specific records it decodes while it runs
+//! and [`semantics`] (stack effect, action); the full machine dispatches on it, and the fast
+//! pass ([`lite`]) keeps a `match` on the opcode byte for speed, held to the table by a test
+//! that runs every byte through both (see lite.rs). The engine owns the loader-specific records it decodes while it runs
 //! (torch's storage ids in [`persistent`], joblib's array records in [`joblib`]) and imports
 //! nothing from `formats`.
 

@@ -1,6 +1,6 @@
-//! What each pickle opcode does, in one table both interpreters dispatch on: the full
-//! machine ([`super::machine`], which keeps values) and the fast pass ([`super::lite`],
-//! which keeps 16-byte cells). Per opcode: its stack effect as CPython's `pickletools`
+//! What each pickle opcode does, in one table: the full machine ([`super::machine`], which
+//! keeps values) dispatches on it; the fast pass ([`super::lite`], 16-byte cells) keeps its
+//! own `match` on the byte for speed and is tested against the full machine on every byte. Per opcode: its stack effect as CPython's `pickletools`
 //! states it (checked against a table generated from `pickletools` by
 //! `scripts/gen-pickletools-effects.py`), and the [`Action`] it performs: what it pushes,
 //! builds, mutates, imports or calls. The argument encoding is the opcode table's
@@ -48,7 +48,7 @@ pub enum Items {
 /// What an opcode does.
 ///
 /// One flat list rather than nested kinds (`Push(Atom)`, `Build(Container, Items)`, ...):
-/// the fast pass dispatches on it for every opcode, and a `match` on nested enums compiled
+/// the full machine dispatches on it for every opcode, and a `match` on nested enums compiled
 /// to a chain of comparisons, 14 instructions an opcode (+31 % on a 17 MB pickle of small
 /// objects), where a flat one is a jump table. [`Action::builds`] and [`Action::call`] give
 /// the structure back.
