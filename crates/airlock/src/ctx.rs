@@ -465,10 +465,7 @@ impl MemoryBudget {
     }
 }
 
-/// Bytes of text one file's parsers may hand on to the checks stage; what comes after is
-/// dropped (and counted), so memory stays bounded whatever a file holds. (A fixed cap, to
-/// join the list in `limits.rs` when the checks that read it arrive.)
-pub const MAX_HANDED_BYTES: usize = 16 << 20;
+pub use crate::limits::caps::ctx::MAX_HANDED_BYTES;
 
 /// What kind of text a parser handed on, so a check picks what it reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

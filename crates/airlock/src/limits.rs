@@ -166,10 +166,13 @@ pub mod caps {
         pub const MAX_DEPTH: usize = 32;
     }
 
-    /// ONNX (`formats/onnx.rs`).
+    /// ONNX (`formats/onnx/`).
     pub mod onnx {
         /// Nesting of subgraphs (`If`/`Loop`/`Scan` bodies) walked (levels).
         pub const MAX_GRAPH_DEPTH: usize = 32;
+        /// Distinct external data files looked at per model (count; `onnx/folder.rs`); a
+        /// model naming more is reported.
+        pub const MAX_EXTERNAL_FILES: usize = 4096;
     }
 
     /// Keras configurations (`formats/keras.rs`).
@@ -212,6 +215,91 @@ pub mod caps {
         /// 1 GB of RSS); larger windows are refused (ARC007). libzstd (Python's `zstandard`)
         /// refuses windows over 128 MiB by default too.
         pub const MAX_ZSTD_WINDOW_KIB: u64 = 64 * 1024;
+    }
+
+    /// Zip archives (`containers/zip.rs`, `containers/zip_image.rs`).
+    pub mod zip {
+        /// Bytes of the archive comment: the format's own maximum (a 16-bit length), so the
+        /// end-of-central-directory record is searched within this many bytes of the end.
+        pub const MAX_COMMENT: usize = 0xFFFF;
+        /// Directory entries reserved before parsing (count); the vector grows past it as
+        /// needed, so a hostile entry count costs no memory up front.
+        pub const MAX_RESERVED_ENTRIES: u64 = 1 << 16;
+        /// Bytes of a member whose CRC-32 is checked (larger ones only when an encryption
+        /// flag makes it decide whether the content is readable). A wrong CRC changes nothing
+        /// for torch (which never checks it) and makes Python's `zipfile` refuse the member;
+        /// the content is scanned either way, and checksumming a multi-gigabyte member would
+        /// cost its whole size in time and memory.
+        pub const MAX_CRC_CHECKED: usize = 8 << 20;
+        /// Bytes a zip image may hold (metadata and non-storage members); a zip that needs
+        /// more is mapped instead, so a huge non-storage member is never copied into memory.
+        pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
+    }
+
+    /// The pickle engine (`pickle/`).
+    pub mod pickle {
+        /// Children kept per container (count); beyond this a container only counts its
+        /// items, so memory is bounded whatever a pickle builds.
+        pub const MAX_KEPT_CHILDREN: usize = 1 << 20;
+        /// Gadget imports deferred per pickle (count); past this many, a gadget is rated by
+        /// name as any other import (bounded memory and lookup time against a pickle
+        /// importing it a million times).
+        pub const MAX_PENDING_GADGETS: usize = 256;
+        /// Entries reserved up front for any one vector of the machine (count); past it they
+        /// grow as usual, so a declared size costs no memory before it is used.
+        pub const MAX_RESERVED: usize = 1 << 20;
+        /// Memo cells the fast pass reserves at its first PUT (count; 16 MiB of cells).
+        pub const MAX_FIRST_MEMO_CAPACITY: usize = 1 << 20;
+        /// Instructions listed per pickle by the disassembler (count).
+        pub const MAX_LISTED: usize = 1_000_000;
+    }
+
+    /// The GGUF chat-template evaluator (`formats/gguf/template/`).
+    pub mod gguf_template {
+        /// Bytes of the longest folded string or list; anything longer becomes `Opaque` (or
+        /// `Data`).
+        pub const MAX_FOLD: usize = 4096;
+        /// Bytes of the largest list built by `+` or `*` (see `Av::weight`).
+        pub const MAX_REPEAT_WEIGHT: usize = 1 << 20;
+        /// Length of a known list whose loop is unrolled (items).
+        pub const MAX_UNROLL: usize = 64;
+        /// Evaluation steps (expressions and statements visited, variables copied) per
+        /// template; a template that needs more is reported as not analysed.
+        pub const MAX_STEPS: usize = 1_000_000;
+        /// Bytes of a variable's value past which it is replaced by its summary
+        /// (`Data`/`Opaque`).
+        pub const MAX_VALUE_WEIGHT: usize = 64 * 1024;
+        /// Nested macro calls evaluated with their arguments (levels).
+        pub const MAX_MACRO_DEPTH: usize = 6;
+        /// Hazards reported per template (count).
+        pub const MAX_HAZARDS: usize = 32;
+    }
+
+    /// The torch-to-safetensors converter (`convert/`).
+    pub mod convert {
+        /// Nesting of dicts `--flatten` follows (levels).
+        pub const MAX_NESTING: usize = 64;
+        /// Rebuild calls that may wrap each other (levels: parameter of from_type of
+        /// tensor ...).
+        pub const MAX_WRAPPING: usize = 8;
+        /// Bytes of the largest pickle inflated into memory from a deflated `data.pkl`.
+        pub const MAX_INFLATED_PICKLE: u64 = 1 << 30;
+        /// Bytes of the largest storage span read into memory at once to materialise a
+        /// strided view; a larger view is copied one contiguous run at a time.
+        pub const MAX_GATHER_SPAN: u64 = 32 << 20;
+    }
+
+    /// Import-name aliases (`policy/aliases.rs`).
+    pub mod aliases {
+        /// Substitutions one name may go through (count: `a.b` → `c`, then `c.d` → `e` ...).
+        pub const MAX_HOPS: usize = 8;
+    }
+
+    /// The scan context (`ctx.rs`).
+    pub mod ctx {
+        /// Bytes of text one file's parsers may hand on to the checks stage; what comes after
+        /// is dropped (and counted), so memory stays bounded whatever a file holds.
+        pub const MAX_HANDED_BYTES: usize = 16 << 20;
     }
 }
 

@@ -29,6 +29,7 @@ use std::ops::Range;
 use crate::containers::zip_image::SparseFile;
 use crate::containers::{Inflated, ReadEnd, duplicates, read_bounded, unsafe_path};
 use crate::ctx::Ctx;
+use crate::limits::caps::zip::{MAX_COMMENT, MAX_CRC_CHECKED, MAX_RESERVED_ENTRIES};
 use crate::report::Finding;
 use crate::rules::Rule;
 
@@ -41,7 +42,6 @@ const DESCRIPTOR_SIG: &[u8] = b"PK\x07\x08";
 const LOCAL_LEN: usize = 30;
 const CENTRAL_LEN: usize = 46;
 const EOCD_LEN: usize = 22;
-const MAX_COMMENT: usize = 0xFFFF;
 
 /// General-purpose flag bits that Python's `zipfile` rejects or treats specially.
 pub const FLAG_ENCRYPTED: u16 = 0x1;
@@ -222,9 +222,6 @@ pub struct ZipArchive<'a> {
     /// Whether an end-of-central-directory record was found.
     has_directory: bool,
 }
-
-/// Most directory entries reserved before parsing (the vector grows past it as needed).
-const MAX_RESERVED_ENTRIES: u64 = 1 << 16;
 
 /// Where the central directory is and how many entries it claims.
 struct Directory {
@@ -635,12 +632,6 @@ pub fn scan_entry_with<'a>(
         }
     }
 }
-
-/// Members larger than this have their CRC-32 checked only when an encryption flag makes it
-/// decide whether the content is readable. A wrong CRC changes nothing for torch (which never
-/// checks it) and makes Python's `zipfile` refuse the member; the content is scanned either
-/// way, and checksumming a multi-gigabyte member would cost its whole size in time and memory.
-pub const MAX_CRC_CHECKED: usize = 8 << 20;
 
 /// Checks the member's bytes against its CRC and flags. Returns false for a member that is
 /// really encrypted (flag 0x1 and content that neither matches its CRC nor looks like

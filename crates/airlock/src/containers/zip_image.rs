@@ -38,9 +38,7 @@ use super::zip::{CentralRecords, FLAG_DATA_DESCRIPTOR, SHORT_TAIL, ZipBytes};
 /// Zips at least this large are scanned through a sparse image when they are PyTorch zips.
 /// Smaller files are mapped whole: their few headers sit in a handful of pages.
 pub const MIN_IMAGE_SIZE: u64 = 1 << 20;
-/// Most bytes an image may hold (metadata and non-storage members); a zip that needs more is
-/// mapped instead, so a huge non-storage member is never copied into memory.
-pub const MAX_IMAGE_BYTES: u64 = 256 << 20;
+pub use crate::limits::caps::zip::MAX_IMAGE_BYTES;
 /// How far back from the end the end-of-central-directory record can sit, plus the ZIP64
 /// locator and record before it.
 const TAIL: u64 = 22 + 0xFFFF + 20 + 56;

@@ -22,10 +22,7 @@ use crate::formats::torch::{StorageType, storage_ref};
 use crate::pickle::machine::Outcome;
 use crate::pickle::value::{Arena, Node, Value};
 
-/// How deep `--flatten` follows nested dicts.
-const MAX_NESTING: usize = 64;
-/// How deep rebuild calls may wrap each other (parameter of from_type of tensor...).
-const MAX_WRAPPING: usize = 8;
+use crate::limits::caps::convert::{MAX_NESTING, MAX_WRAPPING};
 
 /// One tensor as the checkpoint describes it (offsets and strides in elements).
 #[derive(Debug, Clone, PartialEq, Eq)]

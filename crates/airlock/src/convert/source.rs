@@ -28,8 +28,7 @@ use crate::pickle::machine::{self, Outcome};
 use crate::pickle::value::Value;
 use crate::scan::Scanner;
 
-/// Largest pickle inflated into memory from a deflated `data.pkl`.
-const MAX_INFLATED_PICKLE: u64 = 1 << 30;
+use crate::limits::caps::convert::MAX_INFLATED_PICKLE;
 /// Chunk size of positioned reads (and of the buffer stored tensors are copied through):
 /// large enough that a call moves many pages, small enough to stay in the CPU's caches
 /// between the read and the write.

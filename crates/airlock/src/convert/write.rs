@@ -28,8 +28,7 @@ use super::plan::{Plan, PlannedTensor, SharedGroup, is_contiguous};
 use super::source::{CHUNK, Checkpoint, CopyBuffer, Source, StorageRecord};
 use super::{ConvertError, Options};
 
-/// Largest storage span read into memory at once to materialise a strided view.
-pub const MAX_GATHER_SPAN: u64 = 32 << 20;
+pub use crate::limits::caps::convert::MAX_GATHER_SPAN;
 
 /// Data of at least this size starts at a [`DATA_ALIGNMENT`] boundary of the output.
 pub const ALIGN_DATA_FROM: u64 = 1 << 20;

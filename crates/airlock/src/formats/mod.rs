@@ -91,10 +91,9 @@ pub fn sniff(data: &[u8]) -> Sniffed {
 /// header is still a safetensors file, and the safetensors module reports it (and also scans
 /// the bytes as a pickle, since they are not a valid safetensors file).
 pub(crate) fn looks_like_safetensors(data: &[u8]) -> bool {
-    let Some(len) = data.get(..8) else {
+    let Ok(len) = crate::bytes::ByteReader::new(data).read_u64_le() else {
         return false;
     };
-    let len = u64::from_le_bytes(len.try_into().unwrap_or_default());
     let first = data
         .iter()
         .skip(8)

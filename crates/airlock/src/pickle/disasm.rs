@@ -7,8 +7,7 @@
 use super::opcodes::Opcode;
 use super::reader::{Arg, Long, Reader};
 
-/// Instructions listed per pickle at most.
-const MAX_LISTED: usize = 1_000_000;
+use crate::limits::caps::pickle::MAX_LISTED;
 
 /// One listed instruction.
 #[derive(Debug, Clone, PartialEq)]

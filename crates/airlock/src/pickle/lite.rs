@@ -34,6 +34,7 @@ use super::machine::{
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode, bytes as B};
 use super::persistent::{self, StorageRef, StorageType};
 use super::reader::{RawInstr, Reader};
+use crate::limits::caps::pickle::{MAX_FIRST_MEMO_CAPACITY, MAX_KEPT_CHILDREN};
 use crate::policy::Policy;
 use crate::report::{Finding, Rating};
 use crate::rules::Rule;
@@ -152,7 +153,7 @@ fn persistent_load(
     else {
         return false;
     };
-    if storages.len() < super::machine::MAX_KEPT_CHILDREN {
+    if storages.len() < MAX_KEPT_CHILDREN {
         storages.push(storage);
     }
     true
@@ -189,7 +190,7 @@ pub struct LiteOutcome {
     pub imports: Vec<(String, String, u64)>,
     pub calls: u32,
     /// The storage every persistent load referenced, in order (at most
-    /// [`super::machine::MAX_KEPT_CHILDREN`], as the machine keeps).
+    /// [`MAX_KEPT_CHILDREN`], as the machine keeps).
     pub storages: Vec<StorageRef>,
 }
 
@@ -1114,9 +1115,6 @@ fn reserve_memo(memo: &mut Vec<Option<Cell>>, len: usize) {
     let total = first_memo_capacity(len);
     memo.reserve(total.saturating_sub(memo.len()));
 }
-
-/// 16 MiB of cells.
-const MAX_FIRST_MEMO_CAPACITY: usize = 1 << 20;
 
 fn memo_index(instr: &RawInstr) -> Option<usize> {
     usize::try_from(instr.int).ok()

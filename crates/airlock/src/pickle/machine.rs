@@ -24,8 +24,7 @@ use crate::policy::profiles::Container;
 use crate::report::{Finding, Rating};
 use crate::rules::{Rule, Severity};
 
-/// Children kept per container; beyond this a container only counts its items.
-pub(super) const MAX_KEPT_CHILDREN: usize = 1 << 20;
+use crate::limits::caps::pickle::{MAX_KEPT_CHILDREN, MAX_PENDING_GADGETS, MAX_RESERVED};
 /// Memo indices below this live in a dense vector; larger ones in a map.
 const DENSE_MEMO: usize = 1 << 20;
 /// How often (in opcodes) the time budget is checked, and after how many opcodes a pickle
@@ -185,10 +184,6 @@ struct PendingGadget<'a> {
     unresolved: Option<String>,
 }
 
-/// Gadget imports deferred per pickle; past this many, a gadget is rated by name as any
-/// other import (bounded memory and lookup time against a pickle importing it a million times).
-const MAX_PENDING_GADGETS: usize = 256;
-
 /// Pickles at least this long that only build data take the fast pass ([`super::lite`]).
 const LITE_MIN_BYTES: usize = 64 * 1024;
 
@@ -289,9 +284,6 @@ struct Reserve {
     memo: usize,
     persistent_ids: usize,
 }
-
-/// Most entries reserved for any one vector; past it they grow as usual.
-const MAX_RESERVED: usize = 1 << 20;
 
 /// Input bytes whose reservation every pickle gets before its first opcode ([`Reserve`]).
 pub(crate) const FIRST_RESERVE_INPUT: usize = 16 << 10;

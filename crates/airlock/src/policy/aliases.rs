@@ -12,8 +12,7 @@ use std::sync::LazyLock;
 
 const TABLE_TEXT: &str = include_str!("generated/aliases.tsv");
 
-/// How many substitutions one name may go through (`a.b` → `c`, then `c.d` → `e` ...).
-const MAX_HOPS: usize = 8;
+use crate::limits::caps::aliases::MAX_HOPS;
 
 struct Table {
     map: HashMap<&'static str, &'static str>,

@@ -14,8 +14,7 @@ use crate::report::Finding;
 use crate::rules::Rule;
 use crate::text::human_bytes;
 
-/// Distinct external data files looked at per model; a model naming more is reported.
-pub const MAX_EXTERNAL_FILES: usize = 4096;
+use crate::limits::caps::onnx::MAX_EXTERNAL_FILES;
 
 /// Checks every external data reference of the ONNX `model` against `folder`, reporting
 /// problems and a summary phrase ("2 external data files, 1.2 GB checked").

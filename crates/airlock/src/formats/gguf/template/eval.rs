@@ -25,18 +25,12 @@ use super::value::{
     percent_format,
 };
 
-/// Loops over known lists up to this length are unrolled.
-const MAX_UNROLL: usize = 64;
-/// Evaluation steps (expressions and statements visited, variables copied) per template.
-pub const MAX_STEPS: usize = 1_000_000;
-/// A variable's value over this many bytes is replaced by its summary (`Data`/`Opaque`).
-const MAX_VALUE_WEIGHT: usize = 64 * 1024;
+pub use crate::limits::caps::gguf_template::MAX_STEPS;
+use crate::limits::caps::gguf_template::{MAX_MACRO_DEPTH, MAX_UNROLL, MAX_VALUE_WEIGHT};
 /// Bytes of variable values that cost one evaluation step when stored or copied, so the
 /// step budget also bounds memory (at most about 64 MiB of values ever copied). The largest
 /// benign fixture (Command-R tool use) takes 34,000 steps.
 const BYTES_PER_STEP: usize = 64;
-/// Nested macro calls evaluated with their arguments.
-const MAX_MACRO_DEPTH: usize = 6;
 
 /// Jinja2's default globals, and the Flask ones templates copied from web SSTI use: every
 /// attribute of these leads to function globals or application state.

@@ -58,8 +58,7 @@ impl Analysis {
     }
 }
 
-/// At most this many hazards are reported per template.
-const MAX_HAZARDS: usize = 32;
+use crate::limits::caps::gguf_template::MAX_HAZARDS;
 
 /// Parses and analyses one template.
 pub fn analyse(source: &str) -> Analysis {

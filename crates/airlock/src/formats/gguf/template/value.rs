@@ -8,10 +8,8 @@
 //! be any string the author wants) and `Internal` (an object from which Python internals are
 //! one attribute away: Jinja's globals and the results of walks from them).
 
-/// Longest folded string or list; anything longer becomes `Opaque` (or `Data`).
-pub const MAX_FOLD: usize = 4096;
-/// Largest list built by `+` or `*` (bytes, see [`Av::weight`]).
-const MAX_REPEAT_WEIGHT: usize = 1 << 20;
+pub use crate::limits::caps::gguf_template::MAX_FOLD;
+use crate::limits::caps::gguf_template::MAX_REPEAT_WEIGHT;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Av {
