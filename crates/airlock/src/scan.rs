@@ -46,7 +46,7 @@ fn not_read(display: &str, finding: Finding, size: u64, started: Instant) -> Fil
     let findings = vec![finding];
     FileReport {
         path: display.to_string(),
-        format: "unknown".into(),
+        format: crate::format::Format::Unknown.name().into(),
         size,
         verdict: verdict_of(&findings),
         imports: Vec::new(),
