@@ -8,6 +8,7 @@
 //! ([`crate::scan::Scanner`] gives [`crate::formats::ROUTER`]) as plain function pointers
 //! ([`Router`]), so a container can say "scan this member" without importing the formats.
 
+use crate::format::Format;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -24,7 +25,7 @@ use crate::rules::Rule;
 #[derive(Debug, Clone, Copy)]
 pub struct Router {
     /// Scans bytes by their content and names the format found (archive members).
-    pub route: fn(&mut Ctx, &[u8]) -> &'static str,
+    pub route: fn(&mut Ctx, &[u8]) -> Format,
     /// True when the first bytes name a format or container (not "anything else", which is
     /// tried as a pickle).
     pub recognises: fn(&[u8]) -> bool,
@@ -333,7 +334,7 @@ impl<'s> Ctx<'s> {
     }
 
     /// Scans `data` by its content with the router the top handed in, and names the format.
-    pub fn route(&mut self, data: &[u8]) -> &'static str {
+    pub fn route(&mut self, data: &[u8]) -> Format {
         (self.router.route)(self, data)
     }
 
@@ -354,7 +355,7 @@ impl<'s> Ctx<'s> {
         &mut self,
         name: &str,
         data: &[u8],
-        scan: impl FnOnce(&mut Self, &[u8]) -> &'static str,
+        scan: impl FnOnce(&mut Self, &[u8]) -> Format,
     ) {
         self.in_member(name, data.len() as u64, |ctx| (scan(ctx, data), ()));
     }
@@ -366,7 +367,7 @@ impl<'s> Ctx<'s> {
         &mut self,
         name: &str,
         size: u64,
-        scan: impl FnOnce(&mut Self) -> (&'static str, R),
+        scan: impl FnOnce(&mut Self) -> (Format, R),
     ) -> Option<R> {
         let limits = self.limits.clone();
         if self.depth + 1 > limits.max_nesting_depth {
@@ -397,7 +398,7 @@ impl<'s> Ctx<'s> {
         let (format, result) = scan(self);
         self.members.push(MemberSummary {
             path: self.member.join("/"),
-            format: format.to_string(),
+            format: format.name().to_string(),
             size,
         });
         self.depth -= 1;
@@ -405,7 +406,8 @@ impl<'s> Ctx<'s> {
         Some(result)
     }
 
-    pub(crate) fn finish(self, path: &str, format: &str, size: u64) -> FileReport {
+    /// The report of this file, read as `format`: the one place its name becomes a string.
+    pub(crate) fn finish(self, path: &str, format: Format, size: u64) -> FileReport {
         let summary = if self.notes.is_empty() {
             format.to_string()
         } else {
@@ -413,7 +415,7 @@ impl<'s> Ctx<'s> {
         };
         FileReport {
             path: path.to_string(),
-            format: format.to_string(),
+            format: format.name().to_string(),
             size,
             verdict: verdict_of(&self.findings),
             imports: self.imports,

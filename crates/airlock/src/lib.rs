@@ -27,6 +27,7 @@ pub mod checks;
 pub mod containers;
 pub mod convert;
 pub mod ctx;
+pub mod format;
 pub mod formats;
 pub(crate) mod hash;
 pub mod limits;

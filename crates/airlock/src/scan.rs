@@ -5,6 +5,7 @@
 //! depth, time) shared by everything inside that file, and the imports and findings found.
 //! Format modules receive `&mut Ctx` and report into it; they never print or touch the network.
 
+use crate::format::Format;
 pub use crate::source::guarded_map;
 use crate::source::{ByteSource, LocalFile};
 
@@ -45,7 +46,7 @@ fn not_read(display: &str, finding: Finding, size: u64, started: Instant) -> Fil
     let findings = vec![finding];
     FileReport {
         path: display.to_string(),
-        format: "unknown".into(),
+        format: crate::format::Format::Unknown.name().into(),
         size,
         verdict: verdict_of(&findings),
         imports: Vec::new(),
@@ -197,7 +198,7 @@ impl Scanner {
         };
         let mut report = self.scan_with(display, data, |ctx, data| {
             let format = crate::formats::route(ctx, data);
-            if format == "onnx" {
+            if format == Format::Onnx {
                 crate::formats::onnx::folder::check_external_data(ctx, data, folder);
             }
             format
@@ -218,7 +219,7 @@ impl Scanner {
         &self,
         display_path: &str,
         data: &[u8],
-        scan: impl FnOnce(&mut Ctx, &[u8]) -> &'static str,
+        scan: impl FnOnce(&mut Ctx, &[u8]) -> Format,
     ) -> FileReport {
         self.scan_sized(display_path, data.len() as u64, |ctx| scan(ctx, data))
     }
@@ -241,7 +242,7 @@ impl Scanner {
         &self,
         display_path: &str,
         size: u64,
-        scan: impl FnOnce(&mut Ctx) -> &'static str,
+        scan: impl FnOnce(&mut Ctx) -> Format,
     ) -> FileReport {
         let started = Instant::now();
         let mut ctx = self.new_ctx(started);
@@ -260,7 +261,7 @@ impl Scanner {
                     Rule::InternalError,
                     format!("internal error while scanning: {what}"),
                 ));
-                "unknown"
+                Format::Unknown
             }
         };
         crate::checks::run(&mut ctx);

@@ -10,6 +10,7 @@
 
 use crate::containers::{Inflated, ReadEnd, read_bounded};
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::Rule;
 
@@ -21,30 +22,30 @@ pub use crate::limits::caps::compressed::MAX_LZMA_DICT_KIB;
 const ZF_PREFIX: &[u8] = b"ZF";
 const ZF_LEN_FIELD: usize = 19;
 
-/// The compression a stream's first bytes name, as its format name: "gzip", "bz2", "xz",
-/// "lz4", "zstd", "joblib-zf", "zlib" or "lzma", tested in the order the router tests them
+/// The compression a stream's first bytes name, as its format (named "gzip", "bz2", "xz",
+/// "lz4", "zstd", "joblib-zf", "zlib" or "lzma"), tested in the order the router tests them
 /// (see [`crate::formats::sniff`], which also keeps a safetensors header that reads as a
 /// zlib header away from here).
-pub fn compression(data: &[u8]) -> Option<&'static str> {
+pub fn compression(data: &[u8]) -> Option<Format> {
     let starts = |magic: &[u8]| data.starts_with(magic);
     Some(if starts(b"\x1f\x8b") {
-        "gzip"
+        Format::Gzip
     } else if starts(b"BZh") {
-        "bz2"
+        Format::Bzip2
     } else if starts(b"\xfd7zXZ") {
         // joblib's `_XZ_PREFIX` is these five bytes (the sixth, 0x00, is not checked), so a
         // file cut after them is an xz stream to joblib.load, and reported incomplete here.
-        "xz"
+        Format::Xz
     } else if starts(b"\x04\x22\x4d\x18") {
-        "lz4"
+        Format::Lz4
     } else if starts(b"\x28\xb5\x2f\xfd") {
-        "zstd"
+        Format::Zstd
     } else if starts(ZF_PREFIX) {
-        "joblib-zf"
+        Format::JoblibZf
     } else if is_zlib_header(data) {
-        "zlib"
+        Format::Zlib
     } else if starts(b"\x5d\x00\x00") {
-        "lzma"
+        Format::Lzma
     } else {
         return None;
     })
@@ -64,13 +65,13 @@ pub fn is_zlib_header(data: &[u8]) -> bool {
 
 /// Decompresses `data` (a stream [`compression`] names) and scans the result. Returns the
 /// format name [`compression`] gives.
-pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan(ctx: &mut Ctx, data: &[u8]) -> Format {
     let Some(format) = compression(data) else {
         ctx.report(Finding::new(
             Rule::ArchiveUnsupported,
             "not a compressed stream".to_string(),
         ));
-        return "unknown";
+        return Format::Unknown;
     };
     let (out, end) = decode(ctx, format, data);
     if let ReadEnd::Failed(why) = &end {
@@ -88,29 +89,31 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
     format
 }
 
-fn decode(ctx: &mut Ctx, format: &str, data: &[u8]) -> (Inflated, ReadEnd) {
+fn decode(ctx: &mut Ctx, format: Format, data: &[u8]) -> (Inflated, ReadEnd) {
     let what = format!("{format} stream");
     let len = data.len() as u64;
     match format {
-        "gzip" => read_bounded(ctx, &what, flate2::read::MultiGzDecoder::new(data), len),
-        "bz2" => read_bounded(ctx, &what, bzip2::read::MultiBzDecoder::new(data), len),
-        "xz" => match xz_dictionary_kib(data) {
+        Format::Gzip => read_bounded(ctx, &what, flate2::read::MultiGzDecoder::new(data), len),
+        Format::Bzip2 => read_bounded(ctx, &what, bzip2::read::MultiBzDecoder::new(data), len),
+        Format::Xz => match xz_dictionary_kib(data) {
             Some(kib) if kib > MAX_LZMA_DICT_KIB => dictionary_too_large(ctx, format, kib),
             _ => read_bounded(ctx, &what, lzma_rust2::XzReader::new(data, true), len),
         },
-        "lzma" => decode_lzma_alone(ctx, &what, data),
-        "lz4" => match read_bounded(ctx, &what, lz4_flex::frame::FrameDecoder::new(data), len) {
-            (out, ReadEnd::Complete) => match lz4_frames_end(data) {
-                Ok(()) => (out, ReadEnd::Complete),
-                Err(why) => (out, ReadEnd::Failed(why)),
-            },
-            other => other,
-        },
-        "zstd" => match zstd_window_kib(data) {
+        Format::Lzma => decode_lzma_alone(ctx, &what, data),
+        Format::Lz4 => {
+            match read_bounded(ctx, &what, lz4_flex::frame::FrameDecoder::new(data), len) {
+                (out, ReadEnd::Complete) => match lz4_frames_end(data) {
+                    Ok(()) => (out, ReadEnd::Complete),
+                    Err(why) => (out, ReadEnd::Failed(why)),
+                },
+                other => other,
+            }
+        }
+        Format::Zstd => match zstd_window_kib(data) {
             Some(kib) if kib > MAX_ZSTD_WINDOW_KIB => window_too_large(ctx, kib),
             _ => decode_zstd(ctx, &what, data),
         },
-        "joblib-zf" => decode_zf(ctx, data),
+        Format::JoblibZf => decode_zf(ctx, data),
         _ => read_bounded(ctx, &what, flate2::read::ZlibDecoder::new(data), len),
     }
 }
@@ -249,7 +252,7 @@ impl std::io::Read for EofWatch<'_> {
     }
 }
 
-fn dictionary_too_large(ctx: &mut Ctx, format: &str, kib: u32) -> (Inflated, ReadEnd) {
+fn dictionary_too_large(ctx: &mut Ctx, format: Format, kib: u32) -> (Inflated, ReadEnd) {
     ctx.report(Finding::new(
         Rule::ArchiveLimit,
         format!(

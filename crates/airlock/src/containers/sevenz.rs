@@ -15,23 +15,24 @@ use sevenz_rust2::{ArchiveReader, Error, Password};
 use crate::containers::compressed::MAX_LZMA_DICT_KIB;
 use crate::containers::{ReadEnd, duplicates, read_bounded, unsafe_path};
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::Rule;
 
 const LZMA2_ID: &[u8] = &[0x21];
 
 /// Scans every file in a 7z archive. Returns "7z".
-pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan(ctx: &mut Ctx, data: &[u8]) -> Format {
     let mut reader = match ArchiveReader::new(Cursor::new(data), Password::empty()) {
         Ok(reader) => reader,
         Err(e) => {
             report_error(ctx, "the archive's header", &e);
-            return "7z";
+            return Format::SevenZip;
         }
     };
     reader.set_thread_count(1);
     if !check_archive(ctx, reader.archive()) {
-        return "7z";
+        return Format::SevenZip;
     }
     let mut scanned = 0usize;
     // Packed bytes of the block being decoded: the crate gives them to the block's first
@@ -69,7 +70,7 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         report_error(ctx, "a member", &e);
     }
     ctx.note(format!("{scanned} members"));
-    "7z"
+    Format::SevenZip
 }
 
 /// Reports names and the decoder memory the archive asks for. Returns false when the

@@ -15,19 +15,20 @@ use tar::EntryType;
 
 use crate::containers::{duplicates, unsafe_path};
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::Rule;
 
 /// Scans every regular member of a tar archive; reports traversal, links, duplicates and
 /// truncation. Returns "tar".
-pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan(ctx: &mut Ctx, data: &[u8]) -> Format {
     let mut names = Vec::new();
     let mut archive = tar::Archive::new(Cursor::new(data));
     let entries = match archive.entries_with_seek() {
         Ok(entries) => entries,
         Err(e) => {
             ctx.report(Finding::new(Rule::ArchiveCorrupt, format!("tar: {e}")));
-            return "tar";
+            return Format::Tar;
         }
     };
     for entry in entries {
@@ -67,7 +68,7 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         ));
     }
     ctx.note(format!("{} members", names.len()));
-    "tar"
+    Format::Tar
 }
 
 /// Size of a tar block: every header and every member's padded data is a multiple of it.

@@ -29,6 +29,7 @@ use std::ops::Range;
 use crate::containers::zip_image::SparseFile;
 use crate::containers::{Inflated, ReadEnd, duplicates, read_bounded, unsafe_path};
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::limits::caps::zip::{MAX_COMMENT, MAX_CRC_CHECKED, MAX_RESERVED_ENTRIES};
 use crate::report::Finding;
 use crate::rules::Rule;
@@ -615,7 +616,7 @@ pub fn scan_entry_with<'a>(
     archive: &ZipArchive<'a>,
     entry: &ZipEntry<'a>,
     ctx: &mut Ctx,
-    mut scan: impl FnMut(&mut Ctx, &[u8]) -> &'static str,
+    mut scan: impl FnMut(&mut Ctx, &[u8]) -> Format,
 ) {
     let Some(member) = archive.read(entry, ctx) else {
         return;

@@ -18,6 +18,7 @@
 //! are never read.
 
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::Rule;
 
@@ -902,7 +903,7 @@ fn check_declared_end(ctx: &mut Ctx, data: &[u8]) {
 }
 
 /// Scans an HDF5 file as Keras would load it. Returns the format name.
-pub fn scan_hdf5(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan_hdf5(ctx: &mut Ctx, data: &[u8]) -> Format {
     check_declared_end(ctx, data);
     let attributes = match root_attributes(data) {
         Ok(a) => a,
@@ -911,7 +912,7 @@ pub fn scan_hdf5(ctx: &mut Ctx, data: &[u8]) -> &'static str {
                 Rule::Hdf5Malformed,
                 format!("HDF5 root group: {e}"),
             ));
-            return "hdf5";
+            return Format::Hdf5;
         }
     };
     let text_of = |name: &str| {
@@ -961,7 +962,11 @@ pub fn scan_hdf5(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             format!("group tree not walked: {e}"),
         )),
     }
-    if configs > 0 { "keras-h5" } else { "hdf5" }
+    if configs > 0 {
+        Format::KerasH5
+    } else {
+        Format::Hdf5
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@
 
 use crate::containers::zip::ZipArchive;
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::{Rule, Severity};
 
@@ -87,12 +88,12 @@ fn is_fat_macho(data: &[u8]) -> bool {
 }
 
 /// Reports an identified file. Returns the format name.
-pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> &'static str {
+pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> Format {
     match kind {
         Identified::Llamafile => llamafile(ctx, data),
-        Identified::Elf => executable(ctx, "ELF executable or shared library", "elf"),
-        Identified::Pe => executable(ctx, "Windows PE executable", "pe"),
-        Identified::MachO => executable(ctx, "Mach-O executable", "mach-o"),
+        Identified::Elf => executable(ctx, "ELF executable or shared library", Format::Elf),
+        Identified::Pe => executable(ctx, "Windows PE executable", Format::Pe),
+        Identified::MachO => executable(ctx, "Mach-O executable", Format::MachO),
         Identified::Script => {
             let line = data.split(|&b| b == b'\n').next().unwrap_or_default();
             let line: String = String::from_utf8_lossy(line).chars().take(120).collect();
@@ -103,7 +104,7 @@ pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> &'static
             ctx.note(
                 "script: not a model; its interpreter line was read, its code was not analysed",
             );
-            "script"
+            Format::Script
         }
         Identified::Tflite => {
             let ops = tflite_operator_codes(data);
@@ -135,7 +136,7 @@ pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> &'static
             ctx.note(format!(
                 "TFLite: {detail}; identified only, Airlock cannot vouch for it"
             ));
-            "tflite"
+            Format::Tflite
         }
         Identified::CoreMl => {
             let what = super::coreml::identify(data).map_or_else(
@@ -143,11 +144,11 @@ pub fn scan_identified(ctx: &mut Ctx, data: &[u8], kind: Identified) -> &'static
                 |m| super::coreml::describe(&m),
             );
             unvouched(ctx, &what, "layers and weights were not verified");
-            "coreml"
+            Format::Coreml
         }
         Identified::Flax => {
             flax_checkpoint(ctx, data);
-            "flax-msgpack"
+            Format::FlaxMsgpack
         }
     }
 }
@@ -187,7 +188,7 @@ fn unvouched(ctx: &mut Ctx, what: &str, unverified: &str) {
     ));
 }
 
-fn executable(ctx: &mut Ctx, what: &str, format: &'static str) -> &'static str {
+fn executable(ctx: &mut Ctx, what: &str, format: Format) -> Format {
     ctx.report(Finding::new(
         Rule::Executable,
         format!("{what}: native code has no place in a model folder"),
@@ -204,7 +205,7 @@ fn executable(ctx: &mut Ctx, what: &str, format: &'static str) -> &'static str {
 /// template) is scanned as any zip is ([`super::zipped::scan_archive`]: every member by content, and the
 /// local-header reading where it differs), so an allowed llamafile is only as safe as the
 /// model inside it.
-fn llamafile(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+fn llamafile(ctx: &mut Ctx, data: &[u8]) -> Format {
     const WHAT: &str = "llamafile (Actually Portable Executable with an embedded model)";
     if ctx.policy().llamafile_allowed() {
         let mut finding = Finding::new(
@@ -217,16 +218,16 @@ fn llamafile(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         ctx.report(finding);
         ctx.note(format!("{WHAT}: program part allowed by the policy"));
     } else {
-        executable(ctx, WHAT, "llamafile");
+        executable(ctx, WHAT, Format::Llamafile);
     }
     let archive = ZipArchive::parse(data);
     if !archive.has_directory() {
         ctx.note("no embedded zip");
-        return "llamafile";
+        return Format::Llamafile;
     }
     let format = super::zipped::scan_archive(ctx, &archive);
     ctx.note(format!("embedded {format} scanned"));
-    "llamafile"
+    Format::Llamafile
 }
 
 /// One entry of a TFLite model's `operator_codes`.

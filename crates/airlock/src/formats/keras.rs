@@ -452,7 +452,7 @@ mod tests {
     pub(crate) fn scan_config(data: &[u8]) -> FileReport {
         crate::scan::Scanner::default().scan_with("config.json", data, |ctx, d| {
             scan_keras_config(ctx, d);
-            "keras-config"
+            crate::format::Format::KerasConfig
         })
     }
 

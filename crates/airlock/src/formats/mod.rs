@@ -41,6 +41,7 @@ pub mod torchscript;
 pub mod zipped;
 
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::Rule;
 
@@ -115,13 +116,13 @@ pub const FLAX_MODEL_NAME: &str = "flax_model.msgpack";
 
 /// Scans `data` by its content and returns the name of the format found. A file or member
 /// named as a loader opens it (see the module docs) is also analysed as that format.
-pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn route(ctx: &mut Ctx, data: &[u8]) -> Format {
     let name = ctx.current_name();
     if name == SAVED_MODEL_NAME && !savedmodel::is_saved_model(data) {
         // TensorFlow parses it whatever the content test says: walk it as a SavedModel
         // (what does not parse is TF003), then route the bytes by content as well.
         savedmodel::scan_saved_model(ctx, data);
-        return route_besides(ctx, data).unwrap_or("tensorflow-savedmodel");
+        return route_besides(ctx, data).unwrap_or(Format::TensorflowSavedmodel);
     }
     if name == FLAX_MODEL_NAME && flax::identify(data).is_none() && !flax::is_cut_short(data) {
         if let Some(at) = flax::cut_msgpack(data) {
@@ -132,17 +133,17 @@ pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
                 )
                 .at(at as u64),
             );
-            return route_besides(ctx, data).unwrap_or("msgpack");
+            return route_besides(ctx, data).unwrap_or(Format::Msgpack);
         }
     }
     if name == KERAS_METADATA_NAME {
         if savedmodel::is_keras_metadata(data) {
             savedmodel::scan_keras_metadata(ctx, data);
-            return route_besides(ctx, data).unwrap_or("keras-metadata");
+            return route_besides(ctx, data).unwrap_or(Format::KerasMetadata);
         }
         if protobuf::cut_short(data, 0).is_some() {
             report_cut_protobuf(ctx, data, "Keras metadata");
-            return route_besides(ctx, data).unwrap_or("keras-metadata");
+            return route_besides(ctx, data).unwrap_or(Format::KerasMetadata);
         }
     }
     route_by_content(ctx, data)
@@ -151,7 +152,7 @@ pub fn route(ctx: &mut Ctx, data: &[u8]) -> &'static str {
 /// A protobuf model whose last top-level field runs past the end of the file (see
 /// [`protobuf::cut_short`]): it was truncated, and what the cut field held was not read.
 /// The bytes are still tried as a pickle by the polyglot probe, as for every identified format.
-pub(crate) fn report_cut_protobuf(ctx: &mut Ctx, data: &[u8], what: &str) -> &'static str {
+pub(crate) fn report_cut_protobuf(ctx: &mut Ctx, data: &[u8], what: &str) -> Format {
     let at = protobuf::cut_short(data, 0).map_or(0, |e| e.offset);
     ctx.report(
         Finding::new(
@@ -163,17 +164,20 @@ pub(crate) fn report_cut_protobuf(ctx: &mut Ctx, data: &[u8], what: &str) -> &'s
         )
         .at(at as u64),
     );
-    "protobuf"
+    Format::Protobuf
 }
 
 /// The content route for bytes another reader already identified (a Keras JSON config, a
 /// TorchScript code file, Keras metadata): magic-identified formats and pickles are scanned
 /// and reported as usual; a bare "not a model" verdict is dropped, since the bytes are known
 /// to be something. Returns the content format when it is a model format.
-pub fn route_besides(ctx: &mut Ctx, data: &[u8]) -> Option<&'static str> {
+pub fn route_besides(ctx: &mut Ctx, data: &[u8]) -> Option<Format> {
     let before = ctx.checkpoint();
     let format = route_by_content(ctx, data);
-    if matches!(format, "text" | "binary" | "image" | "empty" | "msgpack") {
+    if matches!(
+        format,
+        Format::Text | Format::Binary | Format::Image | Format::Empty | Format::Msgpack
+    ) {
         ctx.rollback(before);
         return None;
     }
@@ -181,7 +185,7 @@ pub fn route_besides(ctx: &mut Ctx, data: &[u8]) -> Option<&'static str> {
 }
 
 /// Routes by content only.
-fn route_by_content(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+fn route_by_content(ctx: &mut Ctx, data: &[u8]) -> Format {
     let entry = registry::claim(data);
     let format = match entry {
         Some(entry) => (entry.scan)(ctx, data),
@@ -215,16 +219,16 @@ fn probe_polyglot(ctx: &mut Ctx, data: &[u8]) {
 /// no other C0 control character except tab, line feed, carriage return and form feed, over
 /// the whole sample looked at (the first [`TEXT_SAMPLE`] bytes). A protobuf of small fields is
 /// valid UTF-8 with no NUL, but its tags and lengths are control bytes: binary, never text.
-pub fn classify_non_model(data: &[u8]) -> &'static str {
+pub fn classify_non_model(data: &[u8]) -> Format {
     const IMAGES: &[&[u8]] = &[b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF", b"BM"];
     if IMAGES.iter().any(|m| data.starts_with(m)) {
-        "image"
+        Format::Image
     } else if flax::is_msgpack(data) {
-        "msgpack"
+        Format::Msgpack
     } else if looks_like_text(&data[..data.len().min(TEXT_SAMPLE)]) {
-        "text"
+        Format::Text
     } else {
-        "binary"
+        Format::Binary
     }
 }
 
@@ -321,27 +325,27 @@ mod tests {
 
     #[test]
     fn text_is_utf8_without_control_bytes_over_the_whole_sample() {
-        assert_eq!(classify_non_model(b"hello\tworld\r\n\x0c"), "text");
+        assert_eq!(classify_non_model(b"hello\tworld\r\n\x0c"), Format::Text);
         assert_eq!(
             classify_non_model("caf\u{e9} \u{2014} ok".as_bytes()),
-            "text"
+            Format::Text
         );
         assert_eq!(
             classify_non_model(b"\x08\x01\x12\x02ab"),
-            "binary",
+            Format::Binary,
             "protobuf"
         );
-        assert_eq!(classify_non_model(b"ok\x1b[0m"), "binary", "escape");
-        assert_eq!(classify_non_model(b"a\x7f"), "binary", "DEL");
+        assert_eq!(classify_non_model(b"ok\x1b[0m"), Format::Binary, "escape");
+        assert_eq!(classify_non_model(b"a\x7f"), Format::Binary, "DEL");
         // A character cut by the end of the sample is forgiven; a bad one inside it is not.
         let mut cut = vec![b'a'; TEXT_SAMPLE - 1];
         cut.extend("\u{e9}".as_bytes());
-        assert_eq!(classify_non_model(&cut), "text");
+        assert_eq!(classify_non_model(&cut), Format::Text);
         let mut late = vec![b'a'; TEXT_SAMPLE - 10];
         late.push(0x01);
         assert_eq!(
             classify_non_model(&late),
-            "binary",
+            Format::Binary,
             "control byte late in the sample"
         );
     }

@@ -19,6 +19,7 @@
 //! as NPY003 (not scanned: no loader interprets them).
 
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::Rule;
 
@@ -71,7 +72,7 @@ fn err<T>(msg: impl Into<String>) -> Result<T, NpyError> {
 }
 
 /// Scans a `.npy` file. Returns "npy".
-pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan(ctx: &mut Ctx, data: &[u8]) -> Format {
     let header = match parse_header(data) {
         Ok(header) => header,
         Err(e) => {
@@ -89,7 +90,7 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
                     format!("the {}-byte file ends inside its .npy header", data.len()),
                 ));
             }
-            return "npy";
+            return Format::Npy;
         }
     };
     if header.header_chars > MAX_HEADER_CHARS {
@@ -115,10 +116,10 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             .at(header.data_offset as u64),
         );
         crate::formats::pickle_stream::scan_pickles(ctx, body);
-        return "npy";
+        return Format::Npy;
     }
     check_data_len(ctx, &header, body.len() as u64);
-    "npy"
+    Format::Npy
 }
 
 /// The error for a header over numpy's `max_header_size`.

@@ -6,6 +6,7 @@
 //! `pickle.load` calls on one file would read them.
 
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::pickle::machine::{self, Outcome};
 use crate::report::Finding;
 use crate::rules::Rule;
@@ -13,20 +14,20 @@ use crate::rules::Rule;
 use super::torch;
 
 /// Scans `data` as a stream of pickles; when it is not a pickle at all, reports what it is.
-pub fn scan_or_classify(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan_or_classify(ctx: &mut Ctx, data: &[u8]) -> Format {
     scan_stream(ctx, data, false, Pass::FastWhereItApplies)
 }
 
 /// Scans `data` as pickle bytes that a loader is known to unpickle (a NumPy object array's
 /// data, a nested pickle): it is reported as a pickle even when malformed.
-pub fn scan_pickles(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan_pickles(ctx: &mut Ctx, data: &[u8]) -> Format {
     scan_stream(ctx, data, true, Pass::FastWhereItApplies)
 }
 
 /// [`scan_pickles`] with the full machine for every pickle, never the fast pass: the other
 /// side of the fast-versus-full comparisons (tests, the `pickle_engine` fuzz target), whose
 /// reports must be the same.
-pub fn scan_pickles_full_machine(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan_pickles_full_machine(ctx: &mut Ctx, data: &[u8]) -> Format {
     scan_stream(ctx, data, true, Pass::FullOnly)
 }
 
@@ -48,7 +49,7 @@ impl Pass {
     }
 }
 
-fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool, pass: Pass) -> &'static str {
+fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool, pass: Pass) -> Format {
     let probe = ctx.checkpoint();
     let mut first = pass.run(ctx, data, 0);
     if first.fast_pass && first.stopped && first.end < data.len() {
@@ -129,11 +130,11 @@ fn scan_stream(ctx: &mut Ctx, data: &[u8], known_pickle: bool, pass: Pass) -> &'
     }
     ctx.note(stats.describe());
     if legacy_magic {
-        "pytorch-legacy"
+        Format::PytorchLegacy
     } else if stats.joblib {
-        "joblib"
+        Format::Joblib
     } else {
-        "pickle"
+        Format::Pickle
     }
 }
 
@@ -538,7 +539,7 @@ mod tests {
             assert!(ctx.check_timeout());
             ctx.rollback(probe);
             assert!(ctx.check_timeout());
-            "text"
+            crate::format::Format::Text
         });
         assert!(timed_out(&r), "{:?}", r.findings);
         assert_eq!(r.verdict, Verdict::Unscannable);

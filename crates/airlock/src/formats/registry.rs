@@ -16,6 +16,7 @@ use super::{looks_like_safetensors, report_cut_protobuf, zipped};
 use crate::containers::compressed::{self, is_zlib_header};
 use crate::containers::{sevenz, tar};
 use crate::ctx::Ctx;
+pub use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::Rule;
 
@@ -26,7 +27,7 @@ pub struct Entry {
     /// True when the slice is this kind, tested only after every earlier entry declined it.
     pub claims: fn(&[u8]) -> bool,
     /// Scans a slice this entry claimed; returns the format name for the report.
-    pub scan: fn(&mut Ctx, &[u8]) -> &'static str,
+    pub scan: fn(&mut Ctx, &[u8]) -> Format,
 }
 
 /// The routing table, in the order the entries are tried.
@@ -145,14 +146,14 @@ pub fn claim(data: &[u8]) -> Option<&'static Entry> {
     ENTRIES.iter().find(|entry| (entry.claims)(data))
 }
 
-fn scan_empty(ctx: &mut Ctx, _: &[u8]) -> &'static str {
+fn scan_empty(ctx: &mut Ctx, _: &[u8]) -> Format {
     ctx.report(Finding::new(Rule::NotAModel, "empty file"));
-    "empty"
+    Format::Empty
 }
 
 /// Executables, scripts, TFLite, CoreML, Flax msgpack: identified again (the claim test only
 /// says yes), then scanned as what they are.
-fn scan_identified(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+fn scan_identified(ctx: &mut Ctx, data: &[u8]) -> Format {
     match identify::identify(data) {
         Some(kind) => identify::scan_identified(ctx, data, kind),
         None => super::pickle_stream::scan_or_classify(ctx, data),

@@ -19,6 +19,7 @@ use serde_json::value::RawValue;
 
 use super::metadata_text::report_text_hazards;
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::Rule;
 use crate::text::{human_bytes, short};
@@ -521,7 +522,7 @@ fn check_layout(out: &mut HeaderCheck, tensors: &mut [TensorEntry], n: u64, file
 }
 
 /// Scans a safetensors file: header checks, metadata inspection, summary note.
-pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan(ctx: &mut Ctx, data: &[u8]) -> Format {
     let check = check_header(data);
     for p in &check.problems {
         let offset = if p.rule == Rule::StHeaderRejected && p.message.contains("follow the last") {
@@ -582,7 +583,7 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         check.tensors,
         human_bytes(check.data_bytes)
     ));
-    "safetensors"
+    Format::Safetensors
 }
 
 /// File offset of a metadata key's JSON string in the header (8 when it cannot be found,

@@ -19,6 +19,7 @@
 
 use super::protobuf::{self, WireError, fields, last_bytes, offset_in, repeated_bytes};
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::Rule;
 
@@ -133,7 +134,7 @@ struct Tally {
 }
 
 /// Scans a `saved_model.pb`. Returns the format name.
-pub fn scan_saved_model(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan_saved_model(ctx: &mut Ctx, data: &[u8]) -> Format {
     let mut tally = Tally::default();
     if let Err(e) = walk_saved_model(ctx, data, &mut tally) {
         ctx.report(
@@ -150,7 +151,7 @@ pub fn scan_saved_model(ctx: &mut Ctx, data: &[u8]) -> &'static str {
             n => format!("{n} host-touching op(s)"),
         }
     ));
-    "tensorflow-savedmodel"
+    Format::TensorflowSavedmodel
 }
 
 fn walk_saved_model(ctx: &mut Ctx, data: &[u8], tally: &mut Tally) -> Result<(), WireError> {
@@ -282,7 +283,7 @@ pub fn is_keras_metadata(data: &[u8]) -> bool {
 
 /// Scans a Keras `keras_metadata.pb` (`SavedMetadata{nodes=1: SavedObject{node_path=3,
 /// identifier=4, metadata=5}}`): each node's metadata JSON is analysed like a Keras config.
-pub fn scan_keras_metadata(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan_keras_metadata(ctx: &mut Ctx, data: &[u8]) -> Format {
     let nodes = match repeated_bytes(data, 1) {
         Ok(nodes) => nodes,
         Err(e) => {
@@ -290,7 +291,7 @@ pub fn scan_keras_metadata(ctx: &mut Ctx, data: &[u8]) -> &'static str {
                 Finding::new(Rule::TfMalformed, format!("keras_metadata.pb: {e}"))
                     .at(e.offset as u64),
             );
-            return "keras-metadata";
+            return Format::KerasMetadata;
         }
     };
     let mut count = 0usize;
@@ -322,7 +323,7 @@ pub fn scan_keras_metadata(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         "keras_metadata.pb: {count} object(s) analysed, {}",
         total.describe()
     ));
-    "keras-metadata"
+    Format::KerasMetadata
 }
 
 #[cfg(test)]

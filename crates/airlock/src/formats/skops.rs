@@ -112,7 +112,7 @@ mod tests {
             let data = fixture(name);
             Scanner::default().scan_with("schema.json", &data, |ctx, d| {
                 check_skops_schema(ctx, d);
-                "skops"
+                crate::format::Format::Skops
             })
         };
         let bad = scan("skops_schema_malicious.json");

@@ -16,6 +16,7 @@ use crate::hash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use crate::containers::zip::{self, ZipArchive, ZipEntry};
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::pickle::machine;
 use crate::report::Finding;
 use crate::rules::Rule;
@@ -23,7 +24,7 @@ use crate::rules::Rule;
 use super::torch::{StorageRef, take_storage_refs};
 
 /// Scans a zip that [`zip::zip_flavour`] identified as a PyTorch archive.
-pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
+pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> Format {
     let central: Vec<&ZipEntry> = archive.entries().iter().filter(|e| e.in_central).collect();
     let root = central
         .first()
@@ -89,7 +90,7 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
             ctx.in_jit_pickle(Some(&defined), |ctx| {
                 zip::scan_entry_with(archive, entry, ctx, |ctx, data| {
                     let format = super::route(ctx, data);
-                    other_pickles += usize::from(format == "pickle");
+                    other_pickles += usize::from(format == Format::Pickle);
                     format
                 })
             });
@@ -104,7 +105,7 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
         } else if !(entry.is_dir() && entry.compressed_size == 0) {
             zip::scan_entry_with(archive, entry, ctx, |ctx, data| {
                 let format = super::route(ctx, data);
-                other_pickles += usize::from(format == "pickle");
+                other_pickles += usize::from(format == Format::Pickle);
                 format
             });
         }
@@ -158,9 +159,9 @@ pub fn scan(ctx: &mut Ctx, archive: &ZipArchive) -> &'static str {
                 }
             ),
         ));
-        "torchscript"
+        Format::Torchscript
     } else {
-        "pytorch-zip"
+        Format::PytorchZip
     }
 }
 
@@ -226,7 +227,7 @@ fn scan_code_file(
             verifier.unverified(name, "the file was not searched whole (byte cap)");
         }
         read = true;
-        super::route_besides(ctx, bytes).unwrap_or("torchscript-code")
+        super::route_besides(ctx, bytes).unwrap_or(Format::TorchscriptCode)
     });
     if !read {
         verifier.unverified(name, "the file could not be read");
@@ -285,7 +286,7 @@ fn scan_main_pickle<'a>(
                 "data.pkl: {} opcodes, {} imports",
                 outcome.opcodes, outcome.imports
             ));
-            ("pickle", refs)
+            (Format::Pickle, refs)
         });
         storages = found.unwrap_or_default();
     }

@@ -8,6 +8,7 @@
 use crate::containers::zip::{self, ZipArchive, ZipFlavour, zip_flavour};
 use crate::containers::zip_image::SparseFile;
 use crate::ctx::Ctx;
+use crate::format::Format;
 
 /// What a zip's top-level member names say it is, beyond torch and npz.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,13 +44,13 @@ fn layout(archive: &ZipArchive) -> Layout {
 /// In a `.keras` archive, `config.json` and `metadata.json` are also read as Keras JSON; in a
 /// skops archive, `schema.json` is checked against the policy. Those members (and all others)
 /// are still scanned by content: the layout adds checks, it never replaces the content route.
-pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan(ctx: &mut Ctx, data: &[u8]) -> Format {
     scan_archive(ctx, &ZipArchive::parse(data))
 }
 
 /// [`scan`] of an archive already parsed (a llamafile's embedded zip, found after its
 /// executable part).
-pub fn scan_archive(ctx: &mut Ctx, archive: &ZipArchive<'_>) -> &'static str {
+pub fn scan_archive(ctx: &mut Ctx, archive: &ZipArchive<'_>) -> Format {
     archive.report_anomalies(ctx);
     let flavour = zip_flavour(archive);
     if flavour == ZipFlavour::TorchZip {
@@ -103,32 +104,32 @@ pub fn scan_archive(ctx: &mut Ctx, archive: &ZipArchive<'_>) -> &'static str {
     }
     ctx.note(format!("{members} members"));
     match (flavour, layout) {
-        (_, Layout::Keras) => "keras",
-        (_, Layout::Skops) => "skops",
-        (ZipFlavour::Npz, Layout::Plain) => "npz",
-        (ZipFlavour::Generic | ZipFlavour::TorchZip, Layout::Plain) => "zip",
+        (_, Layout::Keras) => Format::Keras,
+        (_, Layout::Skops) => Format::Skops,
+        (ZipFlavour::Npz, Layout::Plain) => Format::Npz,
+        (ZipFlavour::Generic | ZipFlavour::TorchZip, Layout::Plain) => Format::Zip,
     }
 }
 
 /// Scans the sparse image of a PyTorch zip (built only for zips of that flavour, see
 /// [`crate::containers::zip_image`]) exactly as [`scan`] scans the whole file.
-pub fn scan_torch_image(ctx: &mut Ctx, image: &SparseFile) -> &'static str {
+pub fn scan_torch_image(ctx: &mut Ctx, image: &SparseFile) -> Format {
     let archive = ZipArchive::parse(zip::ZipBytes::Sparse(image));
     archive.report_anomalies(ctx);
     super::torch_zip::scan(ctx, &archive)
 }
 
-fn scan_keras_config_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+fn scan_keras_config_member(ctx: &mut Ctx, data: &[u8]) -> Format {
     super::keras::scan_keras_json(ctx, data, "config.json");
-    super::route_besides(ctx, data).unwrap_or("keras-config")
+    super::route_besides(ctx, data).unwrap_or(Format::KerasConfig)
 }
 
-fn scan_keras_metadata_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+fn scan_keras_metadata_member(ctx: &mut Ctx, data: &[u8]) -> Format {
     super::keras::scan_keras_json(ctx, data, "metadata.json");
-    super::route_besides(ctx, data).unwrap_or("keras-metadata")
+    super::route_besides(ctx, data).unwrap_or(Format::KerasMetadata)
 }
 
-fn scan_skops_schema_member(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+fn scan_skops_schema_member(ctx: &mut Ctx, data: &[u8]) -> Format {
     super::skops::check_skops_schema(ctx, data);
-    super::route_besides(ctx, data).unwrap_or("skops-schema")
+    super::route_besides(ctx, data).unwrap_or(Format::SkopsSchema)
 }

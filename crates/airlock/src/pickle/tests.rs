@@ -594,7 +594,7 @@ fn assert_fast_and_full_agree(label: &str, data: &[u8]) {
     let mut took_fast_pass = false;
     scanner.scan_with("t", data, |ctx, data| {
         took_fast_pass = super::machine::run(ctx, data, 0).fast_pass;
-        "pickle"
+        crate::format::Format::Pickle
     });
     assert!(took_fast_pass, "{label}: the fast pass did not run");
     let fast = scanner.scan_with("t", data, scan_pickles);

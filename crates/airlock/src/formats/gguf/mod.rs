@@ -15,6 +15,7 @@ pub mod template;
 use std::collections::HashSet;
 
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::Rule;
 
@@ -709,7 +710,7 @@ fn report_template(ctx: &mut Ctx, key: &str, offset: u64, text: &str) -> bool {
 }
 
 /// Scans a GGUF file: reference checks, chat templates, metadata text, summary note.
-pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan(ctx: &mut Ctx, data: &[u8]) -> Format {
     let parsed = parse(data);
     for s in parsed.problems.iter().chain(parsed.fatal.iter()) {
         ctx.report(Finding::new(s.rule, s.message.clone()).at(s.offset));
@@ -765,7 +766,7 @@ pub fn scan(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         crate::text::human_bytes(parsed.data_bytes),
         if text_clean { "" } else { ", metadata flagged" }
     ));
-    "gguf"
+    Format::Gguf
 }
 
 fn count(n: u64, what: &str) -> String {

@@ -16,6 +16,7 @@ pub mod folder;
 
 use super::protobuf::{WireError, fields, offset_in};
 use crate::ctx::Ctx;
+use crate::format::Format;
 use crate::report::Finding;
 use crate::rules::{Rule, Severity};
 
@@ -78,7 +79,7 @@ struct Tally {
 }
 
 /// Scans an ONNX model. Returns the format name.
-pub fn scan_onnx(ctx: &mut Ctx, data: &[u8]) -> &'static str {
+pub fn scan_onnx(ctx: &mut Ctx, data: &[u8]) -> Format {
     let mut tally = Tally::default();
     if let Err(e) = walk_model(ctx, data, &mut tally) {
         ctx.report(
@@ -120,7 +121,7 @@ pub fn scan_onnx(ctx: &mut Ctx, data: &[u8]) -> &'static str {
         tally.initializer_bytes,
         tally.refs.len()
     ));
-    "onnx"
+    Format::Onnx
 }
 
 /// The external-data references of every tensor in the model, for folder-level checks
