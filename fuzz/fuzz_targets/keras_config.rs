@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let scanner = airlock::Scanner::default();
     let report = scanner.scan_with("config.json", data, |ctx, d| {
         airlock::formats::keras::scan_keras_config(ctx, d);
-        "keras-config"
+        airlock::format::Format::KerasConfig
     });
     common::check_report(&report);
 });

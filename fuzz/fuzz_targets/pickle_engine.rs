@@ -74,7 +74,7 @@ fn pickle_ends(scanner: &Scanner, data: &[u8]) -> Vec<usize> {
             ends.push(outcome.end);
             start = outcome.end;
         }
-        "pickle"
+        airlock::format::Format::Pickle
     });
     ends
 }
@@ -147,7 +147,7 @@ fuzz_target!(|data: &[u8]| {
                 outcome.limited,
                 airlock::formats::torch::storage_refs(&outcome),
             ));
-            "pickle"
+            airlock::format::Format::Pickle
         });
         let (end, stopped, limited, storages) = full.expect("the machine ran");
         if !limited {
