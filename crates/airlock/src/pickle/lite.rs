@@ -27,13 +27,11 @@
 //! would add (state passed by reference, the reader no longer kept in registers; see
 //! `Reader::next_raw_full`).
 
-use super::machine::{
-    DICT_LIKE, FIRST_RESERVE_INPUT, LIST_LIKE, PERIODIC_CHECK_INTERVAL, SET_LIKE,
-};
+use super::bounds::{FIRST_RESERVE_INPUT, MAX_KEPT_CHILDREN, PERIODIC_CHECK_INTERVAL};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::persistent::{self, StorageRef, StorageType};
 use super::reader::{RawInstr, Reader};
-use super::semantics::{self, Action};
+use super::semantics::{self, Action, DICT_LIKE, LIST_LIKE, SET_LIKE, is_python_path};
 use crate::policy::Policy;
 use crate::report::{Finding, Rating};
 use crate::rules::Rule;
@@ -152,7 +150,7 @@ fn persistent_load(
     else {
         return false;
     };
-    if storages.len() < super::machine::MAX_KEPT_CHILDREN {
+    if storages.len() < MAX_KEPT_CHILDREN {
         storages.push(storage);
     }
     true
@@ -189,7 +187,7 @@ pub struct LiteOutcome {
     pub imports: Vec<(String, String, u64)>,
     pub calls: u32,
     /// The storage every persistent load referenced, in order (at most
-    /// [`super::machine::MAX_KEPT_CHILDREN`], as the machine keeps).
+    /// [`MAX_KEPT_CHILDREN`], as the machine keeps).
     pub storages: Vec<StorageRef>,
 }
 
@@ -439,9 +437,7 @@ pub fn run_until(
                 let super::reader::Arg::Pair(module, name) = full.arg else {
                     return LiteResult::NeedsFull;
                 };
-                if !super::machine::is_python_path(&module)
-                    || !super::machine::is_python_path(&name)
-                {
+                if !is_python_path(&module) || !is_python_path(&name) {
                     return LiteResult::NeedsFull;
                 }
                 let Some(global) =
@@ -475,7 +471,7 @@ pub fn run_until(
                     }
                     return LiteResult::NeedsFull;
                 };
-                if !super::machine::is_python_path(m) || !super::machine::is_python_path(n) {
+                if !is_python_path(m) || !is_python_path(n) {
                     return LiteResult::NeedsFull;
                 }
                 let Some(global) = import(policy, m, n, at, &mut globals, &mut out.imports) else {
