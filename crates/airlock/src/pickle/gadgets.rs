@@ -15,7 +15,6 @@
 //! would evaluate to anything but what dill writes) leaves the gadget rated as before. See
 //! `docs/policy.md` ("Resolver gadgets").
 
-use super::semantics::is_python_path;
 use super::value::{Arena, Node, Value};
 
 /// A function that resolves its constant arguments to another object.
@@ -78,7 +77,7 @@ pub fn resolve(gadget: Gadget, arena: &Arena<'_>, args: Value) -> Result<Resolut
             [module, name] => {
                 let module = constant_text(arena, *module, "module")?;
                 let name = attribute_name(arena, *name)?;
-                if !is_python_path(module) {
+                if !super::machine::is_python_path(module) {
                     return Err(format!("module {module:?} is not a dotted Python name"));
                 }
                 Ok(Resolution::Global {
@@ -124,7 +123,9 @@ fn resolve_getattr(arena: &Arena<'_>, items: &[Value]) -> Result<Resolution, Str
             arena.describe(*target)
         )
     })?;
-    if !is_python_path(&global.module) || !is_python_path(&global.name) {
+    if !super::machine::is_python_path(&global.module)
+        || !super::machine::is_python_path(&global.name)
+    {
         return Err("its object is a global computed at load time".into());
     }
     Ok(Resolution::Global {
@@ -146,7 +147,7 @@ fn constant_text<'x>(arena: &'x Arena<'_>, value: Value, what: &str) -> Result<&
 /// (dunder names reach interpreter internals; `__x` names are private and name-mangled).
 fn attribute_name<'x>(arena: &'x Arena<'_>, value: Value) -> Result<&'x str, String> {
     let name = constant_text(arena, value, "attribute name")?;
-    if name.contains('.') || !is_python_path(name) {
+    if name.contains('.') || !super::machine::is_python_path(name) {
         return Err(format!("attribute name {name:?} is not an identifier"));
     }
     if name.starts_with("__") {

@@ -27,11 +27,13 @@
 //! would add (state passed by reference, the reader no longer kept in registers; see
 //! `Reader::next_raw_full`).
 
-use super::bounds::{FIRST_RESERVE_INPUT, MAX_KEPT_CHILDREN, PERIODIC_CHECK_INTERVAL};
+use super::machine::{
+    DICT_LIKE, FIRST_RESERVE_INPUT, LIST_LIKE, PERIODIC_CHECK_INTERVAL, SET_LIKE,
+};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::persistent::{self, StorageRef, StorageType};
 use super::reader::{RawInstr, Reader};
-use super::semantics::{self, Action, DICT_LIKE, LIST_LIKE, SET_LIKE, is_python_path};
+use super::semantics::{self, Action};
 use crate::policy::Policy;
 use crate::report::{Finding, Rating};
 use crate::rules::Rule;
@@ -150,7 +152,7 @@ fn persistent_load(
     else {
         return false;
     };
-    if storages.len() < MAX_KEPT_CHILDREN {
+    if storages.len() < super::machine::MAX_KEPT_CHILDREN {
         storages.push(storage);
     }
     true
@@ -187,7 +189,7 @@ pub struct LiteOutcome {
     pub imports: Vec<(String, String, u64)>,
     pub calls: u32,
     /// The storage every persistent load referenced, in order (at most
-    /// [`MAX_KEPT_CHILDREN`], as the machine keeps).
+    /// [`super::machine::MAX_KEPT_CHILDREN`], as the machine keeps).
     pub storages: Vec<StorageRef>,
 }
 
@@ -437,7 +439,9 @@ pub fn run_until(
                 let super::reader::Arg::Pair(module, name) = full.arg else {
                     return LiteResult::NeedsFull;
                 };
-                if !is_python_path(&module) || !is_python_path(&name) {
+                if !super::machine::is_python_path(&module)
+                    || !super::machine::is_python_path(&name)
+                {
                     return LiteResult::NeedsFull;
                 }
                 let Some(global) =
@@ -471,7 +475,7 @@ pub fn run_until(
                     }
                     return LiteResult::NeedsFull;
                 };
-                if !is_python_path(m) || !is_python_path(n) {
+                if !super::machine::is_python_path(m) || !super::machine::is_python_path(n) {
                     return LiteResult::NeedsFull;
                 }
                 let Some(global) = import(policy, m, n, at, &mut globals, &mut out.imports) else {

@@ -13,13 +13,10 @@
 
 use crate::hash::HashMap;
 
-use super::bounds::{FIRST_RESERVE_INPUT, MAX_KEPT_CHILDREN, PERIODIC_CHECK_INTERVAL};
 use super::gadgets::{self, Gadget, Resolution};
 use super::opcodes::{HIGHEST_PROTOCOL, Opcode};
 use super::reader::{Arg, DecodeError, Instr, Long, Reader};
-use super::semantics::{
-    self, Action, Container as Built, DICT_LIKE, Items, LIST_LIKE, SET_LIKE, is_python_path,
-};
+use super::semantics::{self, Action, Container as Built, Items};
 use super::value::{Arena, Call, CallKind, Global, Node, Span, Value};
 use crate::ctx::Ctx;
 use crate::policy::Assessment;
@@ -27,8 +24,16 @@ use crate::policy::profiles::Container;
 use crate::report::{Finding, Rating};
 use crate::rules::{Rule, Severity};
 
+/// Children kept per container; beyond this a container only counts its items.
+pub(super) const MAX_KEPT_CHILDREN: usize = 1 << 20;
 /// Memo indices below this live in a dense vector; larger ones in a map.
 const DENSE_MEMO: usize = 1 << 20;
+/// How often (in opcodes) the time budget is checked, and after how many opcodes a pickle
+/// counts as large enough to reserve capacity for ([`Reserve`]). At a few nanoseconds per
+/// opcode this is well under a millisecond, so a timeout is met within 10 % for any timeout
+/// of 10 ms or more.
+pub(crate) const PERIODIC_CHECK_INTERVAL: u64 = 1 << 14;
+
 /// What running one pickle produced.
 #[derive(Debug)]
 pub struct Outcome<'a> {
@@ -287,6 +292,9 @@ struct Reserve {
 
 /// Most entries reserved for any one vector; past it they grow as usual.
 const MAX_RESERVED: usize = 1 << 20;
+
+/// Input bytes whose reservation every pickle gets before its first opcode ([`Reserve`]).
+pub(crate) const FIRST_RESERVE_INPUT: usize = 16 << 10;
 
 impl Reserve {
     fn for_input(bytes: usize) -> Self {
@@ -1490,6 +1498,31 @@ impl<'a> Machine<'a, '_, '_> {
         }
         self.new_node(Node::PersistentLoad { pid, offset: at }, 1)
     }
+}
+
+/// Classes whose instances accept SETITEM(S) like a dict.
+pub(super) const DICT_LIKE: &[&str] = &[
+    "collections.OrderedDict",
+    "collections.Counter",
+    "collections.defaultdict",
+    "builtins.dict",
+    // A `dict` subclass (scikit-learn's dataset and `cv_results_` container); pickled as
+    // NEWOBJ then SETITEMS.
+    "sklearn.utils._bunch.Bunch",
+];
+/// Classes whose instances accept APPEND(S) like a list.
+pub(super) const LIST_LIKE: &[&str] = &["builtins.list", "collections.deque"];
+/// Classes whose instances accept ADDITEMS like a set.
+pub(super) const SET_LIKE: &[&str] = &["builtins.set"];
+
+/// A dotted path of Python identifiers (`os.path`, `Popen`, `évalue`), as `find_class` needs.
+pub(crate) fn is_python_path(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+                && chars.all(|c| c == '_' || c.is_alphanumeric())
+        })
 }
 
 fn clip(text: &str) -> &str {

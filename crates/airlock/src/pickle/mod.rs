@@ -9,7 +9,6 @@
 //! (torch's storage ids in [`persistent`], joblib's array records in [`joblib`]) and imports
 //! nothing from `formats`.
 
-pub mod bounds;
 pub mod disasm;
 pub mod gadgets;
 pub mod joblib;

@@ -9,10 +9,6 @@
 //! Each interpreter matches on [`Action`] and applies it to its own representation of
 //! values; opcodes that share an action differ only in how their argument is encoded. A
 //! missing opcode fails the build (the table is checked when it is built).
-//!
-//! The loader facts both interpreters apply also live here: which classes accept
-//! SETITEM(S), APPEND(S) and ADDITEMS like a dict, list or set, and which names
-//! `find_class` accepts ([`is_python_path`]).
 
 use super::opcodes::{ArgKind, OPCODE_COUNT, Opcode};
 use super::value::CallKind;
@@ -302,31 +298,6 @@ semantics! {
     BYTEARRAY8: [] -> [Any], A::PushByteArray;
     NEXT_BUFFER: [] -> [Any], A::NextBuffer;
     READONLY_BUFFER: [Any] -> [Any], A::ReadonlyBuffer;
-}
-
-/// Classes whose instances accept SETITEM(S) like a dict.
-pub(super) const DICT_LIKE: &[&str] = &[
-    "collections.OrderedDict",
-    "collections.Counter",
-    "collections.defaultdict",
-    "builtins.dict",
-    // A `dict` subclass (scikit-learn's dataset and `cv_results_` container); pickled as
-    // NEWOBJ then SETITEMS.
-    "sklearn.utils._bunch.Bunch",
-];
-/// Classes whose instances accept APPEND(S) like a list.
-pub(super) const LIST_LIKE: &[&str] = &["builtins.list", "collections.deque"];
-/// Classes whose instances accept ADDITEMS like a set.
-pub(super) const SET_LIKE: &[&str] = &["builtins.set"];
-
-/// A dotted path of Python identifiers (`os.path`, `Popen`, `évalue`), as `find_class` needs.
-pub(crate) fn is_python_path(text: &str) -> bool {
-    !text.is_empty()
-        && text.split('.').all(|part| {
-            let mut chars = part.chars();
-            chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
-                && chars.all(|c| c == '_' || c.is_alphanumeric())
-        })
 }
 
 #[cfg(test)]

@@ -1040,12 +1040,12 @@ fn a_small_pickle_in_a_large_input_reserves_nothing_for_the_rest() {
             let outcome = super::machine::run_full(ctx, &stream, start);
             assert!(outcome.stopped);
             assert!(
-                outcome.arena.capacity() <= super::bounds::FIRST_RESERVE_INPUT / 4,
+                outcome.arena.capacity() <= super::machine::FIRST_RESERVE_INPUT / 4,
                 "start {start}: room for {} nodes",
                 outcome.arena.capacity()
             );
             assert!(
-                outcome.persistent_ids.capacity() <= super::bounds::FIRST_RESERVE_INPUT / 4,
+                outcome.persistent_ids.capacity() <= super::machine::FIRST_RESERVE_INPUT / 4,
                 "start {start}"
             );
         }
