@@ -29,6 +29,7 @@
 
 pub mod folder;
 pub mod interpret;
+pub mod layout;
 pub mod plan;
 pub mod source;
 #[doc(hidden)]

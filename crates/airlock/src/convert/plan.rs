@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use safetensors::Dtype;
 
 use super::interpret::{self, StateDict, TensorRef};
+use super::layout::{DATA_ALIGNMENT, MAX_GATHER_SPAN, is_contiguous, view_span};
 use super::source::{Checkpoint, Source};
-use super::write::{DATA_ALIGNMENT, MAX_GATHER_SPAN, view_span};
 use super::{ConvertError, Options};
 
 /// One tensor of the output.
@@ -287,17 +287,4 @@ pub fn shared_groups(tensors: &[TensorRef]) -> Vec<SharedGroup> {
         .collect();
     groups.sort_by(|a, b| a.kept.cmp(&b.kept));
     groups
-}
-
-/// C-contiguous: each stride equals the product of the sizes after it (ignoring size-1
-/// dimensions, whose stride never matters), so the bytes are one run.
-pub fn is_contiguous(t: &TensorRef) -> bool {
-    let mut expected = 1u64;
-    for (&d, &s) in t.shape.iter().zip(&t.strides).rev() {
-        if d != 1 && s != expected {
-            return false;
-        }
-        expected = expected.saturating_mul(d);
-    }
-    true
 }

@@ -600,7 +600,7 @@ fn large_outputs_keep_page_sized_tensors_on_pages() {
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let data_start = 8 + header_len;
     assert_eq!(
-        data_start % write::DATA_ALIGNMENT,
+        data_start % layout::DATA_ALIGNMENT,
         0,
         "data starts on a page"
     );
@@ -611,7 +611,7 @@ fn large_outputs_keep_page_sized_tensors_on_pages() {
     // Page-sized first (descending dtype, then name), then the rest the same way.
     let (mut page_sized, mut rest): (Vec<_>, Vec<_>) = specs
         .iter()
-        .partition(|s| s.storage.len() % write::DATA_ALIGNMENT == 0);
+        .partition(|s| s.storage.len() % layout::DATA_ALIGNMENT == 0);
     let key = |s: &&testkit::TensorSpec| {
         let t = st.tensor(&s.name).unwrap();
         (std::cmp::Reverse(t.dtype()), s.name.clone())
@@ -629,8 +629,8 @@ fn large_outputs_keep_page_sized_tensors_on_pages() {
         let at = t.data().as_ptr() as usize - base;
         let spec = specs.iter().find(|s| &s.name == name).unwrap();
         assert_eq!(at % spec.element_size as usize, 0, "{name} element-aligned");
-        if spec.storage.len() % write::DATA_ALIGNMENT == 0 {
-            assert_eq!(at % write::DATA_ALIGNMENT, 0, "{name} on a page");
+        if spec.storage.len() % layout::DATA_ALIGNMENT == 0 {
+            assert_eq!(at % layout::DATA_ALIGNMENT, 0, "{name} on a page");
         }
         assert_eq!(t.data(), spec.storage.as_slice(), "bytes of {name}");
     }
@@ -895,7 +895,7 @@ fn wide_strided_views_of_deflated_records_are_refused() {
         .unwrap()
         .tensors;
     let t = tensors.iter().find(|t| t.name == "base.t").unwrap();
-    plan::check_gather(&checkpoint, t, write::MAX_GATHER_SPAN).unwrap();
+    plan::check_gather(&checkpoint, t, layout::MAX_GATHER_SPAN).unwrap();
     let err = plan::check_gather(&checkpoint, t, 16).unwrap_err();
     assert!(err.to_string().contains("deflated record"), "{err}");
     let contiguous = tensors.iter().find(|t| t.name == "base.rows").unwrap();

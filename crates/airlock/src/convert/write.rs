@@ -24,22 +24,10 @@ use safetensors::tensor::TensorInfo;
 use tempfile::NamedTempFile;
 
 use super::interpret::{TensorRef, last_index};
-use super::plan::{Plan, PlannedTensor, SharedGroup, is_contiguous};
+use super::layout::{ALIGN_DATA_FROM, DATA_ALIGNMENT, MAX_GATHER_SPAN, is_contiguous, view_span};
+use super::plan::{Plan, PlannedTensor, SharedGroup};
 use super::source::{CHUNK, Checkpoint, CopyBuffer, Source, StorageRecord};
 use super::{ConvertError, Options};
-
-pub use crate::limits::caps::convert::MAX_GATHER_SPAN;
-
-/// Data of at least this size starts at a [`DATA_ALIGNMENT`] boundary of the output.
-pub const ALIGN_DATA_FROM: u64 = 1 << 20;
-
-/// Boundary the data of a large output starts at: a page, so that the kernel's file-to-file
-/// copy writes whole destination pages. Measured on the 1 GB bench checkpoint (437 copies,
-/// warm page cache, `copy_file_range`): 0.58 s with the data at `8 + header` (8-aligned, as
-/// `save_file` writes it) against 0.51 s page-aligned, median of six alternating runs each.
-/// (Measured when tensors were copied with `copy_file_range`; the buffered copy that replaced
-/// it does not depend on alignment, and a page-aligned start costs at most 4 KiB of padding.)
-pub const DATA_ALIGNMENT: usize = 4096;
 
 /// Bytes written between two requests to start writeback.
 const WRITEBACK_STEP: u64 = 64 << 20;
@@ -318,14 +306,6 @@ fn storage_record(checkpoint: &Checkpoint, t: &TensorRef) -> std::io::Result<Sto
     checkpoint
         .record(&t.storage)
         .ok_or_else(|| std::io::Error::other(format!("storage `{}` vanished", t.storage)))
-}
-
-/// `[start, end)` in bytes of the storage a non-empty view reads: from its first element to
-/// the end of its last. `None` when the arithmetic overflows.
-pub fn view_span(t: &TensorRef) -> Option<(u64, u64)> {
-    let start = t.offset.checked_mul(t.element_size)?;
-    let end = last_index(t)?.checked_add(1)?.checked_mul(t.element_size)?;
-    Some((start, end))
 }
 
 /// Produces a tensor's elements in C order, in chunks of whole elements (before any byte

@@ -242,7 +242,7 @@ pub struct TfliteOp {
 /// deprecated_builtin_code=0, custom_code=1, builtin_code=3) from a TFLite flatbuffer. A
 /// hand-written bounded flatbuffer walk: four table lookups do not justify a flatbuffers
 /// dependency plus generated code, and every offset here is checked.
-pub fn tflite_operator_codes(data: &[u8]) -> Result<Vec<TfliteOp>, String> {
+pub fn tflite_operator_codes(data: &[u8]) -> Result<Vec<TfliteOp>, FlatbufferError> {
     const CUSTOM: i32 = 32;
     let fb = Flatbuffer::new(data);
     let model = fb.deref(0)?;
@@ -251,7 +251,7 @@ pub fn tflite_operator_codes(data: &[u8]) -> Result<Vec<TfliteOp>, String> {
     };
     let count = fb.u32(vector)? as usize;
     if count > data.len() / 4 {
-        return Err("operator_codes longer than the file".into());
+        return Err(FlatbufferError::OperatorCodesPastEnd);
     }
     (0..count)
         .map(|i| {
@@ -282,9 +282,27 @@ pub fn tflite_operator_codes(data: &[u8]) -> Result<Vec<TfliteOp>, String> {
 /// the TFLite finding has always used.
 struct Flatbuffer<'a>(crate::bytes::ByteReader<'a>);
 
+/// Why a TFLite flatbuffer's operator codes could not be read. Its `Display` is the text
+/// the finding quotes, spelled out here because the reports are compared byte for byte
+/// (`scripts/identity.py`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FlatbufferError {
+    /// A read at this offset needed bytes past the end of the file.
+    #[error("offset {0:#x} outside the file")]
+    Outside(usize),
+    #[error("offset outside the file")]
+    OffsetOutside,
+    #[error("vtable outside the file")]
+    VtableOutside,
+    #[error("string outside the file")]
+    StringOutside,
+    #[error("operator_codes longer than the file")]
+    OperatorCodesPastEnd,
+}
+
 #[cold]
-fn outside(at: usize) -> String {
-    format!("offset {at:#x} outside the file")
+fn outside(at: usize) -> FlatbufferError {
+    FlatbufferError::Outside(at)
 }
 
 impl Flatbuffer<'_> {
@@ -294,30 +312,30 @@ impl Flatbuffer<'_> {
     fn len(&self) -> usize {
         self.0.data().len()
     }
-    fn byte(&self, at: usize) -> Result<u8, String> {
+    fn byte(&self, at: usize) -> Result<u8, FlatbufferError> {
         let mut r = self.0.at(at).map_err(|_| outside(at))?;
         r.read_u8().map_err(|_| outside(at))
     }
-    fn u16(&self, at: usize) -> Result<u16, String> {
+    fn u16(&self, at: usize) -> Result<u16, FlatbufferError> {
         // The message names the first byte missing, as when read one byte at a time.
         let first_missing = if at < self.len() { at + 1 } else { at };
         let mut r = self.0.at(at).map_err(|_| outside(at))?;
         r.read_u16_le().map_err(|_| outside(first_missing))
     }
-    fn u32(&self, at: usize) -> Result<u32, String> {
+    fn u32(&self, at: usize) -> Result<u32, FlatbufferError> {
         let mut r = self.0.at(at).map_err(|_| outside(at))?;
         r.read_u32_le().map_err(|_| outside(at))
     }
     /// Follows the unsigned offset stored at `at`.
-    fn deref(&self, at: usize) -> Result<usize, String> {
+    fn deref(&self, at: usize) -> Result<usize, FlatbufferError> {
         at.checked_add(self.u32(at)? as usize)
             .filter(|&t| t < self.len())
-            .ok_or_else(|| "offset outside the file".into())
+            .ok_or(FlatbufferError::OffsetOutside)
     }
     /// Position of field `index` of the table at `table`, if present.
-    fn field_at(&self, table: usize, index: usize) -> Result<Option<usize>, String> {
+    fn field_at(&self, table: usize, index: usize) -> Result<Option<usize>, FlatbufferError> {
         let vtable = (table as i64) - i64::from(self.u32(table)? as i32);
-        let vtable = usize::try_from(vtable).map_err(|_| "vtable outside the file")?;
+        let vtable = usize::try_from(vtable).map_err(|_| FlatbufferError::VtableOutside)?;
         let vt_len = usize::from(self.u16(vtable)?);
         let slot = 4 + 2 * index;
         if slot + 2 > vt_len {
@@ -326,18 +344,18 @@ impl Flatbuffer<'_> {
         let off = usize::from(self.u16(vtable + slot)?);
         Ok((off != 0).then_some(table + off))
     }
-    fn field_ref(&self, table: usize, index: usize) -> Result<Option<usize>, String> {
+    fn field_ref(&self, table: usize, index: usize) -> Result<Option<usize>, FlatbufferError> {
         self.field_at(table, index)?
             .map(|at| self.deref(at))
             .transpose()
     }
-    fn string(&self, at: usize) -> Result<String, String> {
+    fn string(&self, at: usize) -> Result<String, FlatbufferError> {
         let len = self.u32(at)? as usize;
         let bytes = self
             .0
             .at(at + 4)
             .and_then(|mut r| r.read_bytes(len))
-            .map_err(|_| "string outside the file")?;
+            .map_err(|_| FlatbufferError::StringOutside)?;
         Ok(String::from_utf8_lossy(bytes).chars().take(200).collect())
     }
 }

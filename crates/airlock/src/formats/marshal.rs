@@ -15,7 +15,7 @@
 
 use std::rc::Rc;
 
-use crate::bytes::ByteReader;
+use crate::bytes::{ByteReader, ReadError};
 
 use crate::limits::caps::marshal::MAX_COLLECTED;
 use crate::limits::caps::marshal::MAX_DEPTH;
@@ -54,8 +54,39 @@ struct Reader<'a> {
     summary: CodeSummary,
 }
 
+/// Why marshal data could not be read as a code object. Its `Display` is the text the Keras
+/// findings quote, so each message is spelled out here (the reports are compared byte for byte
+/// by `scripts/identity.py`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MarshalError {
+    #[error("truncated marshal data")]
+    Truncated,
+    #[error("object runs past the end (at offset {at})")]
+    PastEnd { at: usize },
+    #[error("length overflow")]
+    LengthOverflow,
+    #[error("negative length")]
+    NegativeLength,
+    #[error("marshal data nested too deeply")]
+    TooDeep,
+    #[error("too many marshal objects")]
+    TooManyObjects,
+    #[error("the payload is not a code object")]
+    NotCode,
+    #[error("reference to an unknown object")]
+    UnknownReference,
+    #[error("unknown marshal type {:?} at offset {at}", char::from(*kind))]
+    UnknownType { kind: u8, at: usize },
+    #[error("sequence longer than the data left")]
+    SequencePastEnd,
+    #[error("code object header matches no known CPython 3 layout")]
+    UnknownLayout,
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
 /// Reads a marshal'd code object. Errors say what was wrong and where.
-pub fn summarize_code(data: &[u8]) -> Result<CodeSummary, String> {
+pub fn summarize_code(data: &[u8]) -> Result<CodeSummary, MarshalError> {
     let mut reader = Reader {
         bytes: ByteReader::new(data),
         refs: Vec::new(),
@@ -65,49 +96,47 @@ pub fn summarize_code(data: &[u8]) -> Result<CodeSummary, String> {
     };
     match reader.object(0)? {
         Obj::Code => Ok(reader.summary),
-        _ => Err("the payload is not a code object".into()),
+        _ => Err(MarshalError::NotCode),
     }
 }
 
 impl Reader<'_> {
-    fn byte(&mut self) -> Result<u8, String> {
-        self.bytes
-            .read_u8()
-            .map_err(|_| "truncated marshal data".to_string())
+    fn byte(&mut self) -> Result<u8, MarshalError> {
+        self.bytes.read_u8().map_err(|_| MarshalError::Truncated)
     }
 
-    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+    fn take(&mut self, n: usize) -> Result<&[u8], MarshalError> {
         let at = self.bytes.position();
-        at.checked_add(n).ok_or("length overflow")?;
+        at.checked_add(n).ok_or(MarshalError::LengthOverflow)?;
         self.bytes
             .read_bytes(n)
-            .map_err(|_| format!("object runs past the end (at offset {at})"))
+            .map_err(|_| MarshalError::PastEnd { at })
     }
 
-    fn int32(&mut self) -> Result<i32, String> {
+    fn int32(&mut self) -> Result<i32, MarshalError> {
         let at = self.bytes.position();
         self.bytes
             .read_i32_le()
-            .map_err(|_| format!("object runs past the end (at offset {at})"))
+            .map_err(|_| MarshalError::PastEnd { at })
     }
 
-    fn len32(&mut self) -> Result<usize, String> {
-        usize::try_from(self.int32()?).map_err(|_| "negative length".to_string())
+    fn len32(&mut self) -> Result<usize, MarshalError> {
+        usize::try_from(self.int32()?).map_err(|_| MarshalError::NegativeLength)
     }
 
-    fn string(&mut self, n: usize) -> Result<Obj, String> {
+    fn string(&mut self, n: usize) -> Result<Obj, MarshalError> {
         let bytes = self.take(n)?;
         let text = String::from_utf8_lossy(bytes);
         Ok(Obj::Str(text.chars().take(MAX_KEPT_STRING).collect()))
     }
 
-    fn object(&mut self, depth: usize) -> Result<Obj, String> {
+    fn object(&mut self, depth: usize) -> Result<Obj, MarshalError> {
         if depth > MAX_DEPTH {
-            return Err("marshal data nested too deeply".into());
+            return Err(MarshalError::TooDeep);
         }
         self.objects += 1;
         if self.objects > MAX_OBJECTS {
-            return Err("too many marshal objects".into());
+            return Err(MarshalError::TooManyObjects);
         }
         let code = self.byte()?;
         let slot = (code & FLAG_REF != 0).then(|| {
@@ -123,7 +152,7 @@ impl Reader<'_> {
         Ok(obj)
     }
 
-    fn object_body(&mut self, kind: u8, depth: usize) -> Result<Obj, String> {
+    fn object_body(&mut self, kind: u8, depth: usize) -> Result<Obj, MarshalError> {
         Ok(match kind {
             b'0' | b'N' | b'F' | b'T' | b'S' | b'.' => Obj::Other,
             b'i' => self.take(4).map(|_| Obj::Other)?,
@@ -142,7 +171,7 @@ impl Reader<'_> {
             }
             b'l' => {
                 let digits = self.int32()?.unsigned_abs() as usize;
-                self.take(digits.checked_mul(2).ok_or("length overflow")?)?;
+                self.take(digits.checked_mul(2).ok_or(MarshalError::LengthOverflow)?)?;
                 Obj::Other
             }
             b's' => {
@@ -164,7 +193,7 @@ impl Reader<'_> {
                 self.refs
                     .get(index)
                     .cloned()
-                    .ok_or("reference to an unknown object")?
+                    .ok_or(MarshalError::UnknownReference)?
             }
             b'(' | b'[' | b'<' | b'>' => {
                 let n = self.len32()?;
@@ -177,7 +206,7 @@ impl Reader<'_> {
             b'{' => {
                 loop {
                     if self.bytes.peek_u8() == Ok(b'0') {
-                        self.bytes.skip(1).map_err(|e| e.to_string())?;
+                        self.bytes.skip(1)?;
                         break;
                     }
                     self.object(depth + 1)?;
@@ -193,18 +222,17 @@ impl Reader<'_> {
             }
             b'c' => self.code(depth)?,
             other => {
-                return Err(format!(
-                    "unknown marshal type {:?} at offset {}",
-                    other as char,
-                    self.bytes.position() - 1
-                ));
+                return Err(MarshalError::UnknownType {
+                    kind: other,
+                    at: self.bytes.position() - 1,
+                });
             }
         })
     }
 
-    fn sequence(&mut self, n: usize, depth: usize) -> Result<Obj, String> {
+    fn sequence(&mut self, n: usize, depth: usize) -> Result<Obj, MarshalError> {
         if n > self.bytes.bytes_left() {
-            return Err("sequence longer than the data left".into());
+            return Err(MarshalError::SequencePastEnd);
         }
         let mut items = Vec::with_capacity(n);
         for _ in 0..n {
@@ -215,7 +243,7 @@ impl Reader<'_> {
 
     /// Skips the int32 header fields (their number depends on the Python version), then reads
     /// co_code, co_consts and co_names, then the remaining objects of whichever layout fits.
-    fn code(&mut self, depth: usize) -> Result<Obj, String> {
+    fn code(&mut self, depth: usize) -> Result<Obj, MarshalError> {
         let start = self.bytes.position();
         let ints = [5usize, 6]
             .into_iter()
@@ -225,7 +253,7 @@ impl Reader<'_> {
                     .get(start + 4 * n)
                     .is_some_and(|b| b & !FLAG_REF == b's')
             })
-            .ok_or("code object header matches no known CPython 3 layout")?;
+            .ok_or(MarshalError::UnknownLayout)?;
         self.take(4 * ints)?;
         self.last_bytes_len = 0;
         self.object(depth + 1)?;
@@ -297,6 +325,14 @@ mod tests {
             let _ = summarize_code(&raw[..cut]);
         }
         assert!(summarize_code(b"N").is_err());
+        // The words the Keras finding quotes, as they were before errors were typed.
+        let text = |data: &[u8]| summarize_code(data).unwrap_err().to_string();
+        assert_eq!(text(b"N"), "the payload is not a code object");
+        assert_eq!(text(b""), "truncated marshal data");
+        assert_eq!(text(b"q"), "unknown marshal type 'q' at offset 0");
+        assert_eq!(text(b"i\x01"), "object runs past the end (at offset 1)");
+        assert_eq!(text(&[b'r', 5, 0, 0, 0]), "reference to an unknown object");
+        assert_eq!(text(b"{"), "truncated marshal data");
         assert!(summarize_code(&[b'(', 0xff, 0xff, 0xff, 0x7f]).is_err());
         assert!(summarize_code(&[b'r', 5, 0, 0, 0]).is_err());
         let deep = vec![b')'; 10_000]
